@@ -1,0 +1,1 @@
+"""chipmix: plan transformer training across accelerator vendors."""

@@ -1,0 +1,250 @@
+"""The catalog: chips, systems, offers and calibration, read from data files.
+
+The shipped files live in ``chipmix/catalog/data``; a user's folder of files with the same
+layout (``chips/*.yaml``, ``systems/*.yaml``, ``offers/*.yaml``, ``calibration.yaml``)
+overlays them: an entry with a known id replaces the shipped one, a new id extends the set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from chipmix.catalog.calibration import Calibration
+from chipmix.catalog.chip import Chip
+from chipmix.catalog.figure import Figure, Source
+from chipmix.catalog.offer import Offer, PriceTier
+from chipmix.catalog.system import ResolvedSystem, System
+from chipmix.errors import FileFormatError, InputError
+from chipmix.names import lookup
+
+__all__ = ["CATALOG_ENV", "Catalog", "load_catalog"]
+
+DATA_DIR = Path(__file__).parent / "data"
+CATALOG_ENV = "CHIPMIX_CATALOG"
+"""Environment variable naming a user's overlay folder (same as ``--catalog``)."""
+
+M = TypeVar("M", bound=BaseModel)
+
+# Assumed average wall power per chip where neither the system nor the chip states one.
+# Stated as an assumption, flagged `power_is_estimated` wherever it is used.
+_ASSUMED_POWER_W = 700.0
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning syntax errors into `FileFormatError` with the line."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise FileFormatError(f"{path}{where}: not valid YAML ({exc})") from None
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def format_validation_error(path: Path | str, exc: ValidationError) -> str:
+    """One line per problem: the key path, what is wrong, the value given."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        given = f" (got {err['input']!r})" if err["type"] != "missing" else ""
+        lines.append(f"  {loc}: {err['msg']}{given}")
+    return f"{path}: invalid entries:\n" + "\n".join(lines)
+
+
+def _parse(model: type[M], raw: Any, path: Path, where: str) -> M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise FileFormatError(format_validation_error(f"{path} [{where}]", exc)) from None
+
+
+@dataclass
+class Catalog:
+    """Every chip, system and offer chipmix knows, with the sources of their figures."""
+
+    chips: dict[str, Chip] = field(default_factory=dict)
+    systems: dict[str, System] = field(default_factory=dict)
+    offers: dict[str, Offer] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
+    folders: list[str] = field(default_factory=list)
+    """The folders read, shipped first, overlays after."""
+
+    # -- reading -------------------------------------------------------------------------
+    def read_folder(self, folder: Path) -> None:
+        if not folder.is_dir():
+            raise InputError(f"catalog folder {str(folder)!r} does not exist or is not a folder")
+        self.folders.append(str(folder))
+        for path in sorted((folder / "chips").glob("*.y*ml")):
+            self._read_entries(path, "chips", Chip, self.chips)
+        for path in sorted((folder / "systems").glob("*.y*ml")):
+            self._read_entries(path, "systems", System, self.systems)
+        for path in sorted((folder / "offers").glob("*.y*ml")):
+            self._read_entries(path, "offers", Offer, self.offers)
+        calibration = folder / "calibration.yaml"
+        if calibration.exists():
+            self._merge_calibration(calibration)
+
+    def _read_entries(self, path: Path, key: str, model: type[M], into: dict[str, M]) -> None:
+        raw = read_yaml(path)
+        if not isinstance(raw, dict) or key not in raw:
+            raise FileFormatError(f"{path}: expected a mapping with a {key!r} list")
+        unknown = set(raw) - {key, "sources"}
+        if unknown:
+            raise FileFormatError(
+                f"{path}: unknown top-level keys {sorted(unknown)}; valid: 'sources', {key!r}"
+            )
+        local_sources = {
+            name: _parse(Source, value, path, f"sources.{name}")
+            for name, value in (raw.get("sources") or {}).items()
+        }
+        self.sources.update(local_sources)
+        for index, entry in enumerate(raw[key] or []):
+            ident = entry.get("id", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+            item = _parse(model, entry, path, f"{key}[{index}] id={ident}")
+            for where, source in _source_keys(item):
+                if source not in self.sources:
+                    raise FileFormatError(
+                        f"{path} [{key} id={ident}] {where}: source {source!r} is not in the "
+                        f"file's 'sources' table (known: {sorted(local_sources)})"
+                    )
+            into[item.id] = item  # type: ignore[attr-defined]
+
+    def _merge_calibration(self, path: Path) -> None:
+        new = _parse(Calibration, read_yaml(path) or {}, path, "calibration")
+        old = self.calibration
+        self.calibration = Calibration(
+            default_chip=new.default_chip if "default_chip" in new.model_fields_set
+            else old.default_chip,
+            default_stack=new.default_stack if "default_stack" in new.model_fields_set
+            else old.default_stack,
+            chips={**old.chips, **new.chips},
+            stacks={**old.stacks, **new.stacks},
+            provenance={**old.provenance, **new.provenance},
+        )
+
+    # -- checking ------------------------------------------------------------------------
+    def check_references(self) -> None:
+        """Every system names a known chip, every offer a known system."""
+        for system in self.systems.values():
+            if system.chip not in self.chips:
+                lookup(self.chips, system.chip, f"chip (in system {system.id!r})")
+        for offer in self.offers.values():
+            if offer.system not in self.systems:
+                lookup(self.systems, offer.system, f"system (in offer {offer.id!r})")
+
+    # -- queries -------------------------------------------------------------------------
+    def chip(self, chip_id: str) -> Chip:
+        return lookup(self.chips, chip_id, "chip")
+
+    def reference_system(self, chip_id: str) -> System:
+        self.chip(chip_id)
+        for system in self.systems.values():
+            if system.chip == chip_id and system.reference:
+                return system
+        raise InputError(f"chip {chip_id!r} has no reference system in the catalog")
+
+    def system(self, name: str) -> ResolvedSystem:
+        """A system by id, or a chip id meaning that chip's reference system."""
+        if name in self.systems:
+            return self.resolve(self.systems[name])
+        if name in self.chips:
+            return self.resolve(self.reference_system(name))
+        return self.resolve(lookup(self.systems | _as_systems(self), name, "system or chip"))
+
+    def resolve(self, system: System) -> ResolvedSystem:
+        chip = self.chip(system.chip)
+        domain = system.scaleup_domain_chips or chip.scaleup_domain_chips
+        up = system.scaleup_gb_s_per_direction or chip.scaleup_gb_s_per_direction
+        out = system.scaleout_gbit_s_per_chip or chip.scaleout_gbit_s_per_chip
+        power, estimated = _power(system, chip)
+        return ResolvedSystem(
+            system=system,
+            chip=chip,
+            scaleup_domain_chips=int(domain.value),
+            scaleup_bytes_per_s=up.value * 1e9,
+            scaleout_bytes_per_s=(out.value if out else 0.0) * 1e9 / 8,
+            power_w_per_chip=power,
+            power_is_estimated=estimated,
+        )
+
+    def offers_for(self, system_id: str, *, current_only: bool = True) -> list[Offer]:
+        return [
+            o for o in self.offers.values()
+            if o.system == system_id and (o.current or not current_only)
+        ]
+
+    def best_price(self, system_id: str, tier: PriceTier) -> tuple[Offer, float] | None:
+        """The cheapest current offer of ``system_id`` in ``tier``, with its $/chip-hour."""
+        priced = [
+            (o, p) for o in self.offers_for(system_id)
+            if (p := o.usd_per_chip_hour(tier)) is not None
+        ]
+        return min(priced, key=lambda op: op[1]) if priced else None
+
+    def source_of(self, figure: Figure) -> Source:
+        return self.sources[figure.source]
+
+
+def _as_systems(catalog: Catalog) -> dict[str, System]:
+    """Chip ids as aliases of their reference systems, for name look-ups."""
+    out = {}
+    for chip_id in catalog.chips:
+        for s in catalog.systems.values():
+            if s.chip == chip_id and s.reference:
+                out[chip_id] = s
+    return out
+
+
+def _power(system: System, chip: Chip) -> tuple[float, bool]:
+    if system.power_w_per_chip is not None:
+        return system.power_w_per_chip.value, system.power_w_per_chip.estimated
+    if chip.tdp_w is not None:
+        return chip.tdp_w.value, chip.tdp_w.estimated
+    return _ASSUMED_POWER_W, True
+
+
+def _source_keys(item: BaseModel) -> Iterable[tuple[str, str]]:
+    """(field path, source key) of every figure and of the item itself."""
+    source = getattr(item, "source", None)
+    if isinstance(source, str) and not isinstance(item, Figure):
+        yield "source", source
+    for name in type(item).model_fields:
+        value = getattr(item, name)
+        if isinstance(value, Figure):
+            yield name, value.source
+        elif isinstance(value, dict):
+            for key, sub in value.items():
+                if isinstance(sub, Figure):
+                    yield f"{name}.{key}", sub.source
+
+
+@cache
+def _load(overlays: tuple[str, ...]) -> Catalog:
+    catalog = Catalog()
+    catalog.read_folder(DATA_DIR)
+    for folder in overlays:
+        catalog.read_folder(Path(folder))
+    catalog.check_references()
+    return catalog
+
+
+def load_catalog(overlay: str | Path | None = None) -> Catalog:
+    """The shipped catalog, with ``overlay`` (or ``$CHIPMIX_CATALOG``) read on top."""
+    folders: list[str] = []
+    env = os.environ.get(CATALOG_ENV)
+    if env:
+        folders.append(env)
+    if overlay is not None:
+        folders.append(str(overlay))
+    return _load(tuple(folders))

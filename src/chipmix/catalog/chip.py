@@ -1,0 +1,64 @@
+"""One accelerator package: its peak rates, memory and links (the datasheet view)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chipmix.catalog.figure import Figure
+
+__all__ = ["PRECISIONS", "Chip", "Precision"]
+
+Precision = Literal["fp32", "tf32", "bf16", "fp8", "int8"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "tf32", "bf16", "fp8", "int8")
+
+
+class Chip(BaseModel):
+    """A chip as its vendor specifies it. All compute figures are *dense* (no 2:4 sparsity)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    """Catalog id, e.g. ``h100-sxm``; the ids are listed in DESIGN.md."""
+    name: str
+    vendor: str
+    """``nvidia``, ``aws``, ``google``, ``amd``, ``intel`` or ``cpu``."""
+    year: int
+    peak_tflops_dense: dict[Precision, Figure]
+    """Dense peak TFLOP/s (TOP/s for int8) per precision the chip's matrix units support."""
+    hbm_gib: Figure
+    """Device memory capacity in GiB (the usable figure where vendors differ)."""
+    hbm_tb_s: Figure
+    """Device memory bandwidth in TB/s (10^12 bytes/s)."""
+    sram_mib: Figure | None = None
+    """On-chip memory in MiB (L2 / Infinity Cache / SBUF / SRAM; not comparable across vendors)."""
+    scaleup_gb_s_per_direction: Figure
+    """Scale-up (NVLink, NeuronLink, ICI, Infinity Fabric) bandwidth per chip, per direction, GB/s."""
+    scaleup_domain_chips: Figure
+    """Chips on one scale-up fabric in the chip's standard system."""
+    scaleout_gbit_s_per_chip: Figure | None = None
+    """Scale-out network (InfiniBand, EFA, RoCE, DCN) per chip in the standard system, Gbit/s."""
+    tdp_w: Figure | None = None
+    """Board power in W where the vendor publishes one; None where it does not."""
+    note: str = ""
+
+    def peak_flops(self, precision: Precision) -> float:
+        """Dense peak in FLOP/s for ``precision``; falls back to bf16 where a lower one is absent.
+
+        A chip without fp8/int8 matrix units runs those jobs at its bf16 rate (the stack
+        keeps bf16 matmuls), which is what a user of that chip gets.
+        """
+        table = self.peak_tflops_dense
+        for p in (precision, "bf16"):
+            if p in table:
+                return table[p].value * 1e12  # type: ignore[index]
+        return table["fp32"].value * 1e12
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_gib.value * 2**30
+
+    @property
+    def hbm_bytes_per_s(self) -> float:
+        return self.hbm_tb_s.value * 1e12

@@ -1,0 +1,60 @@
+"""How chips are put together: node, scale-up domain and scale-out network."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chipmix.catalog.chip import Chip
+from chipmix.catalog.figure import Figure
+
+__all__ = ["System", "SystemKind"]
+
+SystemKind = Literal["reference", "cloud-instance", "tpu-slice", "on-prem", "rack"]
+
+
+class System(BaseModel):
+    """A deployable unit of chips. Figures left out fall back to the chip's standard system."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
+    name: str
+    chip: str
+    """Catalog id of the chip it holds."""
+    provider: str
+    """``aws``, ``gcp``, ``azure``, ``oci``, ``on-prem``, ..."""
+    kind: SystemKind
+    chips_per_node: int = Field(gt=0)
+    """Chips behind one host (one instance, one TPU VM, one HGX board)."""
+    reference: bool = False
+    """True for the chip's reference system, the one ``--system <chip id>`` means."""
+    scaleup_domain_chips: Figure | None = None
+    scaleup_gb_s_per_direction: Figure | None = None
+    scaleout_gbit_s_per_chip: Figure | None = None
+    power_w_per_chip: Figure | None = None
+    """Average wall power per chip incl. its share of host, network and cooling fans, W."""
+    max_chips: int | None = Field(default=None, gt=0)
+    """Largest job the system scales to (a TPU pod or slice limit, an UltraCluster size)."""
+    note: str = ""
+
+
+class ResolvedSystem(BaseModel):
+    """A system with every topology figure resolved (its own or its chip's), ready for `perf`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: System
+    chip: Chip
+    scaleup_domain_chips: int
+    scaleup_bytes_per_s: float
+    """Per chip, per direction."""
+    scaleout_bytes_per_s: float
+    """Per chip, per direction."""
+    power_w_per_chip: float
+    power_is_estimated: bool
+
+    @property
+    def id(self) -> str:
+        return self.system.id

@@ -1,0 +1,55 @@
+"""What to do with a model: pretrain, finetune fully or with LoRA, on how many tokens."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chipmix.catalog.chip import Precision
+from chipmix.workload.model import ModelSpec
+
+__all__ = ["MODES", "TRAIN_PRECISIONS", "Job", "Mode"]
+
+Mode = Literal["pretrain", "finetune", "lora"]
+MODES: tuple[Mode, ...] = ("pretrain", "finetune", "lora")
+TRAIN_PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "int8")
+
+
+class Job(BaseModel):
+    """One training job: the model, its batch and sequence shape, precision and token budget."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelSpec
+    mode: Mode = "pretrain"
+    seq_len: int = Field(4096, gt=0, le=2**21)
+    """Tokens per sequence."""
+    global_batch: int = Field(1024, gt=0, le=2**24)
+    """Sequences per optimizer step, all data-parallel replicas together."""
+    precision: Precision = "bf16"
+    """Matmul precision: bf16, or fp8/int8 where the stack runs matmuls in them
+    (weights, gradients and optimizer state stay in bf16/fp32: mixed precision)."""
+    tokens: float | None = Field(None, gt=0, le=1e16)
+    """Total tokens to train on; None to estimate one step only."""
+    lora_rank: int = Field(16, gt=0)
+    """Adapter rank for ``mode="lora"`` (adapters on every attention and MLP projection)."""
+    stack: str | None = None
+    """Software stack (megatron, torchtitan, maxtext, neuronx-distributed, ...)."""
+
+    @model_validator(mode="after")
+    def _precision_trains(self) -> Job:
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(
+                f"precision {self.precision!r} is not a training precision; "
+                f"valid: {', '.join(TRAIN_PRECISIONS)}"
+            )
+        return self
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.seq_len * self.global_batch
+
+    @property
+    def num_steps(self) -> float | None:
+        return None if self.tokens is None else self.tokens / self.tokens_per_step
