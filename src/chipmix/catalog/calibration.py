@@ -70,9 +70,15 @@ class Calibration(BaseModel):
     """Free-form record of how the file was produced (command, date, cases, residuals)."""
 
     def for_chip(self, chip_id: str) -> ChipCalibration:
-        return self.chips.get(chip_id, self.default_chip)
+        """The chip's parameters: its own entry's fields over the defaults."""
+        entry = self.chips.get(chip_id)
+        if entry is None:
+            return self.default_chip
+        return self.default_chip.model_copy(update=entry.model_dump(exclude_unset=True))
 
     def for_stack(self, stack: str | None) -> StackCalibration:
-        if stack is None:
+        """The stack's parameters: its own entry's fields over the defaults."""
+        entry = self.stacks.get(stack) if stack is not None else None
+        if entry is None:
             return self.default_stack
-        return self.stacks.get(stack, self.default_stack)
+        return self.default_stack.model_copy(update=entry.model_dump(exclude_unset=True))

@@ -56,7 +56,8 @@ def format_validation_error(path: Path | str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        given = f" (got {err['input']!r})" if err["type"] != "missing" else ""
+        shown = err["type"] != "missing" and err["loc"]
+        given = f" (got {err['input']!r})" if shown else ""
         lines.append(f"  {loc}: {err['msg']}{given}")
     return f"{path}: invalid entries:\n" + "\n".join(lines)
 
@@ -108,6 +109,13 @@ class Catalog:
             name: _parse(Source, value, path, f"sources.{name}")
             for name, value in (raw.get("sources") or {}).items()
         }
+        for name, defined in local_sources.items():
+            known = self.sources.get(name)
+            if known is not None and known != defined and not self._overlaying(path):
+                raise FileFormatError(
+                    f"{path}: source key {name!r} is already defined differently in another "
+                    f"catalog file; source keys are shared by the whole catalog, rename it"
+                )
         self.sources.update(local_sources)
         for index, entry in enumerate(raw[key] or []):
             ident = entry.get("id", f"#{index}") if isinstance(entry, dict) else f"#{index}"
@@ -115,18 +123,24 @@ class Catalog:
             for where, source in _source_keys(item):
                 if source not in self.sources:
                     raise FileFormatError(
-                        f"{path} [{key} id={ident}] {where}: source {source!r} is not in the "
-                        f"file's 'sources' table (known: {sorted(local_sources)})"
+                        f"{path} [{key} id={ident}] {where}: source {source!r} is not defined "
+                        f"(this file's sources: {sorted(local_sources)})"
                     )
             into[item.id] = item  # type: ignore[attr-defined]
+
+    def _overlaying(self, path: Path) -> bool:
+        """True while reading a user's overlay, whose keys may replace shipped ones."""
+        return len(self.folders) > 1
 
     def _merge_calibration(self, path: Path) -> None:
         new = _parse(Calibration, read_yaml(path) or {}, path, "calibration")
         old = self.calibration
         self.calibration = Calibration(
-            default_chip=new.default_chip if "default_chip" in new.model_fields_set
+            default_chip=new.default_chip
+            if "default_chip" in new.model_fields_set
             else old.default_chip,
-            default_stack=new.default_stack if "default_stack" in new.model_fields_set
+            default_stack=new.default_stack
+            if "default_stack" in new.model_fields_set
             else old.default_stack,
             chips={**old.chips, **new.chips},
             stacks={**old.stacks, **new.stacks},
@@ -180,14 +194,16 @@ class Catalog:
 
     def offers_for(self, system_id: str, *, current_only: bool = True) -> list[Offer]:
         return [
-            o for o in self.offers.values()
+            o
+            for o in self.offers.values()
             if o.system == system_id and (o.current or not current_only)
         ]
 
     def best_price(self, system_id: str, tier: PriceTier) -> tuple[Offer, float] | None:
         """The cheapest current offer of ``system_id`` in ``tier``, with its $/chip-hour."""
         priced = [
-            (o, p) for o in self.offers_for(system_id)
+            (o, p)
+            for o in self.offers_for(system_id)
             if (p := o.usd_per_chip_hour(tier)) is not None
         ]
         return min(priced, key=lambda op: op[1]) if priced else None

@@ -34,7 +34,8 @@ class Chip(BaseModel):
     sram_mib: Figure | None = None
     """On-chip memory in MiB (L2 / Infinity Cache / SBUF / SRAM; not comparable across vendors)."""
     scaleup_gb_s_per_direction: Figure
-    """Scale-up (NVLink, NeuronLink, ICI, Infinity Fabric) bandwidth per chip, per direction, GB/s."""
+    """Scale-up (NVLink, NeuronLink, ICI, Infinity Fabric) bandwidth per chip and direction,
+    GB/s."""
     scaleup_domain_chips: Figure
     """Chips on one scale-up fabric in the chip's standard system."""
     scaleout_gbit_s_per_chip: Figure | None = None
@@ -52,7 +53,7 @@ class Chip(BaseModel):
         table = self.peak_tflops_dense
         for p in (precision, "bf16"):
             if p in table:
-                return table[p].value * 1e12  # type: ignore[index]
+                return table[p].value * 1e12
         return table["fp32"].value * 1e12
 
     @property

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["MLA", "MLP_KINDS", "MLPKind", "ModelSpec", "MoE"]
+__all__ = ["MLA", "MLP_KINDS", "MLPKind", "MoE", "ModelSpec"]
 
 MLPKind = Literal["swiglu", "gelu", "relu2"]
 MLP_KINDS: tuple[MLPKind, ...] = ("swiglu", "gelu", "relu2")

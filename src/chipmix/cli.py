@@ -1,0 +1,250 @@
+"""The ``chipmix`` command: parse, call, render. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chipmix.errors import ChipmixError
+
+app = typer.Typer(
+    name="chipmix",
+    help="Plan transformer training across accelerator vendors: time, cost, layouts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# -- shared options --------------------------------------------------------------------
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Preset id or model file (YAML/JSON in the preset schema, or a HF config.json).",
+    ),
+]
+SystemOpt = Annotated[
+    str, typer.Option("--system", "-s", help="System id, or a chip id for its reference system.")
+]
+ChipsOpt = Annotated[int | None, typer.Option("--chips", "-n", help="Number of chips.")]
+SeqOpt = Annotated[int, typer.Option("--seq-len", help="Tokens per sequence.")]
+BatchOpt = Annotated[int, typer.Option("--global-batch", help="Sequences per step.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="bf16, fp8 or int8.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="pretrain, finetune or lora.")]
+TokensOpt = Annotated[
+    float | None, typer.Option("--tokens", help="Tokens to train on (e.g. 15e12).")
+]
+TierOpt = Annotated[
+    str, typer.Option("--price-tier", help="on-demand, spot, committed-1y, committed-3y or owned.")
+]
+StackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack", help="Software stack (megatron, torchtitan, maxtext, neuronx-distributed…)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Folder of catalog files overlaying the shipped catalog."),
+]
+
+
+def _layout_opts(
+    tp: int | None,
+    pp: int | None,
+    dp: int | None,
+    cp: int | None,
+    ep: int | None,
+    vpp: int | None,
+    micro_batch: int | None,
+    zero: int | None,
+    recompute: str | None,
+) -> dict[str, Any]:
+    return {
+        "tp": tp,
+        "pp": pp,
+        "dp": dp,
+        "cp": cp,
+        "ep": ep,
+        "vpp": vpp,
+        "micro_batch": micro_batch,
+        "zero": zero,
+        "recompute": recompute,
+    }
+
+
+def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> Any:
+    from chipmix.errors import UnknownNameError
+
+    if value not in valid:
+        raise UnknownNameError(name, value, valid)
+    return value
+
+
+def _job_kwargs(
+    seq_len: int,
+    global_batch: int,
+    precision: str,
+    mode: str,
+    tokens: float | None,
+    stack: str | None,
+) -> dict[str, Any]:
+    from chipmix.workload.job import MODES, TRAIN_PRECISIONS
+
+    return {
+        "seq_len": seq_len,
+        "global_batch": global_batch,
+        "precision": _check_choice("precision", precision, TRAIN_PRECISIONS),
+        "mode": _check_choice("mode", mode, MODES),
+        "tokens": tokens,
+        "stack": stack,
+    }
+
+
+@app.command()
+def estimate(
+    model: ModelOpt,
+    system: SystemOpt,
+    chips: ChipsOpt = None,
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    tokens: TokensOpt = None,
+    price_tier: TierOpt = "on-demand",
+    stack: StackOpt = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor parallel degree.")] = None,
+    pp: Annotated[int | None, typer.Option(help="Pipeline stages.")] = None,
+    dp: Annotated[int | None, typer.Option(help="Data parallel degree.")] = None,
+    cp: Annotated[int | None, typer.Option(help="Context parallel degree.")] = None,
+    ep: Annotated[int | None, typer.Option(help="Expert parallel degree.")] = None,
+    vpp: Annotated[int | None, typer.Option(help="Virtual pipeline stages.")] = None,
+    micro_batch: Annotated[int | None, typer.Option(help="Micro-batch (sequences).")] = None,
+    zero: Annotated[int | None, typer.Option(help="ZeRO stage 0-3 (3 = FSDP).")] = None,
+    recompute: Annotated[str | None, typer.Option(help="none, selective or full.")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the step-time and memory breakdown.")
+    ] = False,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Predict step time, throughput, MFU, memory and (with --tokens) time, cost, energy.
+
+    Layout axes not given are chosen by the search (the best layout that fits)."""
+    from chipmix.api import estimate as run
+    from chipmix.report.render import console, estimate_table, print_json
+
+    result = run(
+        model,
+        system,
+        chips,
+        catalog=catalog,
+        price_tier=price_tier,
+        **_job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
+        **_layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute),
+    )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    for table in estimate_table(result, explain=explain):
+        console.print(table)
+
+
+@app.command()
+def search(
+    model: ModelOpt,
+    system: SystemOpt,
+    chips: Annotated[int, typer.Option("--chips", "-n", help="Number of chips.")],
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    tokens: TokensOpt = None,
+    stack: StackOpt = None,
+    top: Annotated[int, typer.Option("--top", help="How many layouts to show.")] = 5,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Find the best parallel layouts for a job on a system."""
+    from chipmix.api import search as run
+    from chipmix.report.render import console, print_json, search_table
+
+    if top < 1:
+        from chipmix.errors import InputError
+
+        raise InputError(f"--top must be at least 1 (got {top})")
+    result = run(
+        model,
+        system,
+        chips,
+        top=top,
+        catalog=catalog,
+        **_job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
+    )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    for table in search_table(result):
+        console.print(table)
+
+
+class CatalogKind(StrEnum):
+    chips = "chips"
+    systems = "systems"
+    offers = "offers"
+
+
+@app.command("catalog")
+def catalog_cmd(
+    kind: Annotated[CatalogKind, typer.Argument(help="chips, systems or offers.")],
+    json_out: JsonOpt = False,
+    all_vintages: Annotated[
+        bool, typer.Option("--all-vintages", help="Offers: include prices no longer current.")
+    ] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """List the catalog: chips with their figures, systems, or priced offers."""
+    from chipmix.catalog import load_catalog
+    from chipmix.report.catalog_tables import catalog_rows, catalog_table
+    from chipmix.report.render import console, print_json
+
+    cat = load_catalog(catalog)
+    rows = catalog_rows(cat, kind.value, all_vintages=all_vintages)
+    if json_out:
+        print_json(rows)
+        return
+    console.print(catalog_table(kind.value, rows))
+
+
+@app.command()
+def models(json_out: JsonOpt = False) -> None:
+    """List the model presets with their parameter counts."""
+    from chipmix.report.catalog_tables import model_rows, models_table
+    from chipmix.report.render import console, print_json
+
+    rows = model_rows()
+    if json_out:
+        print_json(rows)
+        return
+    console.print(models_table(rows))
+
+
+def main() -> None:
+    """Entry point: chipmix errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except ChipmixError as exc:
+        from chipmix.report.render import error_console
+
+        error_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""The work of one transformer layer for one micro-batch on one chip: FLOPs and bytes per op.
+
+Shapes follow Megatron-LM tensor parallelism with sequence parallelism (Shoeybi et al. 2019,
+arXiv 1909.08053; Korthikanti et al. 2022, arXiv 2205.05198): projections are split over
+``tp`` along heads / the intermediate size, norms and residuals along the sequence. Context
+parallelism splits the sequence over ``cp``. Every count is for the *forward* pass; the
+backward pass costs 2× the forward GEMMs (input and weight gradients; Narayanan et al. 2021,
+arXiv 2104.04473 §5.1) and 2.5× the forward attention core (FlashAttention-2, Dao 2023,
+arXiv 2307.08691 §3.1: five matmuls backward against two forward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chipmix.perf.layout import LayoutBatch
+from chipmix.workload.model import ModelSpec
+
+__all__ = ["ACT_BYTES", "Gemm", "LayerWork", "layer_work", "logits_work"]
+
+Array = NDArray[np.float64]
+ACT_BYTES = 2.0
+"""Bytes per activation element (bf16; fp8 recipes keep bf16 activations between ops)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gemm:
+    """``count`` GEMMs of ``(m × k) · (k × n)`` on one chip."""
+
+    name: str
+    m: Array
+    k: Array | float
+    n: Array | float
+    count: Array | float = 1.0
+
+    @property
+    def flops(self) -> Array:
+        return np.asarray(2.0 * self.m * self.k * self.n * self.count)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerWork:
+    """Forward work of one layer, one micro-batch, one chip."""
+
+    gemms: list[Gemm]
+    attention_flops: Array
+    """Useful FLOPs of the attention core (QKᵀ and PV), causal mask applied."""
+    elementwise_bytes: Array
+    """HBM traffic of norms, residuals, activations, rotary, routing permutations."""
+    adapter_gemms: list[Gemm] = field(default_factory=list)
+    """LoRA adapter GEMMs (trained), when the base weights are frozen."""
+
+
+def layer_work(
+    model: ModelSpec,
+    seq_len: int,
+    batch: LayoutBatch,
+    *,
+    moe_layer: bool,
+    lora_rank: int | None = None,
+) -> LayerWork:
+    """FLOPs and bytes of one layer's forward pass for one micro-batch on one chip."""
+    t = batch.tp.astype(np.float64)
+    s_local = seq_len / batch.cp.astype(np.float64)
+    tokens = batch.micro_batch * s_local  # tokens this chip's micro-batch holds
+    h = float(model.hidden_size)
+
+    gemms = _attention_gemms(model, tokens, t)
+    if moe_layer and model.moe is not None:
+        gemms += _moe_gemms(model, tokens, t, batch.ep.astype(np.float64))
+    else:
+        gemms += _mlp_gemms(model, model.ffn_hidden_size, tokens, t, "mlp")
+
+    # Attention core. Each query of the local chunk attends on average to half the
+    # sequence (causal mask; CP load-balances chunks so every rank sees the mean).
+    qk_dim = (
+        model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.head_dim
+    )
+    v_dim = model.mla.v_head_dim if model.mla else model.head_dim
+    heads_local = model.num_heads / t
+    attention_flops = 2.0 * tokens * (seq_len / 2.0) * heads_local * (qk_dim + v_dim)
+
+    # Elementwise traffic per token, in elements (read + write), split over tp by SP.
+    f_moe = 0.0
+    if moe_layer and model.moe is not None:
+        moe = model.moe
+        routed = moe.top_k * (_act_elements(model, moe.expert_ffn_hidden_size) + 4.0 * h)
+        shared = moe.num_shared_experts * _act_elements(model, moe.expert_ffn_hidden_size)
+        f_moe = routed + shared
+        mlp_act = 0.0
+    else:
+        mlp_act = _act_elements(model, model.ffn_hidden_size)
+    per_token = (
+        4.0 * h  # two norms: read input, write output
+        + 6.0 * h  # two residual adds: read two, write one
+        + 2.0 * (model.q_dim + model.kv_dim)  # rotary embedding of q and k
+        + mlp_act
+        + f_moe
+        + (6.0 * h if model.dropout else 0.0)  # two dropouts: read, write, mask
+    )
+    elementwise_bytes = ACT_BYTES * tokens * per_token / t
+
+    adapters: list[Gemm] = []
+    if lora_rank is not None:
+        adapters = _lora_gemms(gemms, float(lora_rank))
+    return LayerWork(gemms, np.asarray(attention_flops), np.asarray(elementwise_bytes), adapters)
+
+
+def logits_work(model: ModelSpec, seq_len: int, batch: LayoutBatch) -> tuple[Gemm, Array]:
+    """The output projection GEMM and the cross-entropy traffic (fp32 logits, forward and
+    backward together) for one micro-batch on the last pipeline stage."""
+    t = batch.tp.astype(np.float64)
+    tokens = batch.micro_batch * seq_len / batch.cp.astype(np.float64)
+    vocab_local = model.vocab_size / t
+    gemm = Gemm("logits", tokens, float(model.hidden_size), vocab_local)
+    # Fused vocab-parallel cross-entropy: read logits, write softmax, read it back for the
+    # gradient and write the gradient: four passes of fp32.
+    cross_entropy_bytes = 16.0 * tokens * vocab_local
+    return gemm, np.asarray(cross_entropy_bytes)
+
+
+# -- pieces ------------------------------------------------------------------------------
+def _act_elements(model: ModelSpec, ffn: int) -> float:
+    """Elementwise traffic of the MLP activation per token: SwiGLU reads gate and up and
+    writes their product (3f); GeLU/ReLU² read and write f (2f)."""
+    return 3.0 * ffn if model.mlp == "swiglu" else 2.0 * ffn
+
+
+def _attention_gemms(model: ModelSpec, tokens: Array, t: Array) -> list[Gemm]:
+    h = float(model.hidden_size)
+    if model.mla is None:
+        return [
+            Gemm("qkv", tokens, h, (model.q_dim + 2 * model.kv_dim) / t),
+            Gemm("attn_out", tokens, model.q_dim / t, h),
+        ]
+    m = model.mla
+    heads = model.num_heads / t
+    qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+    gemms = []
+    if m.q_lora_rank:
+        # Down-projections are small and replicated across tp ranks (DeepSeek-V3 in
+        # Megatron-Core); up-projections are split by heads.
+        gemms += [
+            Gemm("q_down", tokens, h, float(m.q_lora_rank)),
+            Gemm("q_up", tokens, float(m.q_lora_rank), heads * qk),
+        ]
+    else:
+        gemms.append(Gemm("q", tokens, h, heads * qk))
+    gemms += [
+        Gemm("kv_down", tokens, h, float(m.kv_lora_rank + m.qk_rope_head_dim)),
+        Gemm("kv_up", tokens, float(m.kv_lora_rank), heads * (m.qk_nope_head_dim + m.v_head_dim)),
+        Gemm("attn_out", tokens, heads * m.v_head_dim, h),
+    ]
+    return gemms
+
+
+def _mlp_gemms(model: ModelSpec, ffn: int, tokens: Array, t: Array, name: str) -> list[Gemm]:
+    h = float(model.hidden_size)
+    width_in = (2 * ffn if model.mlp == "swiglu" else ffn) / t
+    return [Gemm(f"{name}_in", tokens, h, width_in), Gemm(f"{name}_out", tokens, ffn / t, h)]
+
+
+def _moe_gemms(model: ModelSpec, tokens: Array, t: Array, ep: Array) -> list[Gemm]:
+    """Router, shared experts and routed experts with balanced routing: each of the
+    ``E/ep`` local experts sees ``tokens · ep · top_k / E`` tokens of the ep group."""
+    assert model.moe is not None
+    moe = model.moe
+    h = float(model.hidden_size)
+    f = moe.expert_ffn_hidden_size
+    gemms = [Gemm("router", tokens, h, float(moe.num_experts))]
+    if moe.num_shared_experts:
+        width_in = (2 * f if model.mlp == "swiglu" else f) * moe.num_shared_experts / t
+        gemms += [
+            Gemm("shared_in", tokens, h, width_in),
+            Gemm("shared_out", tokens, f * moe.num_shared_experts / t, h),
+        ]
+    local_experts = moe.num_experts / ep
+    per_expert = tokens * ep * moe.top_k / moe.num_experts
+    width_in = (2 * f if model.mlp == "swiglu" else f) / t
+    gemms += [
+        Gemm("experts_in", per_expert, h, width_in, local_experts),
+        Gemm("experts_out", per_expert, f / t, h, local_experts),
+    ]
+    return gemms
+
+
+def _lora_gemms(gemms: list[Gemm], rank: float) -> list[Gemm]:
+    """LoRA (Hu et al. 2021, arXiv 2106.09685): each adapted projection W (k × n) gains
+    A (k × r) and B (r × n); the router is not adapted."""
+    out = []
+    for g in gemms:
+        if g.name == "router":
+            continue
+        out.append(Gemm(f"{g.name}_lora_a", g.m, g.k, rank, g.count))
+        out.append(Gemm(f"{g.name}_lora_b", g.m, rank, g.n, g.count))
+    return out

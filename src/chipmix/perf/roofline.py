@@ -1,0 +1,65 @@
+"""Op time on one chip: the roofline (Williams et al. 2009, CACM 52(4)) × calibrated efficiency.
+
+``time = max(flops / (peak · e), bytes / (bandwidth · e_mem))`` where the matmul efficiency
+``e`` depends on the GEMM's smallest dimension ``d``: ``e = e_max · d / (d + d_half)``
+(tile quantization and launch overhead make small GEMMs slow; ``e_max`` is the chip's
+maximum achievable matmul throughput ÷ peak, ``d_half`` a calibrated constant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chipmix.catalog.calibration import ChipCalibration, StackCalibration
+
+__all__ = ["ChipRates", "gemm_efficiency"]
+
+Array = NDArray[np.float64]
+
+
+def gemm_efficiency(d: Array | float, calib: ChipCalibration) -> Array:
+    """Fraction of peak a GEMM whose smallest dimension is ``d`` reaches."""
+    d = np.asarray(d, dtype=np.float64)
+    return np.asarray(calib.matmul_efficiency * d / (d + calib.matmul_half_dim))
+
+
+@dataclass(frozen=True, slots=True)
+class ChipRates:
+    """The achieved rates of one chip under one stack, ready to turn work into seconds."""
+
+    peak_flops: float
+    """Dense peak FLOP/s at the job's matmul precision."""
+    hbm_bytes_per_s: float
+    chip: ChipCalibration
+    stack: StackCalibration
+    bytes_per_element: float
+    """Matmul input width: 2 for bf16, 1 for fp8/int8."""
+
+    @property
+    def compute_scale(self) -> float:
+        """Stack multiplier, capped so no rate ever exceeds the datasheet peak."""
+        return min(self.stack.compute_efficiency, 1.0 / self.chip.matmul_efficiency)
+
+    def gemm_time(self, m: Array, k: Array | float, n: Array | float) -> Array:
+        """Seconds for one ``(m × k) · (k × n)`` GEMM."""
+        flops = 2.0 * m * k * n
+        d = np.minimum(np.minimum(m, k), n)
+        rate = self.peak_flops * gemm_efficiency(d, self.chip) * self.compute_scale
+        traffic = self.bytes_per_element * (m * k + k * n) + 2.0 * m * n
+        return np.asarray(np.maximum(flops / rate, traffic / self.memory_rate))
+
+    def attention_time(self, flops: Array) -> Array:
+        """Seconds for fused (flash) attention doing ``flops`` useful FLOPs."""
+        rate = self.peak_flops * min(self.chip.attention_efficiency * self.compute_scale, 1.0)
+        return np.asarray(flops / rate)
+
+    @property
+    def memory_rate(self) -> float:
+        return self.hbm_bytes_per_s * self.chip.memory_efficiency
+
+    def memory_time(self, nbytes: Array | float) -> Array:
+        """Seconds for a memory-bound (streaming) kernel moving ``nbytes``."""
+        return np.asarray(np.asarray(nbytes, dtype=np.float64) / self.memory_rate)

@@ -1,0 +1,333 @@
+"""Step time of a training job for a batch of layouts, with its named breakdown.
+
+One optimizer step of 1F1B pipeline parallelism (Narayanan et al. 2021, arXiv 2104.04473):
+each of ``m = global_batch / (dp · micro_batch)`` micro-batches passes forward and backward
+through every stage; a stage's time per micro-batch ``t_mb`` is its layers' compute plus the
+exposed tensor/context/expert-parallel communication; the pipeline adds the bubble
+``(pp − 1) / vpp · t_mb`` (ibid. eq. 1 and §2.2.2). The step then waits for what the data-
+parallel gradient reduction does not hide, runs the optimizer and pays a fixed overhead.
+
+Every term is an array over the layouts of a `LayoutBatch`, so the search evaluates
+thousands of layouts in one call; `chipmix.estimate` is the same code on one layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chipmix.catalog.calibration import Calibration
+from chipmix.catalog.system import ResolvedSystem
+from chipmix.perf import collectives as coll
+from chipmix.perf.layout import LayoutBatch
+from chipmix.perf.memory import GRAD_BYTES, WEIGHT_BYTES, MemoryBreakdown, memory_per_chip
+from chipmix.perf.ops import ACT_BYTES, LayerWork, layer_work, logits_work
+from chipmix.perf.roofline import ChipRates
+from chipmix.workload.job import Job
+
+__all__ = ["StepBreakdown", "StepResult", "evaluate", "model_flops_per_token"]
+
+Array = NDArray[np.float64]
+
+ADAM_STEP_BYTES = 30.0
+"""HBM traffic of one Adam update per parameter: read fp32 grad, master, m, v (16 B),
+write master, m, v (12 B) and the bf16 weight (2 B)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepBreakdown:
+    """Seconds per optimizer step by cause; they add up to the step time."""
+
+    matmul: Array
+    """Projection, MLP, expert and logits GEMMs, forward and backward."""
+    attention: Array
+    """The attention core (flash attention), forward and backward."""
+    memory_bound: Array
+    """Norms, residuals, activations, rotary, routing, cross-entropy."""
+    recompute: Array
+    """Forward work repeated in backward (selective or full recomputation)."""
+    tp_comm: Array
+    """Exposed tensor/sequence-parallel all-gathers and reduce-scatters."""
+    cp_comm: Array
+    """Exposed ring-attention key/value exchange."""
+    ep_comm: Array
+    """Expert-parallel all-to-all (dispatch and combine)."""
+    pp_comm: Array
+    """Exposed pipeline point-to-point sends."""
+    pipeline_bubble: Array
+    """Idle time of the pipeline's fill and drain."""
+    dp_comm: Array
+    """Exposed data-parallel gradient reduction and parameter gathering."""
+    optimizer: Array
+    """The optimizer update (memory-bound)."""
+    overhead: Array
+    """Fixed per-step cost of the stack (data loading, logging, host sync)."""
+
+    @property
+    def total(self) -> Array:
+        return np.asarray(sum(getattr(self, f.name) for f in fields(self)))
+
+    def row(self, i: int) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)[i]) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """Everything `perf` predicts for each layout of a batch."""
+
+    batch: LayoutBatch
+    breakdown: StepBreakdown
+    memory: MemoryBreakdown
+    step_time_s: Array
+    tokens_per_s: Array
+    mfu: Array
+    hfu: Array
+    memory_capacity_bytes: float
+    model_flops_per_token: float
+
+    @property
+    def fits(self) -> NDArray[np.bool_]:
+        return np.asarray(self.memory.total <= self.memory_capacity_bytes)
+
+    @property
+    def chips(self) -> NDArray[np.int64]:
+        b = self.batch
+        return np.asarray(b.tp * b.pp * b.dp * b.cp)
+
+
+def model_flops_per_token(job: Job) -> float:
+    """Model FLOPs per token (PaLM, Chowdhery et al. 2022, arXiv 2204.02311, appendix B):
+    ``6·N + 12·L·H·Q·T`` with N the matmul parameters a token touches, H·Q the query width
+    and T the sequence length; attention counted without the causal mask. LoRA freezes the
+    base weights, so their weight-gradient GEMMs vanish: ``4·N`` for the matmuls."""
+    model = job.model
+    n = model.matmul_params_per_token()
+    attention = 12.0 * model.num_layers * model.q_dim * job.seq_len
+    return (4.0 if job.mode == "lora" else 6.0) * n + attention
+
+
+@dataclass(frozen=True, slots=True)
+class _LayerTimes:
+    gemm_fwd: Array
+    gemm_bwd: Array
+    attention_fwd: Array
+    elementwise_fwd: Array
+
+
+def _layer_times(
+    work: LayerWork, rates: ChipRates, attention_rates: ChipRates, frozen: bool
+) -> _LayerTimes:
+    gemm_fwd = sum(
+        (rates.gemm_time(g.m, g.k, g.n) * g.count for g in work.gemms),
+        start=np.zeros_like(work.attention_flops),
+    )
+    # Trained weights need input and weight gradients (2× forward); frozen ones only the
+    # input gradient (1×) plus the adapters' full 3×.
+    gemm_bwd = gemm_fwd * (1.0 if frozen else 2.0)
+    if frozen:
+        adapters = sum(
+            (rates.gemm_time(g.m, g.k, g.n) * g.count for g in work.adapter_gemms),
+            start=np.zeros_like(work.attention_flops),
+        )
+        gemm_fwd = gemm_fwd + adapters
+        gemm_bwd = gemm_bwd + 2.0 * adapters
+    return _LayerTimes(
+        gemm_fwd=np.asarray(gemm_fwd),
+        gemm_bwd=np.asarray(gemm_bwd),
+        attention_fwd=attention_rates.attention_time(work.attention_flops),
+        elementwise_fwd=rates.memory_time(work.elementwise_bytes),
+    )
+
+
+def _link(
+    group_span: Array, system: ResolvedSystem, calib_up: float, calib_out: float
+) -> tuple[Array, Array]:
+    """Per-chip bandwidth for a group whose members span ``group_span`` consecutive ranks:
+    the scale-up fabric if that span fits in one domain, else the scale-out network."""
+    up = system.scaleup_bytes_per_s * calib_up
+    out = max(system.scaleout_bytes_per_s * calib_out, 1.0)
+    inside = group_span <= system.scaleup_domain_chips
+    return np.asarray(inside), np.where(inside, up, out)
+
+
+def evaluate(
+    job: Job, system: ResolvedSystem, calibration: Calibration, batch: LayoutBatch
+) -> StepResult:
+    """Predict step time, throughput, MFU and memory for every layout in ``batch``.
+
+    Divisibility is not checked here (see `chipmix.perf.validity`); memory fit is reported
+    in `StepResult.fits`, not enforced.
+    """
+    model = job.model
+    chip = system.chip
+    chip_cal = calibration.for_chip(chip.id)
+    stack_cal = calibration.for_stack(job.stack)
+    element = 1.0 if job.precision in ("fp8", "int8") else 2.0
+    rates = ChipRates(
+        chip.peak_flops(job.precision), chip.hbm_bytes_per_s, chip_cal, stack_cal, element
+    )
+    bf16 = ChipRates(chip.peak_flops("bf16"), chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)
+    frozen = job.mode == "lora"
+    lora_rank = job.lora_rank if frozen else None
+    alpha = chip_cal.collective_latency_s
+
+    tp = batch.tp.astype(np.float64)
+    pp = batch.pp.astype(np.float64)
+    dp = batch.dp.astype(np.float64)
+    cp = batch.cp.astype(np.float64)
+    ep = batch.ep.astype(np.float64)
+    vpp = batch.vpp.astype(np.float64)
+    mb = batch.micro_batch.astype(np.float64)
+    microbatches = job.global_batch / (dp * mb)
+    layers_per_stage = np.ceil(model.num_layers / pp)
+    moe_layers = np.minimum(layers_per_stage, model.num_moe_layers)
+    dense_layers = layers_per_stage - moe_layers
+    recompute_full = batch.recompute == 2
+    recompute_selective = batch.recompute == 1
+
+    # -- compute per micro-batch on the fullest stage -----------------------------------
+    dense = _layer_times(
+        layer_work(model, job.seq_len, batch, moe_layer=False, lora_rank=lora_rank),
+        rates,
+        bf16,
+        frozen,
+    )
+    moe = _layer_times(
+        layer_work(model, job.seq_len, batch, moe_layer=True, lora_rank=lora_rank),
+        rates,
+        bf16,
+        frozen,
+    )
+
+    def per_stage(f: str) -> Array:
+        return np.asarray(dense_layers * getattr(dense, f) + moe_layers * getattr(moe, f))
+
+    gemm_fwd, gemm_bwd = per_stage("gemm_fwd"), per_stage("gemm_bwd")
+    attn_fwd, elem_fwd = per_stage("attention_fwd"), per_stage("elementwise_fwd")
+    logits_gemm, ce_bytes = logits_work(model, job.seq_len, batch)
+    logits_fwd = bf16.gemm_time(logits_gemm.m, logits_gemm.k, logits_gemm.n)
+    logits_time = logits_fwd * (2.0 if frozen else 3.0)
+
+    matmul_mb = gemm_fwd + gemm_bwd + logits_time
+    attention_mb = attn_fwd * 3.5  # forward + 2.5× backward
+    memory_mb = elem_fwd * 3.0 + bf16.memory_time(ce_bytes)
+    recompute_mb = np.where(
+        recompute_full, gemm_fwd + attn_fwd + elem_fwd, np.where(recompute_selective, attn_fwd, 0.0)
+    )
+
+    # -- tensor parallel (sequence parallel): 2 all-gathers + 2 reduce-scatters of the
+    # full activation per layer forward, as many backward (Korthikanti et al. 2022 §4.2.2).
+    tokens = mb * job.seq_len / cp
+    act_bytes = tokens * model.hidden_size * ACT_BYTES
+    _, tp_bw = _link(tp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
+    tp_one = coll.reduce_scatter_time(tp, act_bytes, tp_bw, alpha)
+    tp_passes = np.where(recompute_full, 12.0, 8.0)
+    tp_mb = layers_per_stage * tp_passes * tp_one * (1.0 - stack_cal.tp_overlap)
+
+    # -- context parallel: ring attention passes K and V chunks cp−1 times per layer
+    # forward, K/V and their gradients backward (Liu et al. 2023, arXiv 2310.01889),
+    # overlapped with the attention core it feeds.
+    kv_bytes = tokens * 2.0 * model.kv_dim / tp * ACT_BYTES
+    _, cp_bw = _link(tp * cp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
+    ring = (cp - 1.0) * coll.p2p_time(kv_bytes, cp_bw, alpha)
+    cp_fwd = np.maximum(ring - attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
+    cp_bwd = np.maximum(2.0 * ring - 2.5 * attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
+    cp_mb = np.where(cp > 1, layers_per_stage * (cp_fwd + cp_bwd), 0.0)
+
+    # -- expert parallel: dispatch and combine all-to-all per MoE layer, forward and
+    # backward (Lepikhin et al. 2020, GShard, arXiv 2006.16668); tokens are split over tp.
+    if model.moe is not None:
+        a2a_bytes = tokens / tp * model.moe.top_k * model.hidden_size * ACT_BYTES
+        _, ep_bw = _link(
+            tp * cp * ep, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency
+        )
+        a2a = coll.all_to_all_time(ep, a2a_bytes, ep_bw, alpha)
+        ep_mb = moe_layers * np.where(recompute_full, 6.0, 4.0) * a2a
+    else:
+        ep_mb = np.zeros_like(tp)
+
+    # -- pipeline point-to-point: one activation forward, one gradient backward per
+    # micro-batch and virtual stage.
+    _, pp_bw = _link(
+        tp * cp * dp * pp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency
+    )
+    p2p = coll.p2p_time(act_bytes / tp, pp_bw, alpha)
+    pp_mb = np.where(pp > 1, 2.0 * vpp * p2p * (1.0 - stack_cal.pp_overlap), 0.0)
+
+    t_mb = matmul_mb + attention_mb + memory_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
+    bubble = (pp - 1.0) / vpp * t_mb
+
+    # -- data parallel: gradients reduce-scattered (fp32) and weights all-gathered (bf16)
+    # over dp (ZeRO-1/2), all-reduced (ZeRO-0) or gathered every micro-batch (ZeRO-3);
+    # hidden behind the backward of the last micro-batch up to the stack's overlap.
+    mem = memory_per_chip(job, batch, chip_cal.memory_reserved_gib)
+    trainable = mem.gradients / GRAD_BYTES
+    per_domain_dp = np.maximum(system.scaleup_domain_chips // (batch.tp * batch.cp), 1)
+    up = system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency
+    out = max(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0)
+    zero = batch.zero
+    full_grads = np.where(zero >= 2, trainable * dp, trainable)  # unsharded count
+    grad_rs = coll.hierarchical_reduce_scatter_time(
+        dp, per_domain_dp, full_grads * GRAD_BYTES, up, out, alpha
+    )
+    weights_ag = coll.hierarchical_reduce_scatter_time(
+        dp, per_domain_dp, full_grads * WEIGHT_BYTES, up, out, alpha
+    )
+    dp_time = np.select(
+        [zero == 0, zero <= 2],
+        [2.0 * grad_rs, grad_rs + weights_ag],
+        default=grad_rs + 2.0 * microbatches * weights_ag,
+    )
+    dp_time = np.where(dp > 1, dp_time, 0.0)
+    window = np.where(zero >= 3, microbatches * t_mb, t_mb)
+    dp_exposed = np.maximum(dp_time * (1.0 - stack_cal.dp_overlap), dp_time - window)
+
+    # -- optimizer: Adam over this chip's shard of the trainable weights.
+    shard = np.where(zero >= 1, full_grads / dp, full_grads)
+    optimizer = rates.memory_time(shard * ADAM_STEP_BYTES)
+    overhead = np.full_like(tp, stack_cal.step_overhead_s)
+
+    breakdown = StepBreakdown(
+        matmul=microbatches * matmul_mb,
+        attention=microbatches * attention_mb,
+        memory_bound=microbatches * memory_mb,
+        recompute=microbatches * recompute_mb,
+        tp_comm=microbatches * tp_mb,
+        cp_comm=microbatches * cp_mb,
+        ep_comm=microbatches * ep_mb,
+        pp_comm=microbatches * pp_mb,
+        pipeline_bubble=np.asarray(bubble),
+        dp_comm=np.asarray(dp_exposed),
+        optimizer=optimizer,
+        overhead=overhead,
+    )
+    step_time = breakdown.total
+    tokens_per_s = job.tokens_per_step / step_time
+    chips = tp * pp * dp * cp
+    peak = chip.peak_flops(job.precision)
+    flops_per_token = model_flops_per_token(job)
+    mfu = flops_per_token * tokens_per_s / (chips * peak)
+    extra = _recompute_flops_per_token(job, batch)
+    hfu = (flops_per_token + extra) * tokens_per_s / (chips * peak)
+    return StepResult(
+        batch=batch,
+        breakdown=breakdown,
+        memory=mem,
+        step_time_s=step_time,
+        tokens_per_s=np.asarray(tokens_per_s),
+        mfu=np.asarray(mfu),
+        hfu=np.asarray(hfu),
+        memory_capacity_bytes=chip.hbm_bytes,
+        model_flops_per_token=flops_per_token,
+    )
+
+
+def _recompute_flops_per_token(job: Job, batch: LayoutBatch) -> Array:
+    """Hardware FLOPs added by recomputation: a second forward (2N + attention forward)
+    for full, the attention core forward for selective."""
+    model = job.model
+    attention_fwd = 4.0 * model.num_layers * model.q_dim * job.seq_len
+    full = 2.0 * model.matmul_params_per_token() + attention_fwd
+    return np.select([batch.recompute == 2, batch.recompute == 1], [full, attention_fwd], 0.0)

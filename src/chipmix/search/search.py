@@ -1,0 +1,157 @@
+"""Find the best layouts: generate, prune by the rules and by memory, rank by throughput."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chipmix.catalog.calibration import Calibration
+from chipmix.catalog.system import ResolvedSystem
+from chipmix.errors import InfeasibleError, LayoutError
+from chipmix.perf.layout import Layout, LayoutBatch
+from chipmix.perf.memory import GIB
+from chipmix.perf.step import StepResult, evaluate
+from chipmix.perf.validity import RULES, violations
+from chipmix.search.space import SearchSpace
+from chipmix.workload.job import Job
+
+__all__ = ["SearchOutcome", "run_search"]
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """The ranked feasible layouts and what happened to the rest."""
+
+    result: StepResult
+    """Predictions for the feasible layouts, best first."""
+    tried: int
+    rejected: dict[str, int] = field(default_factory=dict)
+    """Layouts rejected, by the first reason that rules them out ("memory" last)."""
+
+    @property
+    def feasible(self) -> int:
+        return len(self.result.batch)
+
+    def layout(self, rank: int = 0) -> Layout:
+        return self.result.batch.layout(rank)
+
+
+def _first_reason(masks: Mapping[str, NDArray[np.bool_]], n: int) -> NDArray[np.int64]:
+    """Index of the first broken rule per layout (len(masks) where none is broken)."""
+    first = np.full(n, len(masks), dtype=np.int64)
+    for index, mask in reversed(list(enumerate(masks.values()))):
+        first = np.where(mask, index, first)
+    return first
+
+
+def run_search(
+    job: Job,
+    system: ResolvedSystem,
+    chips: int,
+    calibration: Calibration,
+    fixed: Mapping[str, int | str] | None = None,
+) -> SearchOutcome:
+    """Evaluate every layout of the space (with ``fixed`` axes pinned) and rank the
+    feasible ones by tokens/s, then by memory headroom. Raises `LayoutError` when none is
+    feasible, naming the constraint that rules them all out."""
+    fixed = dict(fixed or {})
+    space = SearchSpace(job, system, chips, fixed)
+    batch = space.batch()
+    tried = len(batch)
+    masks = violations(job, system, chips, batch, topology="tp" not in fixed)
+    first = _first_reason(masks, tried)
+    valid = first == len(masks)
+    rejected = {reason: int(np.sum(first == i)) for i, reason in enumerate(masks)}
+
+    candidates = batch.take(np.flatnonzero(valid))
+    result = evaluate(job, system, calibration, candidates)
+    fits = result.fits
+    rejected["memory"] = int(np.sum(~fits))
+    rejected = {k: v for k, v in rejected.items() if v}
+
+    if not np.any(fits):
+        raise _explain_none(job, system, chips, batch, masks, first, result, fixed)
+
+    keep = np.flatnonzero(fits)
+    headroom = result.memory_capacity_bytes - result.memory.total[keep]
+    order = keep[np.lexsort((-headroom, -result.tokens_per_s[keep]))]
+    return SearchOutcome(_take(result, order), tried, rejected)
+
+
+def _take(result: StepResult, order: NDArray[np.intp]) -> StepResult:
+    from dataclasses import fields as dc_fields
+
+    def pick(obj: object) -> object:
+        return type(obj)(*(getattr(obj, f.name)[order] for f in dc_fields(obj)))  # type: ignore[arg-type]
+
+    return StepResult(
+        batch=result.batch.take(order),
+        breakdown=pick(result.breakdown),  # type: ignore[arg-type]
+        memory=pick(result.memory),  # type: ignore[arg-type]
+        step_time_s=result.step_time_s[order],
+        tokens_per_s=result.tokens_per_s[order],
+        mfu=result.mfu[order],
+        hfu=result.hfu[order],
+        memory_capacity_bytes=result.memory_capacity_bytes,
+        model_flops_per_token=result.model_flops_per_token,
+    )
+
+
+def _explain_none(
+    job: Job,
+    system: ResolvedSystem,
+    chips: int,
+    batch: LayoutBatch,
+    masks: Mapping[str, NDArray[np.bool_]],
+    first: NDArray[np.int64],
+    result: StepResult,
+    fixed: Mapping[str, int | str],
+) -> InfeasibleError:
+    """Say which constraint rules out every layout, with the numbers."""
+    model = job.model
+    capacity = result.memory_capacity_bytes
+    if len(result.batch):  # some layouts pass the rules; memory rules them all out
+        best = int(np.argmin(result.memory.total))
+        parts = result.memory.as_gib(best)
+        static_total = model.num_params() * 18.0 if job.mode != "lora" else model.num_params() * 2.0
+        if static_total / chips > capacity:
+            return LayoutError(
+                f"{model.name} needs {static_total / 2**40:.2f} TiB for weights, gradients "
+                f"and optimizer state alone ({job.mode}); {chips} × {system.chip.id} hold "
+                f"{chips * capacity / 2**40:.2f} TiB. Use more chips (at least "
+                f"{int(np.ceil(static_total / capacity))}) or a larger-memory chip.",
+                "memory",
+            )
+        dominant = max(
+            ("weights", "gradients", "optimizer", "activations", "logits"), key=lambda k: parts[k]
+        )
+        return LayoutError(
+            f"no layout of {model.name} fits on {chips} × {system.chip.id} "
+            f"({capacity / GIB:.0f} GiB each): the leanest, {result.batch.layout(best)}, "
+            f"needs {parts['total']:.1f} GiB per chip, {parts['total'] - capacity / GIB:.1f} "
+            f"GiB too many; {dominant} dominate ({parts[dominant]:.1f} GiB). Try more "
+            f"chips, a shorter sequence or a smaller micro-batch.",
+            "memory",
+        )
+    if len(batch) == 0:
+        pinned = ", ".join(f"{k}={v}" for k, v in fixed.items()) or "none"
+        return LayoutError(
+            f"no layout of {chips} chips can be formed for {model.name} on {system.id} "
+            f"(pinned axes: {pinned}): tp must be a power of two dividing the "
+            f"{model.num_kv_heads} key-value heads within the scale-up domain of "
+            f"{system.scaleup_domain_chips}, and the degrees must multiply to {chips}",
+            "chips",
+        )
+    counts = np.bincount(first, minlength=len(masks))
+    worst = int(np.argmax(counts[: len(masks)]))
+    example = batch.layout(int(np.flatnonzero(first == worst)[0]))
+    rule = next(r for r in RULES if r.reason == list(masks)[worst])
+    return LayoutError(
+        f"no valid layout of {model.name} on {chips} × {system.chip.id}: "
+        f"{rule.explain(job, system, chips, example)} (rules out {counts[worst]} of "
+        f"{len(batch)} candidates)",
+        rule.reason,
+    )

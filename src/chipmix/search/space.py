@@ -1,0 +1,153 @@
+"""The layout space: small generators over named axes, crossed into a `LayoutBatch`.
+
+Axes that depend on each other (tp, cp, pp, dp, ep: their product is the chip count) are
+enumerated together — a few hundred combinations at most; the independent axes (virtual
+stages, micro-batch, ZeRO stage, recomputation) are crossed with them as numpy arrays.
+An axis the user fixes is a one-value axis.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from chipmix.catalog.system import ResolvedSystem
+from chipmix.perf.layout import RECOMPUTE, LayoutBatch
+from chipmix.workload.job import Job
+
+__all__ = ["AXES", "SearchSpace"]
+
+AXES = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute")
+MAX_CP = 32
+MAX_VPP = 8
+MAX_MICRO_BATCH = 16
+
+
+def divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Every candidate layout for ``job`` on ``chips`` chips of ``system``."""
+
+    job: Job
+    system: ResolvedSystem
+    chips: int
+    fixed: Mapping[str, int | str]
+
+    # -- generators, one per axis --------------------------------------------------------
+    def tp_values(self) -> Iterator[int]:
+        """Tensor parallel degrees: powers of two that divide the heads, within the domain."""
+        if "tp" in self.fixed:
+            yield int(self.fixed["tp"])
+            return
+        m = self.job.model
+        kv = m.num_heads if m.mla else m.num_kv_heads
+        for t in divisors(self.chips):
+            if t & (t - 1) == 0 and t <= self.system.scaleup_domain_chips and kv % t == 0:
+                yield t
+
+    def cp_values(self, rest: int) -> Iterator[int]:
+        """Context parallel degrees (powers of two) that split the sequence evenly."""
+        if "cp" in self.fixed:
+            yield int(self.fixed["cp"])
+            return
+        for c in divisors(rest):
+            even_split = self.job.seq_len % (2 * c) == 0
+            if c == 1 or (c & (c - 1) == 0 and c <= MAX_CP and even_split):
+                yield c
+
+    def pp_values(self, rest: int) -> Iterator[int]:
+        """Pipeline stages: any divisor up to the number of layers (uneven last stages)."""
+        if "pp" in self.fixed:
+            yield int(self.fixed["pp"])
+            return
+        for p in divisors(rest):
+            if p <= self.job.model.num_layers:
+                yield p
+
+    def ep_values(self, dp: int) -> Iterator[int]:
+        """Expert parallel degrees dividing both dp and the expert count."""
+        if "ep" in self.fixed:
+            yield int(self.fixed["ep"])
+            return
+        moe = self.job.model.moe
+        if moe is None:
+            yield 1
+            return
+        for e in divisors(dp):
+            if moe.num_experts % e == 0:
+                yield e
+
+    def vpp_values(self) -> list[int]:
+        if "vpp" in self.fixed:
+            return [int(self.fixed["vpp"])]
+        return [v for v in (1, 2, 3, 4, 5, 6, 8) if v <= MAX_VPP]
+
+    def micro_batch_values(self) -> list[int]:
+        if "micro_batch" in self.fixed:
+            return [int(self.fixed["micro_batch"])]
+        return [b for b in (1, 2, 4, 8, 16) if b <= MAX_MICRO_BATCH]
+
+    def zero_values(self) -> list[int]:
+        return [int(self.fixed["zero"])] if "zero" in self.fixed else [0, 1, 2, 3]
+
+    def recompute_values(self) -> list[int]:
+        if "recompute" in self.fixed:
+            return [RECOMPUTE.index(str(self.fixed["recompute"]))]
+        return [0, 1, 2]
+
+    # -- the cross product ---------------------------------------------------------------
+    def degrees(self) -> list[tuple[int, int, int, int, int]]:
+        """(tp, cp, pp, dp, ep) combinations whose product is the chip count (when dp is
+        free) — dp fixed by the user may leave a product ≠ chips, which `perf.validity`
+        rejects with its reason."""
+        out = []
+        for tp in self.tp_values():
+            if self.chips % tp:
+                continue
+            for cp in self.cp_values(self.chips // tp):
+                if (self.chips // tp) % cp:
+                    continue
+                for pp in self.pp_values(self.chips // (tp * cp)):
+                    if "dp" in self.fixed:
+                        dp = int(self.fixed["dp"])
+                    elif (self.chips // (tp * cp)) % pp:
+                        continue
+                    else:
+                        dp = self.chips // (tp * cp * pp)
+                    out += [(tp, cp, pp, dp, ep) for ep in self.ep_values(dp)]
+        return out
+
+    def batch(self) -> LayoutBatch:
+        degrees = np.array(self.degrees(), dtype=np.int64).reshape(-1, 5)
+        inner = np.array(
+            list(
+                itertools.product(
+                    self.vpp_values(),
+                    self.micro_batch_values(),
+                    self.zero_values(),
+                    self.recompute_values(),
+                )
+            ),
+            dtype=np.int64,
+        )
+        outer_idx = np.repeat(np.arange(len(degrees)), len(inner))
+        inner_idx = np.tile(np.arange(len(inner)), len(degrees))
+        d, i = degrees[outer_idx], inner[inner_idx]
+        return LayoutBatch(
+            tp=d[:, 0],
+            pp=d[:, 2],
+            dp=d[:, 3],
+            cp=d[:, 1],
+            ep=d[:, 4],
+            vpp=i[:, 0],
+            micro_batch=i[:, 1],
+            zero=i[:, 2],
+            recompute=i[:, 3],
+        )
