@@ -1,1 +1,42 @@
-"""chipmix: plan transformer training across accelerator vendors."""
+"""chipmix: plan transformer training across accelerator vendors.
+
+    >>> import chipmix
+    >>> e = chipmix.estimate("llama3-70b", "h100-sxm", 64, seq_len=8192, global_batch=128)
+    >>> e.tokens_per_s, e.layout, e.to_dict()["breakdown"]
+
+The public functions return typed results with ``to_dict()`` and ``to_dataframe()``.
+"""
+
+from chipmix.api import estimate, make_job, search
+from chipmix.catalog import load_catalog
+from chipmix.errors import (
+    ChipmixError,
+    FileFormatError,
+    InfeasibleError,
+    InputError,
+    LayoutError,
+    UnknownNameError,
+)
+from chipmix.perf.layout import Layout
+from chipmix.results import Estimate, SearchResult
+from chipmix.workload import Job, ModelSpec, load_model, preset_names
+
+__all__ = [
+    "ChipmixError",
+    "Estimate",
+    "FileFormatError",
+    "InfeasibleError",
+    "InputError",
+    "Job",
+    "Layout",
+    "LayoutError",
+    "ModelSpec",
+    "SearchResult",
+    "UnknownNameError",
+    "estimate",
+    "load_catalog",
+    "load_model",
+    "make_job",
+    "preset_names",
+    "search",
+]
