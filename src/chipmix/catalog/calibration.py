@@ -7,9 +7,13 @@ A chip's parameters move only that chip's predictions; a stack's only that stack
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["Calibration", "ChipCalibration", "StackCalibration"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ChipCalibration(BaseModel):
@@ -32,8 +36,10 @@ class ChipCalibration(BaseModel):
     """Fraction of per-chip scale-out bandwidth a large collective reaches (bus BW)."""
     collective_latency_s: float = Field(10e-6, ge=0)
     """Fixed cost of one collective step (the alpha of the alpha-beta model)."""
-    memory_reserved_gib: float = Field(4.0, ge=0)
-    """Device memory the model cannot use: runtime context, workspaces, fragmentation."""
+    memory_reserved_gib: float = Field(3.0, ge=0)
+    """Device memory the model cannot use: runtime context, communication buffers,
+    workspaces and allocator fragmentation (about 3 GiB under PyTorch + NCCL; an assumption,
+    stated per chip in the calibration file where a runtime differs)."""
     source: str = ""
     """Where these values come from (microbenchmark, fit and its cases)."""
 
@@ -52,7 +58,10 @@ class StackCalibration(BaseModel):
     """Fraction of data-parallel gradient/parameter communication hidden behind backward."""
     pp_overlap: float = Field(0.5, ge=0, le=1)
     """Fraction of pipeline point-to-point transfers hidden behind compute."""
-    step_overhead_s: float = Field(0.0, ge=0)
+    low_precision_fraction: float = Field(1.0, ge=0, le=1)
+    """Share of GEMM work a job in fp8/int8 actually runs at the low-precision rate (some
+    recipes keep weight-gradient or sensitive GEMMs in bf16); 1 = all of them."""
+    step_overhead_s: float = Field(0.02, ge=0)
     """Fixed time per optimizer step outside the model (data loading, logging, host sync)."""
     source: str = ""
 
@@ -68,6 +77,33 @@ class Calibration(BaseModel):
     stacks: dict[str, StackCalibration] = {}
     provenance: dict[str, str] = {}
     """Free-form record of how the file was produced (command, date, cases, residuals)."""
+
+    def overlay(self, new: Calibration) -> Calibration:
+        """This calibration with ``new`` on top, field by field: a chip or stack entry in
+        ``new`` replaces only the fields it sets."""
+
+        def merge(old: M, upper: M | None) -> M:
+            if upper is None:
+                return old
+            return old.model_copy(update=upper.model_dump(exclude_unset=True))
+
+        chips = {k: merge(self.chips[k], v) if k in self.chips else v for k, v in new.chips.items()}
+        stacks = {
+            k: merge(self.stacks[k], v) if k in self.stacks else v for k, v in new.stacks.items()
+        }
+        return Calibration(
+            default_chip=merge(
+                self.default_chip,
+                new.default_chip if "default_chip" in new.model_fields_set else None,
+            ),
+            default_stack=merge(
+                self.default_stack,
+                new.default_stack if "default_stack" in new.model_fields_set else None,
+            ),
+            chips=self.chips | chips,
+            stacks=self.stacks | stacks,
+            provenance={**self.provenance, **new.provenance},
+        )
 
     def for_chip(self, chip_id: str) -> ChipCalibration:
         """The chip's parameters: its own entry's fields over the defaults."""

@@ -25,9 +25,20 @@ from chipmix.catalog.system import ResolvedSystem, System
 from chipmix.errors import FileFormatError, InputError
 from chipmix.names import lookup
 
-__all__ = ["CATALOG_ENV", "Catalog", "load_catalog"]
+__all__ = [
+    "CATALOG_ENV",
+    "DATA_DIR",
+    "FITTED_CALIBRATION",
+    "PRIOR_CALIBRATION",
+    "Catalog",
+    "load_catalog",
+]
 
 DATA_DIR = Path(__file__).parent / "data"
+PRIOR_CALIBRATION = "calibration.yaml"
+"""Per-chip priors from public microbenchmarks, and stated assumptions."""
+FITTED_CALIBRATION = "calibration-fitted.yaml"
+"""Written by ``chipmix calibrate``; overlays the priors field by field."""
 CATALOG_ENV = "CHIPMIX_CATALOG"
 """Environment variable naming a user's overlay folder (same as ``--catalog``)."""
 
@@ -78,6 +89,9 @@ class Catalog:
     offers: dict[str, Offer] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
+    """The calibration in use: priors with the fitted file on top."""
+    prior_calibration: Calibration = field(default_factory=Calibration)
+    """Microbenchmark priors only (``calibration.yaml``): where ``chipmix calibrate`` starts."""
     folders: list[str] = field(default_factory=list)
     """The folders read, shipped first, overlays after."""
 
@@ -92,9 +106,9 @@ class Catalog:
             self._read_entries(path, "systems", System, self.systems)
         for path in sorted((folder / "offers").glob("*.y*ml")):
             self._read_entries(path, "offers", Offer, self.offers)
-        calibration = folder / "calibration.yaml"
-        if calibration.exists():
-            self._merge_calibration(calibration)
+        for name, fitted in ((PRIOR_CALIBRATION, False), (FITTED_CALIBRATION, True)):
+            if (folder / name).exists():
+                self._merge_calibration(folder / name, fitted=fitted)
 
     def _read_entries(self, path: Path, key: str, model: type[M], into: dict[str, M]) -> None:
         raw = read_yaml(path)
@@ -132,20 +146,11 @@ class Catalog:
         """True while reading a user's overlay, whose keys may replace shipped ones."""
         return len(self.folders) > 1
 
-    def _merge_calibration(self, path: Path) -> None:
+    def _merge_calibration(self, path: Path, *, fitted: bool) -> None:
         new = _parse(Calibration, read_yaml(path) or {}, path, "calibration")
-        old = self.calibration
-        self.calibration = Calibration(
-            default_chip=new.default_chip
-            if "default_chip" in new.model_fields_set
-            else old.default_chip,
-            default_stack=new.default_stack
-            if "default_stack" in new.model_fields_set
-            else old.default_stack,
-            chips={**old.chips, **new.chips},
-            stacks={**old.stacks, **new.stacks},
-            provenance={**old.provenance, **new.provenance},
-        )
+        self.calibration = self.calibration.overlay(new)
+        if not fitted:
+            self.prior_calibration = self.prior_calibration.overlay(new)
 
     # -- checking ------------------------------------------------------------------------
     def check_references(self) -> None:

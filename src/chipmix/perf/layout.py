@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from chipmix.errors import InputError
 
-__all__ = ["RECOMPUTE", "Layout", "LayoutBatch", "Recompute"]
+__all__ = ["RECOMPUTE", "Layout", "LayoutBatch", "Recompute", "stage_layers"]
 
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE: tuple[Recompute, ...] = ("none", "selective", "full")
@@ -119,3 +119,10 @@ class LayoutBatch:
 
     def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> LayoutBatch:
         return LayoutBatch(*(getattr(self, f.name)[index] for f in fields(self)))
+
+
+def stage_layers(num_layers: int, batch: LayoutBatch) -> NDArray[np.float64]:
+    """Layers on the fullest pipeline rank: ``vpp`` virtual stages of
+    ``⌈L / (pp · vpp)⌉`` layers each (uneven splits put the remainder on fewer ranks)."""
+    virtual = (batch.pp * batch.vpp).astype(np.float64)
+    return np.asarray(np.ceil(num_layers / virtual) * batch.vpp)

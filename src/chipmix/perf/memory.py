@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numpy.typing import NDArray
 
-from chipmix.perf.layout import LayoutBatch
+from chipmix.perf.layout import LayoutBatch, stage_layers
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 
@@ -108,7 +108,7 @@ def memory_per_chip(job: Job, batch: LayoutBatch, reserved_gib: float) -> Memory
     pp = batch.pp.astype(np.float64)
     dp = batch.dp.astype(np.float64)
     ep = batch.ep.astype(np.float64)
-    layers_per_stage = np.ceil(model.num_layers / pp)
+    layers_per_stage = stage_layers(model.num_layers, batch)
     moe_per_stage = np.minimum(layers_per_stage, model.num_moe_layers)
 
     # -- parameters on one chip of the fullest stage ------------------------------------
@@ -138,8 +138,11 @@ def memory_per_chip(job: Job, batch: LayoutBatch, reserved_gib: float) -> Memory
         gradients = np.where(zero >= 2, shard_all, params) * GRAD_BYTES
         optimizer = np.where(zero >= 1, shard_all, params) * OPTIMIZER_BYTES
     if np.any(zero >= 3):
-        # FSDP gathers the next layer's weights while computing this one: two layers' buffers.
-        gathered = 2.0 * (non_expert_avg + expert_per_layer / ep) / tp * WEIGHT_BYTES
+        # FSDP gathers the next layer's weights while computing this one: two layers' buffers
+        # of what is sharded (nothing on one data-parallel rank; experts only if edp > 1).
+        sharded = np.where(dp > 1, non_expert_avg, 0.0)
+        sharded = sharded + np.where(edp > 1, expert_per_layer / ep, 0.0)
+        gathered = 2.0 * sharded / tp * WEIGHT_BYTES
         weights = weights + np.where(zero >= 3, gathered, 0.0)
 
     # -- activations ----------------------------------------------------------------------

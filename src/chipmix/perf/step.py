@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
-from chipmix.perf.layout import LayoutBatch
+from chipmix.perf.layout import LayoutBatch, stage_layers
 from chipmix.perf.memory import GRAD_BYTES, WEIGHT_BYTES, MemoryBreakdown, memory_per_chip
 from chipmix.perf.ops import ACT_BYTES, LayerWork, layer_work, logits_work
 from chipmix.perf.roofline import ChipRates
@@ -165,9 +165,8 @@ def evaluate(
     chip_cal = calibration.for_chip(chip.id)
     stack_cal = calibration.for_stack(job.stack)
     element = 1.0 if job.precision in ("fp8", "int8") else 2.0
-    rates = ChipRates(
-        chip.peak_flops(job.precision), chip.hbm_bytes_per_s, chip_cal, stack_cal, element
-    )
+    gemm_peak = _gemm_peak(job, system, stack_cal.low_precision_fraction)
+    rates = ChipRates(gemm_peak, chip.hbm_bytes_per_s, chip_cal, stack_cal, element)
     bf16 = ChipRates(chip.peak_flops("bf16"), chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)
     frozen = job.mode == "lora"
     lora_rank = job.lora_rank if frozen else None
@@ -181,7 +180,7 @@ def evaluate(
     vpp = batch.vpp.astype(np.float64)
     mb = batch.micro_batch.astype(np.float64)
     microbatches = job.global_batch / (dp * mb)
-    layers_per_stage = np.ceil(model.num_layers / pp)
+    layers_per_stage = stage_layers(model.num_layers, batch)
     moe_layers = np.minimum(layers_per_stage, model.num_moe_layers)
     dense_layers = layers_per_stage - moe_layers
     recompute_full = batch.recompute == 2
@@ -322,6 +321,15 @@ def evaluate(
         memory_capacity_bytes=chip.hbm_bytes,
         model_flops_per_token=flops_per_token,
     )
+
+
+def _gemm_peak(job: Job, system: ResolvedSystem, low_precision_fraction: float) -> float:
+    """Peak FLOP/s of the job's GEMMs: with a share ``f`` at the low-precision peak and the
+    rest at bf16, times add, so the peaks combine harmonically: 1 / (f/P_lp + (1−f)/P_bf16)."""
+    chip = system.chip
+    low, bf16 = chip.peak_flops(job.precision), chip.peak_flops("bf16")
+    f = low_precision_fraction if job.precision != "bf16" else 1.0
+    return 1.0 / (f / low + (1.0 - f) / bf16)
 
 
 def _recompute_flops_per_token(job: Job, batch: LayoutBatch) -> Array:

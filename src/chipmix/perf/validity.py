@@ -85,13 +85,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "pp_layers",
         lambda j, s, n, b: np.asarray(
-            (b.pp > j.model.num_layers)
-            | ((b.vpp > 1) & ((j.model.num_layers % (b.pp * b.vpp) != 0) | (b.pp == 1)))
+            (b.pp * b.vpp > j.model.num_layers) | ((b.vpp > 1) & (b.pp == 1))
         ),
         lambda j, s, n, x: (
-            f"pp={x.pp} × vpp={x.vpp} must not exceed the "
-            f"{j.model.num_layers} layers, and with vpp > 1 must divide them "
-            f"(and pp > 1)"
+            f"pp={x.pp} × vpp={x.vpp} = {x.pp * x.vpp} virtual stages must not exceed the "
+            f"{j.model.num_layers} layers (and vpp > 1 needs pp > 1)"
         ),
     ),
     Rule(
