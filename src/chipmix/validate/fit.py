@@ -32,7 +32,7 @@ from chipmix.perf.layout import Layout
 from chipmix.validate.cases import Case
 from chipmix.validate.score import predict_case
 
-__all__ = ["FIT_PARAMETERS", "MIN_ROWS", "FitResult", "FitParameter", "fit_calibration"]
+__all__ = ["FIT_PARAMETERS", "MIN_ROWS", "FitParameter", "FitResult", "fit_calibration"]
 
 MIN_ROWS = 3
 """Rows a chip or stack needs before any of its parameters is fitted."""
@@ -120,14 +120,16 @@ def _slots(cases: Sequence[Case], prior: Calibration) -> list[_Slot]:
     return slots
 
 
-def _apply(prior: Calibration, slots: Sequence[_Slot], x: NDArray[np.float64]
-           ) -> tuple[Calibration, Calibration]:
+def _apply(
+    prior: Calibration, slots: Sequence[_Slot], x: NDArray[np.float64]
+) -> tuple[Calibration, Calibration]:
     chip_fields: dict[str, dict[str, Any]] = {}
     stack_fields: dict[str, dict[str, Any]] = {}
     for slot, value in zip(slots, x, strict=True):
         target = chip_fields if slot.param.scope == "chip" else stack_fields
-        target.setdefault(slot.key, {})[slot.param.name] = _backward(slot.param.transform,
-                                                                      float(value))
+        target.setdefault(slot.key, {})[slot.param.name] = _backward(
+            slot.param.transform, float(value)
+        )
     fitted = Calibration(
         chips={k: ChipCalibration(**v) for k, v in chip_fields.items()},
         stacks={k: StackCalibration(**v) for k, v in stack_fields.items()},
@@ -147,9 +149,13 @@ def _robust(r: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sign(r) * np.sqrt(2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0))
 
 
-def _residual_fn(cases: Sequence[Case], layouts: Sequence[Layout], catalog: Catalog,
-                 prior: Calibration, slots: Sequence[_Slot]
-                 ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
+def _residual_fn(
+    cases: Sequence[Case],
+    layouts: Sequence[Layout],
+    catalog: Catalog,
+    prior: Calibration,
+    slots: Sequence[_Slot],
+) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
     x0 = np.array([_forward(s.param.transform, s.prior) for s in slots])
     sigma = np.array([s.param.sigma for s in slots])
 
@@ -158,15 +164,15 @@ def _residual_fn(cases: Sequence[Case], layouts: Sequence[Layout], catalog: Cata
         errors = []
         for case, layout in zip(cases, layouts, strict=True):
             score = predict_case(case, catalog, calibration, layout=layout)
-            errors.append(math.log(score.predicted / score.published)
-                          if score.predicted else 0.0)
+            errors.append(math.log(score.predicted / score.published) if score.predicted else 0.0)
         return np.concatenate([_robust(np.array(errors)), (x - x0) / sigma])
 
     return residuals
 
 
-def fit_calibration(cases: Sequence[Case], catalog: Catalog, *, rounds: int = 2,
-                    max_evaluations: int = 400) -> FitResult:
+def fit_calibration(
+    cases: Sequence[Case], catalog: Catalog, *, rounds: int = 2, max_evaluations: int = 400
+) -> FitResult:
     """Fit `FIT_PARAMETERS` to ``cases`` starting from the catalog's priors."""
     from scipy.optimize import least_squares
 
@@ -190,8 +196,10 @@ def fit_calibration(cases: Sequence[Case], catalog: Catalog, *, rounds: int = 2,
         refreshed = [predict_case(c, catalog, calibration) for c in usable]
         layouts = [r.layout or old for r, old in zip(refreshed, layouts, strict=True)]
     calibration, fitted = _apply(prior, slots, x)
-    final = [predict_case(c, catalog, calibration, layout=lay)
-             for c, lay in zip(usable, layouts, strict=True)]
+    final = [
+        predict_case(c, catalog, calibration, layout=lay)
+        for c, lay in zip(usable, layouts, strict=True)
+    ]
     parameters = [
         {"scope": s.param.scope, "key": s.key, "name": s.param.name, "prior": s.prior,
          "fitted": _backward(s.param.transform, float(v)),
@@ -200,16 +208,24 @@ def fit_calibration(cases: Sequence[Case], catalog: Catalog, *, rounds: int = 2,
         for s, v in zip(slots, x, strict=True)
     ]  # fmt: skip
     residuals = {r.id: math.log(r.predicted / r.published) for r in final if r.predicted}
-    return FitResult(calibration, _with_provenance(fitted, usable, residuals), parameters,
-                     [c.id for c in usable], residuals)
+    return FitResult(
+        calibration,
+        _with_provenance(fitted, usable, residuals),
+        parameters,
+        [c.id for c in usable],
+        residuals,
+    )
 
 
-def _with_provenance(fitted: Calibration, cases: Sequence[Case], residuals: dict[str, float]
-                     ) -> Calibration:
+def _with_provenance(
+    fitted: Calibration, cases: Sequence[Case], residuals: dict[str, float]
+) -> Calibration:
     errors = np.abs(np.expm1(np.array(list(residuals.values()) or [0.0])))
-    note = (f"fitted by chipmix calibrate on {date.today().isoformat()} from "
-            f"{len(cases)} published runs; in-sample median |error| "
-            f"{float(np.median(errors)):.3f}")
+    note = (
+        f"fitted by chipmix calibrate on {date.today().isoformat()} from "
+        f"{len(cases)} published runs; in-sample median |error| "
+        f"{float(np.median(errors)):.3f}"
+    )
     chips = {k: v.model_copy(update={"source": note}) for k, v in fitted.chips.items()}
     stacks = {k: v.model_copy(update={"source": note}) for k, v in fitted.stacks.items()}
     for entry in (*chips.values(), *stacks.values()):
