@@ -23,9 +23,11 @@ class ChipCalibration(BaseModel):
 
     matmul_efficiency: float = Field(0.75, gt=0, le=1)
     """Fraction of dense peak a large GEMM reaches (the maximum achievable matmul FLOP/s)."""
-    matmul_half_dim: float = Field(96.0, ge=0)
+    matmul_half_dim: float = Field(384.0, ge=0)
     """GEMM dimension at which that efficiency halves: e = e_max · d / (d + d_half), d the
-    smallest of m, k, n (tile quantization and launch overhead of small matmuls)."""
+    smallest of m, k, n (tile quantization, wave quantization and launch overhead of small
+    matmuls). The default is our assumption that a 2048-wide GEMM reaches ~85% of the
+    large-GEMM rate, as square-GEMM sweeps on A100/H100 typically show; fitted per chip."""
     attention_efficiency: float = Field(0.55, gt=0, le=1)
     """Fraction of dense peak a fused (flash) attention kernel reaches, forward and backward."""
     memory_efficiency: float = Field(0.80, gt=0, le=1)

@@ -25,7 +25,12 @@ from chipmix.perf.layout import LayoutBatch, stage_layers
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 
-__all__ = ["MemoryBreakdown", "lora_params_per_layer", "memory_per_chip"]
+__all__ = [
+    "MemoryBreakdown",
+    "lora_params_per_layer",
+    "memory_per_chip",
+    "parameters_per_chip",
+]
 
 Array = NDArray[np.float64]
 GIB = float(2**30)
@@ -101,6 +106,44 @@ def _activation_bytes_per_layer(
     return np.asarray(tokens * (attention + norms + mlp + lse) / t)
 
 
+def _non_expert_params_per_layer(model: ModelSpec) -> float:
+    layers_total = model.num_params() - model.embedding_params() - model.hidden_size
+    return (layers_total - model.num_moe_layers * model.expert_params_per_layer()) / (
+        model.num_layers
+    )
+
+
+def _stage_parameters(job: Job, batch: LayoutBatch) -> tuple[Array, Array]:
+    """Weights on one chip of the fullest stage, unsharded by ZeRO: (dense, routed experts)."""
+    model = job.model
+    tp = batch.tp.astype(np.float64)
+    pp = batch.pp.astype(np.float64)
+    layers_per_stage = stage_layers(model.num_layers, batch)
+    moe_per_stage = np.minimum(layers_per_stage, model.num_moe_layers)
+    table = model.vocab_size * model.hidden_size
+    embeddings = np.where(pp > 1, float(table), float(model.embedding_params()))
+    dense = (layers_per_stage * _non_expert_params_per_layer(model) + embeddings) / tp
+    experts = moe_per_stage * model.expert_params_per_layer() / (batch.ep * tp)
+    return np.asarray(dense), np.asarray(experts)
+
+
+def parameters_per_chip(job: Job, batch: LayoutBatch) -> tuple[Array, Array]:
+    """(all weights, trained weights) on one chip of the fullest stage before ZeRO
+    sharding — what data parallelism gathers and reduces. LoRA trains only adapters."""
+    dense, experts = _stage_parameters(job, batch)
+    weights = dense + experts
+    if job.mode != "lora":
+        return weights, weights
+    model = job.model
+    layers_per_stage = stage_layers(model.num_layers, batch)
+    moe_layers = np.minimum(layers_per_stage, model.num_moe_layers)
+    adapters = (
+        (layers_per_stage - moe_layers) * lora_params_per_layer(model, job.lora_rank, False)
+        + moe_layers * lora_params_per_layer(model, job.lora_rank, True)
+    ) / batch.tp
+    return weights, np.asarray(adapters)
+
+
 def memory_per_chip(job: Job, batch: LayoutBatch, reserved_gib: float) -> MemoryBreakdown:
     """Bytes per chip of every layout in ``batch`` on its fullest pipeline stage."""
     model = job.model
@@ -113,12 +156,8 @@ def memory_per_chip(job: Job, batch: LayoutBatch, reserved_gib: float) -> Memory
 
     # -- parameters on one chip of the fullest stage ------------------------------------
     expert_per_layer = float(model.expert_params_per_layer())
-    layers_total = model.num_params() - model.embedding_params() - model.hidden_size
-    non_expert_avg = (layers_total - model.num_moe_layers * expert_per_layer) / model.num_layers
-    table = model.vocab_size * model.hidden_size
-    embeddings = np.where(pp > 1, float(table), float(model.embedding_params()))
-    dense_params = (layers_per_stage * non_expert_avg + embeddings) / tp
-    expert_params = moe_per_stage * expert_per_layer / (ep * tp)
+    non_expert_avg = _non_expert_params_per_layer(model)
+    dense_params, expert_params = _stage_parameters(job, batch)
     params = dense_params + expert_params
 
     zero = batch.zero
@@ -152,21 +191,23 @@ def memory_per_chip(job: Job, batch: LayoutBatch, reserved_gib: float) -> Memory
     full_layer = np.where(moe_per_stage > 0, moe_layer, dense_layer)
     stage_bytes = (layers_per_stage - moe_per_stage) * dense_layer + moe_per_stage * moe_layer
     layer_input = 2.0 * tokens * model.hidden_size / tp
-    # Full recomputation keeps each layer's input and, transiently, one layer's working set.
-    stage_full = layers_per_stage * layer_input + full_layer
-    per_microbatch = np.where(batch.recompute == 2, stage_full, stage_bytes)
+    # Full recomputation keeps each layer's input per micro-batch in flight and, once (one
+    # micro-batch is recomputed at a time), the working set of the layer being recomputed.
+    full = batch.recompute == 2
+    per_microbatch = np.where(full, layers_per_stage * layer_input, stage_bytes)
+    working = np.where(full, full_layer, 0.0)
 
     microbatches = job.global_batch / (dp * batch.micro_batch)
     in_flight = np.where(pp > 1, np.minimum(pp, np.maximum(microbatches, 1.0)), 1.0)
     vpp = batch.vpp.astype(np.float64)
     interleave = np.where(vpp > 1, 1.0 + (pp - 1.0) / (pp * vpp), 1.0)
-    first_stage = per_microbatch * in_flight * interleave
+    first_stage = per_microbatch * in_flight * interleave + working
 
     # Logits on the last stage: fp32 logits and bf16 copy for one micro-batch in flight.
     logits = 6.0 * tokens * model.vocab_size / tp
-    last_stage = per_microbatch + logits
+    last_stage = per_microbatch + working + logits
     last_wins = (pp > 1) & (last_stage > first_stage)
-    activations = np.where(last_wins, per_microbatch, first_stage)
+    activations = np.where(last_wins, per_microbatch + working, first_stage)
     logits_term = np.where((pp == 1) | last_wins, logits, 0.0)
 
     reserved = np.full_like(tp, reserved_gib * GIB)

@@ -22,7 +22,13 @@ from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
 from chipmix.perf.layout import LayoutBatch, stage_layers
-from chipmix.perf.memory import GRAD_BYTES, WEIGHT_BYTES, MemoryBreakdown, memory_per_chip
+from chipmix.perf.memory import (
+    GRAD_BYTES,
+    WEIGHT_BYTES,
+    MemoryBreakdown,
+    memory_per_chip,
+    parameters_per_chip,
+)
 from chipmix.perf.ops import ACT_BYTES, LayerWork, layer_work, logits_work
 from chipmix.perf.roofline import ChipRates
 from chipmix.workload.job import Job
@@ -262,17 +268,18 @@ def evaluate(
     # over dp (ZeRO-1/2), all-reduced (ZeRO-0) or gathered every micro-batch (ZeRO-3);
     # hidden behind the backward of the last micro-batch up to the stack's overlap.
     mem = memory_per_chip(job, batch, chip_cal.memory_reserved_gib)
-    trainable = mem.gradients / GRAD_BYTES
+    weights, trainable = parameters_per_chip(job, batch)
     per_domain_dp = np.maximum(system.scaleup_domain_chips // (batch.tp * batch.cp), 1)
     up = system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency
     out = max(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0)
     zero = batch.zero
-    full_grads = np.where(zero >= 2, trainable * dp, trainable)  # unsharded count
     grad_rs = coll.hierarchical_reduce_scatter_time(
-        dp, per_domain_dp, full_grads * GRAD_BYTES, up, out, alpha
+        dp, per_domain_dp, trainable * GRAD_BYTES, up, out, alpha
     )
+    # ZeRO-1/2 gather the updated trained weights; ZeRO-3 gathers every weight it shards.
+    gathered = np.where(zero >= 3, weights, trainable)
     weights_ag = coll.hierarchical_reduce_scatter_time(
-        dp, per_domain_dp, full_grads * WEIGHT_BYTES, up, out, alpha
+        dp, per_domain_dp, gathered * WEIGHT_BYTES, up, out, alpha
     )
     dp_time = np.select(
         [zero == 0, zero <= 2],
@@ -280,11 +287,13 @@ def evaluate(
         default=grad_rs + 2.0 * microbatches * weights_ag,
     )
     dp_time = np.where(dp > 1, dp_time, 0.0)
-    window = np.where(zero >= 3, microbatches * t_mb, t_mb)
+    # Gradients of the last micro-batch reduce while its backward runs and, with a
+    # pipeline, while later stages drain (the cool-down half of the bubble).
+    window = np.where(zero >= 3, microbatches * t_mb, t_mb + 0.5 * bubble)
     dp_exposed = np.maximum(dp_time * (1.0 - stack_cal.dp_overlap), dp_time - window)
 
     # -- optimizer: Adam over this chip's shard of the trainable weights.
-    shard = np.where(zero >= 1, full_grads / dp, full_grads)
+    shard = np.where(zero >= 1, trainable / dp, trainable)
     optimizer = rates.memory_time(shard * ADAM_STEP_BYTES)
     overhead = np.full_like(tp, stack_cal.step_overhead_s)
 

@@ -23,7 +23,7 @@ from chipmix.search.search import run_search
 from chipmix.validate.cases import Case
 from chipmix.workload.job import Job
 
-__all__ = ["CaseScore", "Scorecard", "predict_case", "score_cases", "summarize"]
+__all__ = ["CaseScore", "Scorecard", "case_job", "predict_case", "score_cases", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,8 @@ class Scorecard:
         }
 
 
-def _job(case: Case) -> Job:
+def case_job(case: Case) -> Job:
+    """The job a case describes (its global batch must be known)."""
     row = case.row
     assert row.global_batch_seqs is not None
     return Job(
@@ -142,7 +143,7 @@ def predict_case(
         )
     try:
         system = catalog.system(row.chip)
-        job = _job(case)
+        job = case_job(case)
         if layout is None:
             outcome = run_search(job, system, row.chips, calibration, case.pinned_layout)
             layout = outcome.layout(0)
