@@ -124,8 +124,8 @@ def search(
     job = make_job(model, **job_and_layout)
     resolved = cat.system(system)
     n = _chips(chips, fixed)
+    tier = _tier(price_tier)  # bad input is reported before any search
     outcome = run_search(job, resolved, n, cat.calibration, fixed)
-    tier = _tier(price_tier)
     count = min(top, outcome.feasible)
     estimates = []
     for i in range(count):
