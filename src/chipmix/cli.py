@@ -235,6 +235,84 @@ def models(json_out: JsonOpt = False) -> None:
     console.print(models_table(rows))
 
 
+@app.command()
+def validate(
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases", help="CSV in the published-measurement schema (default: the shipped cases)."
+        ),
+    ] = None,
+    cross_validate: Annotated[
+        bool,
+        typer.Option(
+            "--cross-validate",
+            help="Leave one source out: refit without each source and predict it.",
+        ),
+    ] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Print the README table (in-sample and cross-validated)."),
+    ] = False,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Score predictions against published training runs."""
+    from chipmix.catalog import load_catalog
+    from chipmix.report.render import console, print_json
+    from chipmix.report.validate_table import scorecard_markdown, scorecard_tables
+    from chipmix.validate.cases import DEFAULT_CASES, read_cases
+    from chipmix.validate.crossval import leave_one_source_out
+    from chipmix.validate.score import score_cases
+
+    cat = load_catalog(catalog)
+    rows = read_cases(cases or DEFAULT_CASES)
+    card = score_cases(rows, cat)
+    cross = leave_one_source_out(rows, cat) if (cross_validate or markdown) else None
+    if markdown:
+        print(scorecard_markdown(card, cross))
+        return
+    shown = cross if cross is not None else card
+    if json_out:
+        print_json(shown.to_dict())
+        return
+    for table in scorecard_tables(shown):
+        console.print(table)
+
+
+@app.command()
+def calibrate(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the fitted calibration (YAML).")
+    ],
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases", help="CSV in the published-measurement schema (default: the shipped cases)."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Fit the calibration parameters to published runs and write them with provenance."""
+    from chipmix.catalog import load_catalog
+    from chipmix.report.render import console, print_json
+    from chipmix.validate.cases import DEFAULT_CASES, read_cases
+    from chipmix.validate.fit import fit_calibration, write_calibration
+
+    result = fit_calibration(read_cases(cases or DEFAULT_CASES), load_catalog(catalog))
+    write_calibration(result, out)
+    if json_out:
+        print_json(
+            {"out": str(out), "parameters": result.parameters, "cases_used": result.cases_used}
+        )
+        return
+    console.print(
+        f"wrote {len(result.parameters)} fitted parameters from "
+        f"{len(result.cases_used)} cases to {out}"
+    )
+
+
 def main() -> None:
     """Entry point: chipmix errors become one line on stderr and exit status 2."""
     try:

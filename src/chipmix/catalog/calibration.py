@@ -79,6 +79,9 @@ class Calibration(BaseModel):
     stacks: dict[str, StackCalibration] = {}
     provenance: dict[str, str] = {}
     """Free-form record of how the file was produced (command, date, cases, residuals)."""
+    parameters: list[dict[str, str | float | int]] = []
+    """For a fitted file: each fitted parameter with its scope, key, prior, fitted value
+    and the number of rows behind it."""
 
     def overlay(self, new: Calibration) -> Calibration:
         """This calibration with ``new`` on top, field by field: a chip or stack entry in
@@ -105,6 +108,7 @@ class Calibration(BaseModel):
             chips=self.chips | chips,
             stacks=self.stacks | stacks,
             provenance={**self.provenance, **new.provenance},
+            parameters=new.parameters or self.parameters,
         )
 
     def for_chip(self, chip_id: str) -> ChipCalibration:

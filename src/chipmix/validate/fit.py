@@ -21,9 +21,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from numpy.typing import NDArray
 
 from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalibration
@@ -33,7 +35,14 @@ from chipmix.perf.step import evaluate
 from chipmix.validate.cases import Case
 from chipmix.validate.score import case_job, predict_case
 
-__all__ = ["FIT_PARAMETERS", "MIN_ROWS", "FitParameter", "FitResult", "fit_calibration"]
+__all__ = [
+    "FIT_PARAMETERS",
+    "MIN_ROWS",
+    "FitParameter",
+    "FitResult",
+    "fit_calibration",
+    "write_calibration",
+]
 
 MIN_ROWS = 2
 """Rows a chip or stack needs before any of its parameters is fitted."""
@@ -241,7 +250,7 @@ def fit_calibration(
     residuals = {r.id: math.log(r.predicted / r.published) for r in final if r.predicted}
     return FitResult(
         calibration,
-        _with_provenance(fitted, usable, residuals),
+        _with_provenance(fitted, prior, usable, residuals),
         parameters,
         [c.id for c in usable],
         residuals,
@@ -249,7 +258,7 @@ def fit_calibration(
 
 
 def _with_provenance(
-    fitted: Calibration, cases: Sequence[Case], residuals: dict[str, float]
+    fitted: Calibration, prior: Calibration, cases: Sequence[Case], residuals: dict[str, float]
 ) -> Calibration:
     errors = np.abs(np.expm1(np.array(list(residuals.values()) or [0.0])))
     note = (
@@ -257,8 +266,19 @@ def _with_provenance(
         f"{len(cases)} published runs; in-sample median |error| "
         f"{float(np.median(errors)):.3f}"
     )
-    chips = {k: v.model_copy(update={"source": note}) for k, v in fitted.chips.items()}
-    stacks = {k: v.model_copy(update={"source": note}) for k, v in fitted.stacks.items()}
+
+    def cite(old: ChipCalibration | StackCalibration | None, fields: list[str]) -> str:
+        fitted_note = f"{', '.join(fields)} {note}"
+        return f"{old.source}; {fitted_note}" if old is not None and old.source else fitted_note
+
+    chips = {
+        k: v.model_copy(update={"source": cite(prior.chips.get(k), sorted(v.model_fields_set))})
+        for k, v in fitted.chips.items()
+    }
+    stacks = {
+        k: v.model_copy(update={"source": cite(prior.stacks.get(k), sorted(v.model_fields_set))})
+        for k, v in fitted.stacks.items()
+    }
     for entry in (*chips.values(), *stacks.values()):
         entry.model_fields_set.add("source")
     return Calibration(
@@ -274,3 +294,27 @@ def _with_provenance(
             "in_sample_median_abs_error": f"{float(np.median(errors)):.4f}",
         },
     )  # fmt: skip
+
+
+def write_calibration(result: FitResult, path: str | Path) -> None:
+    """Write the fitted fields, their sources and the provenance as a calibration file."""
+    doc = result.fitted.model_dump(exclude_unset=True, exclude_defaults=False)
+    doc.pop("default_chip", None)
+    doc.pop("default_stack", None)
+    doc["parameters"] = result.parameters
+    header = (
+        "# Written by `chipmix calibrate`; do not edit by hand. Regenerate with:\n"
+        "#   chipmix calibrate --out src/chipmix/catalog/data/calibration-fitted.yaml\n"
+    )
+    body = yaml.safe_dump(_plain(doc), sort_keys=False, allow_unicode=True, width=100)
+    Path(path).write_text(header + body, encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    return value
