@@ -96,6 +96,28 @@ def _chips(chips: int | None, fixed: dict[str, int | str]) -> int:
     raise InputError("give the number of chips (--chips N), or a full layout (--tp --pp --dp)")
 
 
+KNOWN_STACKS = (
+    "deepspeed",
+    "jax",
+    "maxtext",
+    "megatron",
+    "mlperf-amd",
+    "mlperf-google",
+    "mlperf-nvidia",
+    "nemo",
+    "nemo-neuron",
+    "neuronx-distributed",
+    "torchtitan",
+)
+"""Software stacks chipmix knows by name; a calibration file may add more."""
+
+
+def _check_stack(cat: Catalog, stack: str | None) -> None:
+    valid = set(KNOWN_STACKS) | set(cat.calibration.stacks)
+    if stack is not None and stack not in valid:
+        raise UnknownNameError("stack", stack, valid)
+
+
 def _tier(price_tier: str) -> PriceTier:
     if price_tier not in PRICE_TIERS:
         raise UnknownNameError("price tier", price_tier, PRICE_TIERS)
@@ -119,6 +141,7 @@ def search(
     recompute).
     """
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    _check_stack(cat, job_and_layout.get("stack"))
     layout = {k: job_and_layout.pop(k) for k in list(job_and_layout) if k in LAYOUT_AXES}
     fixed = _fixed_axes(layout)
     job = make_job(model, **job_and_layout)
@@ -150,6 +173,7 @@ def estimate(
     the search (all of them when none is given). A full layout that is invalid or does not
     fit raises `LayoutError` saying why, with the numbers."""
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    _check_stack(cat, job_and_layout.get("stack"))
     layout = {k: v for k, v in job_and_layout.items() if k in LAYOUT_AXES and v is not None}
     if set(layout) == set(LAYOUT_AXES):
         fixed = _fixed_axes(layout)
