@@ -148,7 +148,7 @@ def search(
     resolved = cat.system(system)
     n = _chips(chips, fixed)
     tier = _tier(price_tier)  # bad input is reported before any search
-    outcome = run_search(job, resolved, n, cat.calibration, fixed)
+    outcome = run_search(job, resolved, n, cat.calibration, fixed, top=top)
     count = min(top, outcome.feasible)
     estimates = []
     for i in range(count):
@@ -208,7 +208,7 @@ def _estimate_exact(
         raise LayoutError(
             f"layout {layout} does not fit on {resolved.chip.id}: it needs "
             f"{parts['total']:.1f} GiB per chip, {parts['total'] - capacity:.1f} GiB more than "
-            f"the {capacity:.0f} GiB available; {dominant} dominate ({parts[dominant]:.1f} "
+            f"the {capacity:.0f} GiB available; the largest term is {dominant} ({parts[dominant]:.1f} "
             f"GiB; weights {parts['weights']:.1f}, gradients {parts['gradients']:.1f}, "
             f"optimizer {parts['optimizer']:.1f}, activations {parts['activations']:.1f}). "
             f"Try full recomputation, a larger tp/pp, a higher ZeRO stage or more chips.",

@@ -52,8 +52,11 @@ class ChipRates:
         return np.asarray(np.maximum(flops / rate, traffic / self.memory_rate))
 
     def attention_time(self, flops: Array) -> Array:
-        """Seconds for fused (flash) attention doing ``flops`` useful FLOPs."""
-        rate = self.peak_flops * min(self.chip.attention_efficiency * self.compute_scale, 1.0)
+        """Seconds for fused (flash) attention doing ``flops`` useful FLOPs. Its efficiency
+        never exceeds the chip's large-GEMM efficiency: attention is built from GEMMs plus
+        softmax work, so it cannot outrun the best matmul."""
+        fraction = min(self.chip.attention_efficiency, self.chip.matmul_efficiency)
+        rate = self.peak_flops * min(fraction * self.compute_scale, 1.0)
         return np.asarray(flops / rate)
 
     @property

@@ -12,7 +12,7 @@ from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError, LayoutError
 from chipmix.perf.layout import Layout, LayoutBatch
-from chipmix.perf.memory import GIB
+from chipmix.perf.memory import GIB, memory_per_chip
 from chipmix.perf.step import StepResult, evaluate
 from chipmix.perf.validity import RULES, violations
 from chipmix.search.space import SearchSpace
@@ -26,14 +26,13 @@ class SearchOutcome:
     """The ranked feasible layouts and what happened to the rest."""
 
     result: StepResult
-    """Predictions for the feasible layouts, best first."""
+    """Predictions for the best feasible layouts (all of them, or the ``top`` asked
+    for), best first."""
     tried: int
+    feasible: int
+    """Layouts that pass every rule and fit in memory."""
     rejected: dict[str, int] = field(default_factory=dict)
     """Layouts rejected, by the first reason that rules them out ("memory" last)."""
-
-    @property
-    def feasible(self) -> int:
-        return len(self.result.batch)
 
     def layout(self, rank: int = 0) -> Layout:
         return self.result.batch.layout(rank)
@@ -53,10 +52,16 @@ def run_search(
     chips: int,
     calibration: Calibration,
     fixed: Mapping[str, int | str] | None = None,
+    top: int | None = None,
 ) -> SearchOutcome:
     """Evaluate every layout of the space (with ``fixed`` axes pinned) and rank the
-    feasible ones by tokens/s, then by memory headroom. Raises `LayoutError` when none is
-    feasible, naming the constraint that rules them all out."""
+    feasible ones by tokens/s, then by memory headroom; keep the best ``top`` (all when
+    None). Raises `LayoutError` when none is feasible, naming the constraint that rules
+    them all out.
+
+    Memory is checked before the step time: `perf.memory.memory_per_chip` is cheap next to
+    `perf.step.evaluate`, and only the layouts that fit are timed (about half, typically).
+    """
     fixed = dict(fixed or {})
     space = SearchSpace(job, system, chips, fixed)
     batch = space.batch()
@@ -67,18 +72,21 @@ def run_search(
     rejected = {reason: int(np.sum(first == i)) for i, reason in enumerate(masks)}
 
     candidates = batch.take(np.flatnonzero(valid))
-    result = evaluate(job, system, calibration, candidates)
-    fits = result.fits
+    reserved = calibration.for_chip(system.chip.id).memory_reserved_gib
+    fits = memory_per_chip(job, candidates, reserved).total <= system.chip.hbm_bytes
     rejected["memory"] = int(np.sum(~fits))
     rejected = {k: v for k, v in rejected.items() if v}
 
     if not np.any(fits):
+        result = evaluate(job, system, calibration, candidates)
         raise _explain_none(job, system, chips, batch, masks, first, result, fixed)
 
-    keep = np.flatnonzero(fits)
-    headroom = result.memory_capacity_bytes - result.memory.total[keep]
-    order = keep[np.lexsort((-headroom, -result.tokens_per_s[keep]))]
-    return SearchOutcome(_take(result, order), tried, rejected)
+    result = evaluate(job, system, calibration, candidates.take(np.flatnonzero(fits)))
+    # The step model reports memory the same way; a mismatch would mis-rank silently.
+    assert bool(np.all(result.fits)), "perf.step and perf.memory disagree on memory"
+    headroom = result.memory_capacity_bytes - result.memory.total
+    order = np.lexsort((-headroom, -result.tokens_per_s))
+    return SearchOutcome(_take(result, order[:top]), tried, len(order), rejected)
 
 
 def _take(result: StepResult, order: NDArray[np.intp]) -> StepResult:
@@ -132,7 +140,7 @@ def _explain_none(
             f"no layout of {model.name} fits on {chips} × {system.chip.id} "
             f"({capacity / GIB:.0f} GiB each): the leanest, {result.batch.layout(best)}, "
             f"needs {parts['total']:.1f} GiB per chip, {parts['total'] - capacity / GIB:.1f} "
-            f"GiB too many; {dominant} dominate ({parts[dominant]:.1f} GiB). Try more "
+            f"GiB too many; the largest term is {dominant} ({parts[dominant]:.1f} GiB). Try more "
             f"chips, a shorter sequence or a smaller micro-batch.",
             "memory",
         )
