@@ -208,9 +208,10 @@ def _estimate_exact(
         raise LayoutError(
             f"layout {layout} does not fit on {resolved.chip.id}: it needs "
             f"{parts['total']:.1f} GiB per chip, {parts['total'] - capacity:.1f} GiB more than "
-            f"the {capacity:.0f} GiB available; the largest term is {dominant} ({parts[dominant]:.1f} "
-            f"GiB; weights {parts['weights']:.1f}, gradients {parts['gradients']:.1f}, "
-            f"optimizer {parts['optimizer']:.1f}, activations {parts['activations']:.1f}). "
+            f"the {capacity:.0f} GiB available; the largest term is {dominant} "
+            f"({parts[dominant]:.1f} GiB; weights {parts['weights']:.1f}, "
+            f"gradients {parts['gradients']:.1f}, optimizer {parts['optimizer']:.1f}, "
+            f"activations {parts['activations']:.1f}). "
             f"Try full recomputation, a larger tp/pp, a higher ZeRO stage or more chips.",
             "memory",
         )
