@@ -1,0 +1,186 @@
+"""Collectives over ``torch.distributed``: all-reduce, all-gather, reduce-scatter,
+all-to-all and point-to-point, for several processes launched by ``torchrun``::
+
+    torchrun --nproc-per-node 8 -m chipmix.cli bench --db bench.sqlite
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-endpoint HOST:29500 -m chipmix.cli bench
+
+Bandwidths follow nccl-tests' conventions (``doc/PERFORMANCE.md``): algorithm bandwidth
+``algbw = M / t`` with ``M`` the full (gathered) message, bus bandwidth ``busbw = algbw ·
+2(n−1)/n`` for all-reduce and ``algbw · (n−1)/n`` for all-gather, reduce-scatter and
+all-to-all, so that ``busbw`` is the per-link rate the alpha-beta model of
+`chipmix.perf.collectives` divides by. A group inside one node measures the scale-up
+fabric, one across nodes the scale-out network. Rank 0 reports; every rank takes part.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chipmix.bench.detect import Device, synchronize
+from chipmix.bench.micro import TimingConfig
+from chipmix.bench.store import Result
+from chipmix.bench.timing import measure
+
+__all__ = ["COLLECTIVES", "World", "bus_factor", "init", "run_collectives", "world"]
+
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p")
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """The process group as torchrun describes it in the environment."""
+
+    rank: int
+    size: int
+    local_size: int
+
+    @property
+    def nodes(self) -> int:
+        return max(self.size // max(self.local_size, 1), 1)
+
+    @property
+    def scope(self) -> str:
+        """``scaleup`` inside one node, ``scaleout`` across nodes."""
+        return "scaleup" if self.nodes == 1 else "scaleout"
+
+
+def world() -> World:
+    """RANK / WORLD_SIZE / LOCAL_WORLD_SIZE as torchrun sets them (1 process otherwise)."""
+
+    def env(name: str, default: int) -> int:
+        value = os.environ.get(name, "")
+        return int(value) if value.isdigit() else default
+
+    size = env("WORLD_SIZE", 1)
+    return World(env("RANK", 0), size, env("LOCAL_WORLD_SIZE", size))
+
+
+def bus_factor(name: str, n: int) -> float:
+    """busbw / algbw for ``name`` over ``n`` ranks (nccl-tests)."""
+    if name == "all_reduce":
+        return 2.0 * (n - 1) / n
+    if name in ("all_gather", "reduce_scatter", "all_to_all"):
+        return (n - 1) / n
+    return 1.0
+
+
+def init(device: Device) -> None:
+    """Join the process group: NCCL (RCCL on ROCm) for GPUs, XLA's backend, gloo on CPU."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    if device.kind in ("cuda", "rocm"):
+        backend = "nccl"
+    elif device.kind == "xla":
+        import torch_xla.distributed.xla_backend  # noqa: F401  (registers "xla")
+
+        backend = "xla"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend=backend)
+
+
+def _op(
+    name: str, n: int, rank: int, count: int, dev: Any
+) -> tuple[Callable[[], None], Callable[[None], None], int]:
+    """For collective ``name`` on a message of about ``count`` elements: the factory of its
+    fresh inputs, the call itself, and the full message size in bytes."""
+    import torch
+    import torch.distributed as dist
+
+    dt = torch.bfloat16 if dev.type != "cpu" else torch.float32
+    shard = max(count // n, 1)
+    full = shard * n
+    state: dict[str, Any] = {}
+
+    def make() -> None:
+        if name == "reduce_scatter":
+            state["inp"] = torch.randn(full, device=dev, dtype=dt)
+            state["out"] = torch.empty(shard, device=dev, dtype=dt)
+        elif name == "all_gather":
+            state["inp"] = torch.randn(shard, device=dev, dtype=dt)
+            state["out"] = torch.empty(full, device=dev, dtype=dt)
+        else:
+            state["inp"] = torch.randn(full, device=dev, dtype=dt)
+            state["out"] = torch.empty(full, device=dev, dtype=dt)
+
+    def run(_: None) -> None:
+        inp, out = state["inp"], state["out"]
+        if name == "all_reduce":
+            dist.all_reduce(inp)
+        elif name == "all_gather":
+            dist.all_gather_into_tensor(out, inp)
+        elif name == "reduce_scatter":
+            dist.reduce_scatter_tensor(out, inp)
+        elif name == "all_to_all":
+            dist.all_to_all_single(out, inp)
+        else:  # p2p: ranks pair up (0↔1, 2↔3, …) and exchange the message both ways
+            peer = rank ^ 1
+            if peer < n:
+                ops = [dist.P2POp(dist.isend, inp, peer), dist.P2POp(dist.irecv, out, peer)]
+                for request in dist.batch_isend_irecv(ops):
+                    request.wait()
+
+    return make, run, full * torch.finfo(dt).bits // 8
+
+
+def run_collectives(
+    device: Device, sizes: tuple[int, ...], *, cfg: TimingConfig = TimingConfig()
+) -> Iterator[Result]:
+    """Every collective at every message size (bytes); yields on every rank, rank 0's
+    results are the ones to store."""
+    import torch
+    import torch.distributed as dist
+
+    init(device)
+    w = world()
+    dev = torch.device(device.torch_device)
+    if device.kind in ("cuda", "rocm"):
+        torch.cuda.set_device(dev)
+    element = 4 if dev.type == "cpu" else 2
+    for name in COLLECTIVES:
+        if name == "p2p" and w.size % 2:
+            continue
+        for nbytes in sizes:
+            make, call, full_bytes = _op(name, w.size, w.rank, max(nbytes // element, 1), dev)
+
+            def sync() -> None:
+                synchronize(device)
+                dist.barrier()
+
+            try:
+                t = measure(call, make, sync, warmup=cfg.warmup, repeats=cfg.repeats)
+            except (RuntimeError, NotImplementedError, ValueError) as exc:
+                # gloo lacks some collectives (reduce-scatter on older builds): say so.
+                yield Result(
+                    kind="collective", name=name, dtype="-", shape={"bytes": nbytes},
+                    median_s=0.0, min_s=0.0, repeats=0,
+                    extra={"unsupported": str(exc).splitlines()[0][:200]},
+                )  # fmt: skip
+                break
+            algbw = full_bytes / t.median_s
+            yield Result(
+                kind="collective",
+                name=name,
+                dtype="bf16" if element == 2 else "fp32",
+                shape={
+                    "bytes": full_bytes,
+                    "world_size": w.size,
+                    "local_world_size": w.local_size,
+                    "nodes": w.nodes,
+                },
+                median_s=t.median_s,
+                min_s=t.min_s,
+                repeats=t.repeats,
+                bytes=float(full_bytes),
+                extra={
+                    "algbw_bytes_per_s": algbw,
+                    "busbw_bytes_per_s": algbw * bus_factor(name, w.size),
+                    "scope": w.scope,
+                    "backend": str(dist.get_backend()),
+                },
+            )
