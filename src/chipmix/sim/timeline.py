@@ -1,0 +1,208 @@
+"""The run as phases in wall-clock time: on the job's own system, and during each outage on
+the chips left, waiting, or migrated to a second system.
+
+A *run* (`SystemRun`) is the job on one system with one chip count: its throughput from the
+layout the search finds there (``chipmix.api.estimate``), its interruption rates, checkpoint
+and restart costs and price. A *phase* says which run is live between two instants, what
+entering it costs (``entry_down_s``) and whether entering is sudden (an outage: the work
+since the last checkpoint is lost) or planned (a return: a checkpoint is written first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chipmix.catalog.offer import PriceTier
+from chipmix.results import Estimate
+from chipmix.sim.checkpoint import CheckpointSpec
+from chipmix.sim.failures import JobRates
+from chipmix.sim.restart import RestartPolicy
+from chipmix.sim.scenario import Migration, Scenario
+
+__all__ = ["Phase", "SystemRun", "Timeline", "build_timeline"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemRun:
+    """The job on one system with one chip count."""
+
+    label: str
+    estimate: Estimate
+    chips: int
+    price_tier: PriceTier
+    usd_per_chip_hour: float | None
+    """Cheapest current offer in the tier; None when the catalog prices none."""
+    rates: JobRates
+    checkpoint: CheckpointSpec
+    restart: RestartPolicy
+    interval_s: float
+    """Compute time between checkpoints (at least the persist time of an async one)."""
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.estimate.tokens_per_s
+
+    @property
+    def chips_per_node(self) -> int:
+        return self.estimate.system.system.chips_per_node
+
+    @property
+    def held_chips(self) -> int:
+        """Chips paid for: the job's and its hot spares'."""
+        return self.chips + self.restart.hot_spare_nodes * self.chips_per_node
+
+    @property
+    def usd_per_s(self) -> float:
+        price = math.nan if self.usd_per_chip_hour is None else self.usd_per_chip_hour
+        return self.held_chips * price / 3600.0
+
+    @property
+    def spot_saved(self) -> bool:
+        return self.restart.spot_checkpoint_fits(self.checkpoint)
+
+    @property
+    def lossy_mtbf_s(self) -> float:
+        """Mean time between interruptions that lose work (M in Young's and Daly's formula)."""
+        rate = self.rates.lossy_per_hour(self.spot_saved)
+        return math.inf if rate <= 0 else 3600.0 / rate
+
+    def describe(self) -> dict[str, object]:
+        e = self.estimate
+        return {
+            "label": self.label,
+            "system": e.system.id,
+            "chip": e.system.chip.id,
+            "chips": self.chips,
+            "layout": e.layout.as_dict(),
+            "tokens_per_s": self.tokens_per_s,
+            "mfu": e.mfu,
+            "price_tier": self.price_tier,
+            "usd_per_chip_hour": self.usd_per_chip_hour,
+            "hot_spare_nodes": self.restart.hot_spare_nodes,
+            "interruptions_per_day": self.rates.total_per_hour * 24.0,
+            "rates_per_day": {c: r * 24.0 for c, r in self.rates.per_hour.items()},
+            "mtbf_h": self.rates.mtbf_h,
+            "checkpoint": self.checkpoint.as_dict(),
+            "checkpoint_interval_s": self.interval_s,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Phase:
+    """Which run is live from ``start_s`` to ``end_s``."""
+
+    label: str
+    start_s: float
+    end_s: float
+    run: int
+    """Index into `Timeline.runs`; -1 while waiting for capacity."""
+    usd_per_s: float
+    """Paid while in this phase (a waiting phase pays for the chips it keeps)."""
+    entry_down_s: float
+    """Time from entering the phase until training resumes."""
+    entry_sudden: bool
+    """Entered by surprise (an outage): the work since the last checkpoint is lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    runs: list[SystemRun]
+    phases: list[Phase]
+
+
+RunMaker = Callable[[str, int, PriceTier, str], SystemRun | None]
+"""(system, chips, tier, label) → a run, or None when no layout fits."""
+
+
+def _switch_cost(target: SystemRun, transfer_s: float, detect: bool, relaunch: bool) -> float:
+    r = target.restart
+    return (
+        (r.detect_s if detect else 0.0)
+        + transfer_s
+        + (r.relaunch_s if relaunch else 0.0)
+        + target.checkpoint.load_s
+        + r.warmup_s
+    )
+
+
+def build_timeline(
+    primary: SystemRun,
+    scenario: Scenario,
+    make_run: RunMaker,
+    *,
+    migrate: bool,
+    horizon_s: float,
+    transfer_gb_s: float,
+) -> Timeline:
+    """Phases from 0 to ``horizon_s``: the primary run, and each outage handled by migrating
+    (when ``migrate`` and the scenario names a target), shrinking or waiting."""
+    runs: list[SystemRun] = [primary]
+    phases: list[Phase] = []
+    migration: Migration | None = scenario.migration if migrate else None
+    target_index = -1
+    if migration is not None:
+        target = make_run(
+            migration.system,
+            migration.chips or primary.chips,
+            migration.price_tier or primary.price_tier,
+            f"migrated to {migration.system}",
+        )
+        if target is not None:
+            runs.append(target)
+            target_index = len(runs) - 1
+    shrink_runs: dict[int, int] = {}
+
+    def add(label: str, start: float, end: float, run: int, usd: float, down: float,
+            sudden: bool) -> None:  # fmt: skip
+        if start >= horizon_s:
+            return
+        phases.append(Phase(label=label, start_s=start, end_s=min(end, horizon_s), run=run,
+                            usd_per_s=usd, entry_down_s=down, entry_sudden=sudden))  # fmt: skip
+
+    size = primary.checkpoint.size_bytes
+    move_s = size / (migration.transfer_gb_s or transfer_gb_s) / 1e9 if migration else 0.0
+    now, down, sudden = 0.0, 0.0, False
+    stay_away = False
+    for outage in scenario.sorted_outages:
+        if stay_away:
+            break
+        add("primary", now, outage.start_s, 0, primary.usd_per_s, down, sudden)
+        left = int(primary.chips * (1.0 - outage.capacity_lost))
+        left -= left % primary.chips_per_node
+        label = outage.name or f"outage from day {outage.start_day:g}"
+        if target_index >= 0 and migration is not None:
+            target = runs[target_index]
+            lead = 0.0 if migration.warm else migration.lead_time_h * 3600.0
+            entry = lead + _switch_cost(target, move_s, detect=True, relaunch=False)
+            stay_away = not migration.return_when_restored
+            end = horizon_s if stay_away else outage.end_s
+            add(f"{label}: {target.label}", outage.start_s, end, target_index,
+                target.usd_per_s, entry, True)  # fmt: skip
+            back = _switch_cost(primary, move_s, detect=False, relaunch=True)
+        else:
+            shrunk = -1
+            if scenario.on_outage == "shrink" and left > 0:
+                if left not in shrink_runs:
+                    run = make_run(primary.estimate.system.id, left, primary.price_tier,
+                                   f"shrunk to {left} chips")  # fmt: skip
+                    if run is not None:
+                        runs.append(run)
+                        shrink_runs[left] = len(runs) - 1
+                shrunk = shrink_runs.get(left, -1)
+            if shrunk >= 0:
+                run = runs[shrunk]
+                entry = _switch_cost(run, 0.0, detect=True, relaunch=True)
+                add(f"{label}: {run.label}", outage.start_s, outage.end_s, shrunk,
+                    run.usd_per_s, entry, True)  # fmt: skip
+            else:
+                keep = left * (primary.usd_per_s / max(primary.held_chips, 1))
+                add(f"{label}: waiting for capacity", outage.start_s, outage.end_s, -1,
+                    keep, 0.0, True)  # fmt: skip
+            back = _switch_cost(primary, 0.0, detect=False, relaunch=True)
+        now, down, sudden = outage.end_s, back, False
+    if not stay_away:
+        add("primary", now, horizon_s, 0, primary.usd_per_s, down, sudden)
+    phases = [ph for ph in phases if ph.end_s > ph.start_s or ph is phases[-1]]
+    return Timeline(runs, phases)
