@@ -13,6 +13,8 @@ import chipmix
 
 EXPORTED = [
     "ChipmixError",
+    "Comparison",
+    "ComparisonRow",
     "Estimate",
     "FileFormatError",
     "InfeasibleError",
@@ -23,6 +25,7 @@ EXPORTED = [
     "ModelSpec",
     "SearchResult",
     "UnknownNameError",
+    "compare",
     "estimate",
     "load_catalog",
     "load_model",

@@ -3,6 +3,8 @@
     >>> import chipmix
     >>> e = chipmix.estimate("llama3-70b", "h100-sxm", 64, seq_len=8192, global_batch=128)
     >>> e.tokens_per_s, e.layout, e.to_dict()["breakdown"]
+    >>> c = chipmix.compare("llama3-70b", tokens=15e12, seq_len=8192, global_batch=2048)
+    >>> c.cheapest.system.chip.id, c.to_dataframe()
 
 The public functions return typed results with ``to_dict()`` and ``to_dataframe()``.
 """
@@ -18,11 +20,14 @@ from chipmix.errors import (
     UnknownNameError,
 )
 from chipmix.perf.layout import Layout
+from chipmix.plan.compare import Comparison, ComparisonRow, compare
 from chipmix.results import Estimate, SearchResult
 from chipmix.workload import Job, ModelSpec, load_model, preset_names
 
 __all__ = [
     "ChipmixError",
+    "Comparison",
+    "ComparisonRow",
     "Estimate",
     "FileFormatError",
     "InfeasibleError",
@@ -33,6 +38,7 @@ __all__ = [
     "ModelSpec",
     "SearchResult",
     "UnknownNameError",
+    "compare",
     "estimate",
     "load_catalog",
     "load_model",

@@ -194,6 +194,79 @@ def search(
         console.print(table)
 
 
+@app.command()
+def compare(
+    model: ModelOpt,
+    tokens: TokensOpt = None,
+    steps: Annotated[
+        float | None,
+        typer.Option("--steps", help="Optimizer steps to train (instead of --tokens)."),
+    ] = None,
+    chips: Annotated[
+        int | None,
+        typer.Option(
+            "--chips",
+            "-n",
+            help="Same chip count on every system. Default when no sizing is given: 1024.",
+        ),
+    ] = None,
+    deadline_days: Annotated[
+        float | None,
+        typer.Option(
+            "--deadline-days", help="Fewest chips (whole nodes) that train within this many days."
+        ),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option("--budget-usd", help="Fastest plan whose cost stays within this budget."),
+    ] = None,
+    systems: Annotated[
+        str | None,
+        typer.Option(
+            "--systems",
+            help="Comma-separated system or chip ids, or 'all' for every system. Default: "
+            "every chip's reference system, priced by that chip's cheapest current offer.",
+        ),
+    ] = None,
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    price_tier: TierOpt = "on-demand",
+    stack: StackOpt = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Which chips, how long, how much: one job on every system, ranked by cost.
+
+    Give the run's length (--tokens or --steps) and at most one way to size it (--chips,
+    --deadline-days or --budget-usd; without one, 1024 chips on every system). Each system
+    gets its best layout; the fastest and the cheapest are marked."""
+    from chipmix.plan.compare import compare as run
+    from chipmix.report.compare_table import compare_tables
+    from chipmix.report.render import console, print_json
+
+    job = _job_kwargs(seq_len, global_batch, precision, mode, None, stack)
+    del job["tokens"]
+    result = run(
+        model,
+        tokens=tokens,
+        steps=steps,
+        chips=chips,
+        deadline_days=deadline_days,
+        budget_usd=budget_usd,
+        systems=systems,
+        price_tier=price_tier,
+        catalog=catalog,
+        **job,
+    )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    for table in compare_tables(result):
+        console.print(table)
+
+
 class CatalogKind(StrEnum):
     chips = "chips"
     systems = "systems"

@@ -69,7 +69,8 @@ def run_search(
     masks = violations(job, system, chips, batch, topology="tp" not in fixed)
     first = _first_reason(masks, tried)
     valid = first == len(masks)
-    rejected = {reason: int(np.sum(first == i)) for i, reason in enumerate(masks)}
+    counts = np.bincount(first, minlength=len(masks) + 1)
+    rejected = {reason: int(counts[i]) for i, reason in enumerate(masks)}
 
     candidates = batch.take(np.flatnonzero(valid))
     reserved = calibration.for_chip(system.chip.id).memory_reserved_gib

@@ -1,0 +1,133 @@
+"""The `chipmix compare` tables: the ranking, each plan's layout, the systems left out."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from chipmix.plan.compare import Comparison, ComparisonRow
+from chipmix.report.render import fmt_num, fmt_usd
+
+__all__ = ["compare_tables"]
+
+
+def _title(c: Comparison) -> str:
+    job = c.job
+    name = job.model.display_name or job.model.name
+    head = (
+        f"{name} ({job.mode}, {job.precision}) on {fmt_num(c.tokens)} tokens, seq {job.seq_len}, "
+        f"{job.global_batch} sequences/step"
+    )
+    if c.sizing == "chips":
+        how = f"{int(c.target):,} chips on each system"
+        if c.sizing_is_default:
+            how += " (the default; size with --chips, --deadline-days or --budget-usd)"
+    elif c.sizing == "deadline":
+        how = f"the fewest chips (whole nodes) that train within {c.target:g} days"
+    else:
+        how = f"the fastest plan within ${c.target:,.0f}"
+    return f"{head}\n{how}; ranked by {c.price_tier} cost"
+
+
+def _days(hours: float) -> str:
+    days = hours / 24
+    return f"{days:.1f}" if days < 100 else f"{days:,.0f}"
+
+
+def _marks(r: ComparisonRow) -> str:
+    return " ".join(m for m, on in (("fastest", r.fastest), ("cheapest", r.cheapest)) if on)
+
+
+def _label(r: ComparisonRow, show_system: bool) -> str:
+    return r.system.id if show_system else r.system.chip.id
+
+
+def _table(title: str) -> Table:
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 0),
+        collapse_padding=True,
+    )
+
+
+def _ranking(c: Comparison, show_system: bool) -> Table:
+    table = _table(_title(c))
+    heads = ["#", "chip", "vendor"] + (["system"] if show_system else [])
+    heads += ["chips", "tok/s", "MFU", "days", "cost", "$/M tok", "MWh", ""]
+    for h in heads:
+        table.add_column(h, justify="left" if h in ("chip", "vendor", "system", "") else "right")
+    estimated = False
+    for r in c.feasible:
+        e = r.estimate
+        assert e is not None
+        assert e.run is not None
+        per_m = r.usd_per_million_tokens
+        estimated |= e.run.power_is_estimated
+        cells = [str(r.rank), r.system.chip.id, r.system.chip.vendor]
+        cells += [r.system.id] if show_system else []
+        cells += [
+            f"{e.chips:,}",
+            fmt_num(e.tokens_per_s),
+            f"{e.mfu:.0%}",
+            _days(e.run.time_to_train_h),
+            fmt_usd(r.cost_usd),
+            "—" if per_m is None else f"${per_m:.2f}",
+            f"{e.run.energy_mwh:,.0f}" + ("*" if e.run.power_is_estimated else ""),
+            _marks(r),
+        ]
+        table.add_row(*cells, style="bold" if r.fastest or r.cheapest else None)
+    notes = []
+    if any(r.cost_usd is None for r in c.feasible):
+        notes.append(f"— no {c.price_tier} price for the chip in the catalog")
+    if estimated:
+        notes.append("* energy from an assumed power per chip")
+    if notes:
+        table.caption = "; ".join(notes)
+        table.caption_justify = "left"
+    return table
+
+
+def _details(c: Comparison, show_system: bool) -> Table:
+    table = _table("layouts, other price tiers" + (", chip counts" if c.sizing != "chips" else ""))
+    table.add_column("#", justify="right")
+    table.add_column("system" if show_system else "chip")
+    table.add_column("best layout")
+    table.add_column("other tiers")
+    if c.sizing != "chips":
+        table.add_column("why this many chips")
+    for r in c.feasible:
+        e = r.estimate
+        assert e is not None
+        assert e.run is not None
+        others = ", ".join(
+            f"{t} {fmt_usd(cost)}" for t, cost in e.run.cost_usd.items() if t != c.price_tier
+        )
+        cells = [str(r.rank), _label(r, show_system), str(e.layout), others or "—"]
+        table.add_row(*cells, *([r.note] if c.sizing != "chips" else []))
+    return table
+
+
+def _left_out(c: Comparison, show_system: bool) -> Table:
+    table = _table("systems that cannot do this job")
+    table.add_column("system" if show_system else "chip")
+    table.add_column("reason")
+    for r in c.infeasible:
+        table.add_row(_label(r, show_system), r.reason or "")
+    return table
+
+
+def compare_tables(c: Comparison) -> list[Table]:
+    """The ranking (cheapest first), the plans' layouts, and the systems without a plan.
+
+    Rows are labelled by chip when every system is its chip's reference system (the
+    default), by system otherwise."""
+    show_system = any(not r.system.system.reference for r in c.rows)
+    tables = [_ranking(c, show_system)]
+    if c.feasible:
+        tables.append(_details(c, show_system))
+    if c.infeasible:
+        tables.append(_left_out(c, show_system))
+    return tables
