@@ -28,7 +28,7 @@ blocking, restarts and waiting for capacity.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from chipmix.sim.failures import CAUSES, HARDWARE_CAUSES
 from chipmix.sim.timeline import Timeline
 
-__all__ = ["MAX_EVENTS", "ReplicaArrays", "run_replicas"]
+__all__ = ["MAX_EVENTS", "ReplicaArrays", "Trace", "TraceEvent", "TraceSpan", "run_replicas"]
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -76,6 +76,49 @@ class ReplicaArrays:
         """Productive time / wall time, per replica."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.asarray(np.where(self.elapsed_s > 0, self.productive_s / self.elapsed_s, 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpan:
+    """A stretch of one replica's history."""
+
+    start_s: float
+    end_s: float
+    kind: str
+    """``training``, ``restart`` (down after an interruption or a switch of system) or
+    ``waiting`` (no capacity during an outage)."""
+    run: int
+    """Index into `Timeline.runs` (-1 while waiting)."""
+    checkpoint_after_s: float = math.inf
+    """Training: compute from the span's start to its first checkpoint (``τ``)."""
+    checkpoint_every_s: float = math.inf
+    """Training: from one checkpoint's start to the next (``τ + δ``)."""
+    num_checkpoints: int = 0
+    """Training: checkpoints begun in the span."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """An instant of one replica's history."""
+
+    t_s: float
+    kind: str
+    """``interruption``, ``phase`` (an outage begins or ends, a migration), ``done`` (the
+    token target reached) or ``end`` (the window or the give-up horizon ends)."""
+    detail: str = ""
+    """The interruption's cause, or the label of the phase entered."""
+    lost_s: float = 0.0
+    """Compute lost by an interruption: the work since the last durable checkpoint."""
+
+
+@dataclass
+class Trace:
+    """The history of one replica, filled by `run_replicas` when given one: the data of a
+    sample run's timeline (the statistics never need it)."""
+
+    replica: int = 0
+    spans: list[TraceSpan] = field(default_factory=list)
+    events: list[TraceEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +187,12 @@ def run_replicas(
     window: bool,
     replicas: int,
     rng: np.random.Generator,
+    trace: Trace | None = None,
 ) -> ReplicaArrays:
     """Simulate ``replicas`` histories of the run. ``window``: the last phase's end is the
-    end of a fixed window (``--duration-days``) rather than a give-up horizon."""
+    end of a fixed window (``--duration-days``) rather than a give-up horizon. ``trace``:
+    record the history of its replica there (spans and events; the numbers do not
+    change)."""
     c = _compile(timeline)
     R = replicas
     n_phases = len(timeline.phases)
@@ -214,6 +260,40 @@ def run_replicas(
         down[gid] = c.ph_down[nxt[go]] + extra[go]
         outage_hits[gid] += c.ph_sudden[nxt[go]]
 
+    def traced(ids: Ints) -> int | None:
+        """Position of the traced replica in ``ids`` (None: not traced or not there)."""
+        if trace is None:
+            return None
+        at = np.flatnonzero(ids == trace.replica)
+        return int(at[0]) if at.size else None
+
+    def down_span(start: float, stop: float, idle: bool, run: int) -> None:
+        assert trace is not None
+        if stop > start:
+            kind = "waiting" if idle else "restart"
+            trace.spans.append(TraceSpan(start, stop, kind, -1 if idle else run))
+
+    def up_span(start: float, stop: float, run: int, done: bool, n_final: int) -> None:
+        assert trace is not None
+        first, cycle = float(c.tau[run]), float(c.tau[run] + c.blocking[run])
+        # Checkpoints begin every cycle after the first stretch of compute; the stretch
+        # that reaches the target ends without one (``n_final`` were written before it).
+        begun = n_final if done else int(np.ceil(max(stop - start - first, 0.0) / cycle))
+        trace.spans.append(TraceSpan(start, stop, "training", run, first, cycle, begun))
+        if done:
+            note(TraceEvent(stop, "done"))
+
+    def boundary(when: float, phase: int) -> None:
+        nxt = phase + 1
+        if nxt < n_phases:
+            note(TraceEvent(when, "phase", timeline.phases[nxt].label))
+        else:
+            note(TraceEvent(when, "end", "window" if window else "horizon"))
+
+    def note(event: TraceEvent) -> None:
+        assert trace is not None
+        trace.events.append(event)
+
     events = 0
     while events < MAX_EVENTS:
         idx = np.flatnonzero(active)
@@ -241,6 +321,9 @@ def run_replicas(
             downtime[ids] += dt
             cost[ids] += dt * usd[a]
             t[ids] = end[a]
+            if (j := traced(ids)) is not None:
+                down_span(float(t0[a][j]), float(end[a][j]), bool(idle[a][j]), int(kk[a][j]))
+                boundary(float(end[a][j]), int(p[a][j]))
             enter_next(ids, p[a], np.zeros(ids.size))
         # B: interrupted again while restarting
         b = ~a & (f < r)
@@ -249,7 +332,10 @@ def run_replicas(
             downtime[ids] += dt
             cost[ids] += dt * usd[b]
             t[ids] = f[b]
-            interrupt(ids, kk[b], u[b], f[b])
+            causes = interrupt(ids, kk[b], u[b], f[b])
+            if (j := traced(ids)) is not None:
+                down_span(float(t0[b][j]), float(f[b][j]), bool(idle[b][j]), int(kk[b][j]))
+                note(TraceEvent(float(f[b][j]), "interruption", CAUSES[int(causes[j])]))
         # C: up and training until done, interrupted, or the phase ends
         m = ~a & ~b
         if not m.any():
@@ -267,6 +353,13 @@ def run_replicas(
         stop = np.minimum(fm, endm)
         downtime[ids] += rm - t0m
         fin = rm + need <= stop
+        if (jt := traced(ids)) is not None:
+            down_span(float(t0m[jt]), float(rm[jt]), bool(idle_m[jt]), int(km[jt]))
+            up_end = float(rm[jt] + need[jt]) if fin[jt] else float(stop[jt])
+            if idle_m[jt]:
+                down_span(float(rm[jt]), up_end, True, -1)
+            else:
+                up_span(float(rm[jt]), up_end, int(km[jt]), bool(fin[jt]), int(n_ck[jt]))
         if fin.any():
             fid, t_done = ids[fin], rm[fin] + need[fin]
             productive[fid] += rest[fin]
@@ -296,6 +389,10 @@ def run_replicas(
             causes = interrupt(ids[fail], km[fail], um[fail], fm[fail])
             keep = c.lossless[km[fail], causes]
             saved[fail] = np.where(keep, worked[fail], durable[fail])
+            if jt is not None and by_failure[jt]:
+                jf = int(np.flatnonzero(fail == jt)[0])
+                lost_s = float(worked[jt] - saved[jt])
+                note(TraceEvent(float(fm[jt]), "interruption", CAUSES[int(causes[jf])], lost_s))
         at_end = go & ~by_failure
         if at_end.any():
             edge = np.flatnonzero(at_end)
@@ -314,6 +411,8 @@ def run_replicas(
         cost[gid] += ((stop - t0m) * usdm)[go]
         productive_cost[gid] += (saved * usdm)[go]
         t[gid] = stop[go]
+        if jt is not None and at_end[jt]:
+            boundary(float(stop[jt]), int(pm[jt]))
         if at_end.any():
             enter_next(ids[at_end], pm[at_end], extra[at_end])
 
