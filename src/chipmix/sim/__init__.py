@@ -8,7 +8,13 @@ event loop), `montecarlo` (replicas, statistics, interval sweep), `results`.
 """
 
 from chipmix.sim.results import CheckpointPolicy, SimulationResult
-from chipmix.sim.scenario import Scenario, load_scenario
+from chipmix.sim.scenario import ContinuityScenario, load_scenario
 from chipmix.sim.simulate import simulate
 
-__all__ = ["CheckpointPolicy", "Scenario", "SimulationResult", "load_scenario", "simulate"]
+__all__ = [
+    "CheckpointPolicy",
+    "ContinuityScenario",
+    "SimulationResult",
+    "load_scenario",
+    "simulate",
+]

@@ -10,7 +10,7 @@ import numpy as np
 
 from chipmix.sim.failures import CAUSES
 from chipmix.sim.montecarlo import IntervalSweep, Outcome
-from chipmix.sim.scenario import Scenario
+from chipmix.sim.scenario import ContinuityScenario
 from chipmix.sim.timeline import SystemRun
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class SimulationResult:
     deadline_days: float | None
     replicas: int
     seed: int
-    scenario: Scenario | None
+    scenario: ContinuityScenario | None
     assumptions: list[str] = field(default_factory=list)
 
     # -- headline numbers -------------------------------------------------------------------

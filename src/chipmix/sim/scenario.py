@@ -1,4 +1,4 @@
-"""Scenario files: outages of the job's system, what to do during one, and what-if knobs.
+"""Continuity scenario files: outages of the job's system, what to do during one, what-ifs.
 
 A scenario is YAML (or JSON) like::
 
@@ -37,10 +37,10 @@ from chipmix.catalog.offer import PriceTier
 from chipmix.errors import FileFormatError, InputError
 
 __all__ = [
+    "ContinuityScenario",
     "Migration",
     "Outage",
     "ReliabilityOverrides",
-    "Scenario",
     "load_scenario",
     "parse_scenario",
 ]
@@ -97,7 +97,7 @@ class ReliabilityOverrides(_Strict):
     """Spare nodes kept for the job; default: the catalog's share of the job's nodes."""
 
 
-class Scenario(_Strict):
+class ContinuityScenario(_Strict):
     """Everything a scenario file can say."""
 
     name: str = ""
@@ -109,7 +109,7 @@ class Scenario(_Strict):
     reliability: ReliabilityOverrides = Field(default_factory=ReliabilityOverrides)
 
     @model_validator(mode="after")
-    def _outages_do_not_overlap(self) -> Scenario:
+    def _outages_do_not_overlap(self) -> ContinuityScenario:
         ordered = sorted(self.outages, key=lambda o: o.start_day)
         for before, after in itertools.pairwise(ordered):
             if after.start_day < before.start_day + before.duration_days:
@@ -126,7 +126,7 @@ class Scenario(_Strict):
 
 
 _VALID_KEYS: dict[str, type[BaseModel]] = {
-    "": Scenario,
+    "": ContinuityScenario,
     "outages": Outage,
     "migration": Migration,
     "reliability": ReliabilityOverrides,
@@ -151,19 +151,19 @@ def _explain(where: str, exc: ValidationError) -> str:
     return f"{where}: invalid scenario:\n" + "\n".join(lines)
 
 
-def parse_scenario(raw: Any, where: str = "scenario") -> Scenario:
-    """A `Scenario` from parsed YAML/JSON; problems raise `FileFormatError`, one per line."""
+def parse_scenario(raw: Any, where: str = "scenario") -> ContinuityScenario:
+    """A `ContinuityScenario` from parsed YAML/JSON; problems raise `FileFormatError`."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise FileFormatError(f"{where}: expected a mapping of scenario keys")
     try:
-        return Scenario.model_validate(raw)
+        return ContinuityScenario.model_validate(raw)
     except ValidationError as exc:
         raise FileFormatError(_explain(where, exc)) from None
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path) -> ContinuityScenario:
     """Read a scenario file (YAML or JSON)."""
     file = Path(path)
     if not file.is_file():

@@ -25,7 +25,7 @@ from chipmix.sim.failures import job_rates
 from chipmix.sim.montecarlo import monte_carlo, sweep_intervals
 from chipmix.sim.restart import restart_policy
 from chipmix.sim.results import CheckpointPolicy, SimulationResult
-from chipmix.sim.scenario import Scenario, load_scenario
+from chipmix.sim.scenario import ContinuityScenario, load_scenario
 from chipmix.sim.timeline import SystemRun, Timeline, build_timeline
 from chipmix.workload.model import ModelSpec
 
@@ -47,8 +47,8 @@ def _check_number(name: str, value: float | None, *, low: float = 0.0) -> None:
         raise InputError(f"{name} must be finite (got {value!r})")
 
 
-def _scenario(value: Scenario | str | Path | None) -> Scenario | None:
-    if value is None or isinstance(value, Scenario):
+def _scenario(value: ContinuityScenario | str | Path | None) -> ContinuityScenario | None:
+    if value is None or isinstance(value, ContinuityScenario):
         return value
     return load_scenario(value)
 
@@ -62,7 +62,7 @@ def simulate(
     duration_days: float | None = None,
     checkpoint_interval: float | str | None = None,
     asynchronous_checkpoint: bool = False,
-    scenario: Scenario | str | Path | None = None,
+    scenario: ContinuityScenario | str | Path | None = None,
     replicas: int = 1000,
     seed: int = 0,
     deadline_days: float | None = None,
@@ -78,10 +78,10 @@ def simulate(
     Give the run's length as ``tokens`` (the result has completion times) or as a window of
     ``duration_days`` (the result has the tokens trained in it). ``checkpoint_interval``:
     seconds, a string with a unit (``"30m"``) or ``"daly"`` (default) / ``"young"``.
-    ``scenario``: a `Scenario` or the path of a scenario file (outages, migration, what-ifs);
-    with a migration target the result also holds the run without it. ``sweep`` adds the
-    simulated best checkpoint interval beside Young's and Daly's. Other keyword arguments
-    are `chipmix.make_job`'s and layout axes to pin on the job's own system.
+    ``scenario``: a `ContinuityScenario` or the path of a scenario file (outages, migration,
+    what-ifs); with a migration target the result also holds the run without it. ``sweep``
+    adds the simulated best checkpoint interval beside Young's and Daly's. Other keyword
+    arguments are `chipmix.make_job`'s and layout axes to pin on the job's own system.
     """
     if (tokens is None) == (duration_days is None):
         raise InputError("give the run's length: tokens=… or duration_days=… (one of them)")
@@ -129,10 +129,9 @@ def simulate(
         resolved = e.system
         rates = job_rates(rel, resolved, reference, n, run_tier, multiplier=multiplier)
         ckpt = checkpoint_spec(e.job, n, rel.storage, asynchronous=asynchronous_checkpoint)
-        restart = restart_policy(
-            rel.restart, rates.nodes, rel.spot_warning(_cloud(cat, resolved.id)), spares
-        )
         price = cheapest_offers(cat, resolved).get(run_tier)
+        cloud = price[0].cloud if price is not None else _cloud(cat, resolved.id)
+        restart = restart_policy(rel.restart, rates.nodes, rel.spot_warning(cloud), spares)
         run = SystemRun(
             label=label, estimate=e, chips=n, price_tier=run_tier,
             usd_per_chip_hour=None if price is None else price[1],
@@ -162,7 +161,7 @@ def simulate(
         outages = sum(o.duration_days for o in scen.outages) * 86400.0 if scen else 0.0
         horizon = GIVE_UP_FACTOR * ideal + outages + 30 * 86400.0
     deadline_s = None if deadline_days is None else deadline_days * 86400.0
-    scen_or_empty = scen if scen is not None else Scenario()
+    scen_or_empty = scen if scen is not None else ContinuityScenario()
     transfer = rel.storage.transfer_gb_s.value
 
     def timeline(migrate: bool, run: SystemRun = primary) -> Timeline:
@@ -212,7 +211,7 @@ def simulate(
         replicas=replicas,
         seed=seed,
         scenario=scen,
-        assumptions=_assumptions(rel, primary),
+        assumptions=_assumptions(rel, primary) + _unpriced(main.timeline.runs),
     )
 
 
@@ -232,6 +231,15 @@ def _interval(run: SystemRun, interval: float | str) -> float:
     if not math.isfinite(best):
         best = 365 * 86400.0  # nothing loses work: checkpoint once a year of compute
     return max(best, run.checkpoint.min_interval_s(), 1.0)
+
+
+def _unpriced(runs: list[SystemRun]) -> list[str]:
+    return [
+        f"no current {r.price_tier} offer prices {r.estimate.system.id} ({r.label}): the cost "
+        f"of the runs that use it is unknown"
+        for r in runs
+        if r.usd_per_chip_hour is None
+    ]
 
 
 def _assumptions(rel: Reliability, run: SystemRun) -> list[str]:

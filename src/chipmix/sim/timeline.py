@@ -19,7 +19,7 @@ from chipmix.results import Estimate
 from chipmix.sim.checkpoint import CheckpointSpec
 from chipmix.sim.failures import JobRates
 from chipmix.sim.restart import RestartPolicy
-from chipmix.sim.scenario import Migration, Scenario
+from chipmix.sim.scenario import ContinuityScenario, Migration
 
 __all__ = ["Phase", "SystemRun", "Timeline", "build_timeline"]
 
@@ -129,7 +129,7 @@ def _switch_cost(target: SystemRun, transfer_s: float, detect: bool, relaunch: b
 
 def build_timeline(
     primary: SystemRun,
-    scenario: Scenario,
+    scenario: ContinuityScenario,
     make_run: RunMaker,
     *,
     migrate: bool,
