@@ -4,7 +4,9 @@ measurement of the same step.
 The prediction is `chipmix.perf.step.evaluate` for the bench's job on one chip (no
 parallelism: tp = pp = dp = cp = 1, the whole batch as one micro-batch, no ZeRO, no
 recomputation) with the catalog's calibration — after ``chipmix calibrate --from-bench``,
-the measured one. Nothing here imports torch.
+the measured one — and the stack ``chipmix-bench`` (no fixed per-step overhead: the bench's
+loop loads no data and logs nothing) unless the catalog calibrates it. Nothing here imports
+torch.
 """
 
 from __future__ import annotations
@@ -13,13 +15,22 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chipmix.bench.store import Result
+from chipmix.catalog.calibration import Calibration, StackCalibration
 from chipmix.catalog.catalog import Catalog
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.step import evaluate
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 
-__all__ = ["CheckResult", "Prediction", "compare", "predict_step"]
+__all__ = ["BENCH_STACK", "CheckResult", "Prediction", "compare", "predict_step"]
+
+BENCH_STACK = "chipmix-bench"
+"""The stack the check predicts with: the bench's own training loop."""
+_BENCH_STACK_CALIBRATION = StackCalibration(
+    step_overhead_s=0.0,
+    source="chipmix bench's training loop: random tokens already on the device, no data "
+    "loading, logging or checkpointing, so no fixed per-step overhead; other fields default",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +75,15 @@ def predict_step(
     catalog: Catalog, chip: str, model: ModelSpec, *, seq_len: int, batch: int
 ) -> Prediction:
     """Predict one optimizer step of ``batch`` sequences on one ``chip``."""
-    job = Job(model=model, seq_len=seq_len, global_batch=batch)
+    job = Job(model=model, seq_len=seq_len, global_batch=batch, stack=BENCH_STACK)
     system = catalog.system(chip)
     layout = Layout(micro_batch=batch, zero=0)
-    result = evaluate(job, system, catalog.calibration, LayoutBatch.of([layout]))
+    calibration = catalog.calibration
+    if BENCH_STACK not in calibration.stacks:
+        calibration = calibration.overlay(
+            Calibration(stacks={BENCH_STACK: _BENCH_STACK_CALIBRATION})
+        )
+    result = evaluate(job, system, calibration, LayoutBatch.of([layout]))
     return Prediction(
         step_time_s=float(result.step_time_s[0]),
         tokens_per_s=float(result.tokens_per_s[0]),

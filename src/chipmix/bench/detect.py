@@ -297,11 +297,15 @@ def _xla(chip: str | None, known: Iterable[str]) -> Device | None:
     )
 
 
-def _cpu(chip: str | None) -> Device:
-    info = cpu_info()
-    versions = _torch_versions()
+def _cpu(chip: str | None, threads: int | None) -> Device:
     import torch
 
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"--threads must be at least 1 (got {threads})")
+        torch.set_num_threads(threads)
+    info = cpu_info()
+    versions = _torch_versions()
     versions["cpu_capability"] = str(torch.backends.cpu.get_cpu_capability())
     return Device(
         kind="cpu",
@@ -316,9 +320,16 @@ def _cpu(chip: str | None) -> Device:
     )
 
 
-def detect(device: str | None = None, chip: str | None = None, known: Iterable[str] = ()) -> Device:
+def detect(
+    device: str | None = None,
+    chip: str | None = None,
+    known: Iterable[str] = (),
+    *,
+    threads: int | None = None,
+) -> Device:
     """The device to measure: ``device`` (``cpu``, ``cuda``, ``cuda:1``, ``xla``) or the
-    first accelerator found; ``chip`` names its catalog id instead of the name match.
+    first accelerator found; ``chip`` names its catalog id instead of the name match;
+    ``threads`` sets the CPU's intra-op threads (fewer are steadier on a busy machine).
 
     ``known`` are the catalog's chip ids (plus ``cpu``)."""
     import torch
@@ -338,12 +349,12 @@ def detect(device: str | None = None, chip: str | None = None, known: Iterable[s
             raise InputError(f"--device {device}: torch_xla is not installed or sees no device")
         return found
     if wanted == "cpu":
-        return _cpu(chip)
+        return _cpu(chip, threads)
     if wanted:
         raise UnknownNameError("device", device or "", ("cpu", "cuda", "cuda:N", "xla"))
     if torch.cuda.is_available():
         return _gpu(_local_rank(), chip, known)
-    return _xla(chip, known) or _cpu(chip)
+    return _xla(chip, known) or _cpu(chip, threads)
 
 
 def _local_rank() -> int:

@@ -6,7 +6,8 @@ each other, predicting every result with the same code that predicts training
 (`chipmix.perf.roofline.ChipRates`) and the fitting machinery of `chipmix.validate.fit`
 (transforms, soft-L1 loss, priors from ``calibration.yaml``):
 
-1. ``memory_efficiency`` = median large-copy bandwidth / the chip's memory bandwidth.
+1. ``memory_efficiency`` = geometric mean over the streaming kernels the model charges to
+   it (large copy, the workload's norm and SwiGLU) of achieved / the chip's bandwidth.
 2. ``matmul_efficiency`` and ``matmul_half_dim``: robust least squares on
    ``log(ChipRates.gemm_time(m, k, n) / measured)`` over every bf16 matmul (square sweep
    and the workload's own shapes), regularized toward the priors.
@@ -317,13 +318,14 @@ def fit_chip(chip_id: str, stored: Sequence[StoredResult], catalog: Catalog) -> 
         parameters.append({"name": name, "prior": float(getattr(prior, name)),
                            "fitted": float(value), "rows": rows, "note": note})  # fmt: skip
 
-    copies = _results(stored, "copy")
+    streaming = [*_results(stored, "copy"), *_results(stored, "norm"),
+                 *_results(stored, "elementwise")]  # fmt: skip
     memory_efficiency = prior.memory_efficiency
-    if copies:
-        memory_efficiency = _clamp(
-            statistics.median(r.bytes_per_s for r in copies) / peaks.hbm_bytes_per_s
-        )
-        record("memory_efficiency", memory_efficiency, len(copies), "median copy / bandwidth")
+    if streaming:
+        logs = [math.log(r.bytes_per_s / peaks.hbm_bytes_per_s) for r in streaming]
+        memory_efficiency = _clamp(math.exp(statistics.fmean(logs)))
+        record("memory_efficiency", memory_efficiency, len(streaming),
+               "geometric mean of copy, norm and SwiGLU bandwidth / memory bandwidth")  # fmt: skip
     residuals: dict[str, float] = {}
     matmuls = _results(stored, "matmul", "bf16")
     if matmuls:

@@ -175,4 +175,4 @@ class TransformerLM(nn.Module):
         for block in self.blocks:
             x = block(x, cos, sin)
         logits = self.head(self.norm(x)).float()
-        return functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+        return functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))

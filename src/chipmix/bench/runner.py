@@ -80,7 +80,7 @@ def suite_config(suite: Suite, device: Device) -> SuiteConfig:
         return SuiteConfig(
             square=(64, 128, 256), preset_shapes=False, copy_bytes=16 * MiB, seq_len=64,
             batch=2, max_params=2e6, max_vocab=2048, collective_bytes=(1 << 10, 1 << 16),
-            timing=TimingConfig(warmup=1, repeats=3), e2e_timing=TimingConfig(warmup=1, repeats=3),
+            timing=TimingConfig(warmup=2, repeats=3), e2e_timing=TimingConfig(warmup=2, repeats=3),
         )  # fmt: skip
     if cpu:
         full = suite == "full"
@@ -90,7 +90,7 @@ def suite_config(suite: Suite, device: Device) -> SuiteConfig:
             seq_len=512 if full else 256, batch=8, max_params=64e6 if full else 16e6,
             max_vocab=32768 if full else 16384, attention_seqs=(512, 1024) if full else (),
             collective_bytes=(1 << 12, 1 << 20, 1 << 24),
-            timing=TimingConfig(warmup=1, repeats=7 if full else 5),
+            timing=TimingConfig(warmup=2, repeats=7 if full else 5),
             e2e_timing=TimingConfig(warmup=1, repeats=5 if full else 3),
         )  # fmt: skip
     memory = device.memory_bytes or 16 * 2**30
