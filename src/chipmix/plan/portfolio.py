@@ -1,0 +1,401 @@
+"""`plan`: a scenario in, a portfolio plan out.
+
+The steps: validate the scenario (`chipmix.plan.scenario`); find every job's candidate
+placements with the layout search (`chipmix.plan.placements`); solve the MILP for the
+scenario's objective (`chipmix.plan.milp`; min-makespan and max-tokens are lexicographic:
+the best value first, then the cheapest plan that keeps it); move every run as early as
+capacity, power and reservations allow (the MILP is indifferent to when a run starts
+within its window, so the plan reads better without changing any constraint or cost);
+then explain: binding constraints and their marginal value, the best single-vendor plan,
+the Pareto front (`chipmix.plan.sensitivity`). An infeasible scenario raises
+`PlanInfeasibleError` saying which constraints conflict and by how much
+(`chipmix.plan.explain`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chipmix.catalog.catalog import Catalog, load_catalog
+from chipmix.errors import InfeasibleError
+from chipmix.plan.milp import Goal, Problem, Solution, solve
+from chipmix.plan.placements import Candidates, SearchCache, candidates
+from chipmix.plan.results import (
+    Allocation,
+    PlanInfeasibleError,
+    PlanResult,
+    Reservation,
+    Share,
+    SolveStats,
+)
+from chipmix.plan.scenario import Objective, Scenario, load_scenario, parse_scenario
+
+__all__ = ["compact", "plan", "plan_cost", "primary_value", "solve_objective"]
+
+
+def plan(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    *,
+    catalog: Catalog | str | Path | None = None,
+    pareto: bool = False,
+    sensitivity: bool | None = None,
+    single_vendor: bool | None = None,
+    cache: SearchCache | None = None,
+) -> PlanResult:
+    """Plan a scenario: a `Scenario`, a scenario file's path, or the file's structure as a
+    mapping. ``sensitivity`` and ``single_vendor`` default to the scenario's ``solver``
+    options; ``pareto`` adds the cost-vs-makespan front."""
+    from chipmix.plan.explain import explain_infeasible, unplaceable
+    from chipmix.plan.sensitivity import binding_constraints, pareto_front, single_vendor_plans
+
+    started = time.perf_counter()
+    cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    sc = _scenario(scenario, cat)
+    cache = cache or SearchCache.shared(cat)
+    cands = candidates(sc, cache)
+    candidates_s = time.perf_counter() - started
+    missing = unplaceable(sc, cands)
+    required_missing = [c for j, c in missing if sc.jobs[j].required]
+    if required_missing:
+        raise PlanInfeasibleError(
+            sc.name,
+            required_missing,
+            f"{len(required_missing)} job(s) cannot run on any allowed offer within their window",
+        )
+    pb = Problem.of(sc, cands)
+    base = solve_objective(pb, sc.objective)
+    if base.status == "infeasible":
+        raise explain_infeasible(pb)
+    if not base.ok:
+        raise InfeasibleError(
+            f"scenario {sc.name!r}: HiGHS stopped ({base.status}) after "
+            f"{sc.solver.time_limit_s:g} s without a plan; raise solver.time_limit_s or "
+            "solver.gap, or use a longer solver.period_days"
+        )
+    runs = compact(pb, base.chosen, base.reserved_units)
+    solve_s = base.seconds
+    extra = 0
+    want_sensitivity = sc.solver.sensitivity if sensitivity is None else sensitivity
+    want_baseline = sc.solver.single_vendor_baseline if single_vendor is None else single_vendor
+    binding, n = (
+        binding_constraints(pb, base, runs) if want_sensitivity else ([], 0)
+    )  # fmt: skip
+    extra += n
+    baselines = single_vendor_plans(pb) if want_baseline and len(pb.vendors) > 1 else []
+    extra += len(baselines)
+    front = None
+    if pareto:
+        front, n = pareto_front(pb, base, runs)
+        extra += n
+    result = _result(
+        pb, cands, base, runs, binding, baselines, front, [c.message for _, c in missing]
+    )
+    stats = SolveStats(
+        status=base.status,
+        gap=base.gap,
+        placements=pb.num_placements,
+        columns=base.num_cols,
+        rows=base.num_rows,
+        nonzeros=base.nonzeros,
+        searches=cands.searches,
+        cache_hits=cands.cache_hits,
+        candidates_s=candidates_s,
+        solve_s=solve_s,
+        extra_solves=extra,
+        total_s=time.perf_counter() - started,
+    )
+    return PlanResult(**{**result, "stats": stats})
+
+
+def _scenario(scenario: Scenario | str | Path | Mapping[str, Any], cat: Catalog) -> Scenario:
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, Mapping):
+        return parse_scenario(scenario, catalog=cat)
+    return load_scenario(scenario, catalog=cat)
+
+
+# -- solving an objective ----------------------------------------------------------------------
+def solve_objective(
+    pb: Problem,
+    objective: Objective,
+    *,
+    warm: list[tuple[int, int]] | None = None,
+    time_limit_s: float | None = None,
+) -> Solution:
+    """Solve for ``objective``; min-makespan and max-tokens then find the cheapest plan that
+    keeps the best value (a second solve, warm-started from the first)."""
+    if objective == "min-cost":
+        return solve(pb, "cost", warm=warm, time_limit_s=time_limit_s)
+    goal: Goal = "makespan" if objective == "min-makespan" else "tokens"
+    first = solve(pb, goal, warm=warm, time_limit_s=time_limit_s)
+    if not first.ok:
+        return first
+    value = primary_value(pb, first.chosen, first.reserved_units, objective)
+    hold = (
+        {"makespan": value * (1 + 1e-7) + 1e-6}
+        if goal == "makespan"
+        else {"tokens": value * (1 - 1e-7)}
+    )
+    second = solve(pb, "cost", hold=hold, warm=first.chosen, time_limit_s=time_limit_s)
+    if not second.ok:
+        return first
+    return Solution(
+        **{
+            **second.__dict__,
+            "gap": max(first.gap, second.gap),
+            "seconds": first.seconds + second.seconds,
+            "status": "optimal" if first.status == second.status == "optimal" else "feasible",
+        }
+    )
+
+
+def plan_cost(pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]) -> float:
+    """Per-use cost of the runs plus every reservation for its whole term, $."""
+    per_use = sum(float(pb.usd[p]) for p, _ in chosen)
+    return per_use + sum(pb.reservations[k][2] * u for k, u in units.items())
+
+
+def primary_value(
+    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int], objective: Objective
+) -> float:
+    """The objective's value of a plan: $ (min-cost), hours (min-makespan) or
+    priority-weighted tokens (max-tokens)."""
+    if objective == "min-cost":
+        return plan_cost(pb, chosen, units)
+    if objective == "min-makespan":
+        return max((pb.span(p, s)[1] for p, s in chosen), default=0.0)
+    return sum(float(pb.value[pb.job[p]]) for p, _ in chosen)
+
+
+# -- moving runs earlier ---------------------------------------------------------------------
+def compact(
+    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]
+) -> list[tuple[int, int]]:
+    """Start every run as early as its release, the offers' caps (with the reservations),
+    the reservations' cover and the power cap allow, earliest runs first. Cost, deadlines
+    and shares do not change."""
+    usage = _Usage(pb, units)
+    for p, s in chosen:
+        usage.put(p, s, +1)
+    out = []
+    for p, s in sorted(chosen, key=lambda ps: (ps[1], ps[0])):
+        usage.put(p, s, -1)
+        best = s
+        for earlier in range(int(pb.release_period[pb.job[p]]), s):
+            if usage.fits(p, earlier):
+                best = earlier
+                break
+        usage.put(p, best, +1)
+        out.append((p, best))
+    return sorted(out)
+
+
+class _Usage:
+    """Chips per offer, per reservation and MW per period of a plan being edited."""
+
+    def __init__(self, pb: Problem, units: dict[int, int]) -> None:
+        self.pb = pb
+        self.offer: dict[tuple[int, int], float] = {}
+        self.reserved: dict[tuple[int, int], float] = {}
+        self.power: dict[int, float] = {}
+        self.held: dict[int, float] = {}
+        """Chips reserved per reservation index."""
+        self.base: dict[tuple[int, int], float] = {}
+        for k, u in units.items():
+            o = pb.reservations[k][0]
+            self.held[k] = u * pb.scenario.offers[o].chips_per_unit
+        self.units = units
+
+    def _periods(self, p: int, s: int) -> range:
+        return range(s, s + self.pb.span(p, s)[2])
+
+    def put(self, p: int, s: int, sign: int) -> None:
+        pb = self.pb
+        n = float(pb.chips[p]) * sign
+        k = int(pb.tier_key[p])
+        for t in self._periods(p, s):
+            if k >= 0:
+                self.reserved[(k, t)] = self.reserved.get((k, t), 0.0) + n
+            else:
+                key = (int(pb.offer[p]), t)
+                self.offer[key] = self.offer.get(key, 0.0) + n
+            self.power[t] = self.power.get(t, 0.0) + float(pb.power_mw[p]) * sign
+
+    def _reserved_on(self, o: int, t: int) -> float:
+        pb = self.pb
+        total = 0.0
+        for k, chips in self.held.items():
+            offer, _, _, term_h = pb.reservations[k]
+            if offer == o and (not math.isfinite(term_h) or t < math.ceil(term_h / pb.period_h)):
+                total += chips
+        return total
+
+    def fits(self, p: int, s: int) -> bool:
+        pb = self.pb
+        n = float(pb.chips[p])
+        k = int(pb.tier_key[p])
+        o = int(pb.offer[p])
+        for t in self._periods(p, s):
+            if k >= 0:
+                if self.reserved.get((k, t), 0.0) + n > self.held.get(k, 0.0) + 1e-6:
+                    return False
+            else:
+                cap = float(pb.cap[o, min(t, pb.cap.shape[1] - 1)])
+                if self.offer.get((o, t), 0.0) + self._reserved_on(o, t) + n > cap + 1e-6:
+                    return False
+            if (
+                pb.power_cap_mw is not None
+                and self.power.get(t, 0.0) + float(pb.power_mw[p]) > pb.power_cap_mw + 1e-9
+            ):
+                return False
+        return True
+
+
+# -- the result ------------------------------------------------------------------------------
+def _result(
+    pb: Problem,
+    cands: Candidates,
+    sol: Solution,
+    runs: list[tuple[int, int]],
+    binding: list[Any],
+    baselines: list[Any],
+    front: list[Any] | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    sc = pb.scenario
+    origin = datetime(sc.start.year, sc.start.month, sc.start.day)
+    allocations = []
+    for p, s in runs:
+        pl = cands.placements[p]
+        pj = sc.jobs[pl.job]
+        offer = sc.offers[pl.offer]
+        start_h, end_h, _ = pb.span(p, s)
+        allocations.append(
+            Allocation(
+                job=pj.name,
+                model=pj.job.model.name,
+                mode=pj.job.mode,
+                tokens=pj.tokens,
+                offer=offer.id,
+                cloud=offer.cloud,
+                region=offer.region,
+                system=offer.system.id,
+                chip=offer.chip,
+                vendor=offer.vendor,
+                tier=pl.tier,
+                chips=pl.chips,
+                layout=pl.estimate.layout,
+                tokens_per_s=pl.estimate.tokens_per_s,
+                mfu=pl.estimate.mfu,
+                start=origin + timedelta(hours=start_h),
+                end=origin + timedelta(hours=end_h),
+                duration_h=pl.duration_h,
+                cost_usd=pl.usd,
+                energy_mwh=pl.energy_mwh,
+                h100_hours=pl.h100_hours,
+                deadline=pj.deadline,
+                slack_h=sc.deadline_h(pj) - end_h,
+            )
+        )
+    allocations.sort(key=lambda a: (a.start, a.job))
+    reservations = _reservations(pb, cands, runs, sol.reserved_units)
+    cost = plan_cost(pb, runs, sol.reserved_units)
+    makespan = max((a.end - origin).total_seconds() / 3600 for a in allocations) if runs else 0.0
+    placed = {a.job for a in allocations}
+    notes = list(notes)
+    beyond = sum(r.beyond_horizon_usd for r in reservations)
+    if beyond > 0:
+        notes.append(
+            f"reservations are billed for their whole term: ${beyond:,.0f} of the cost falls "
+            "after the horizon's end"
+        )
+    for offer in sc.offers:
+        if offer.inline and any(a.offer == offer.id for a in allocations):
+            notes.append(f"offer {offer.id} is the scenario's own; its price: {offer.source}")
+    return {
+        "scenario": sc.name,
+        "objective": sc.objective,
+        "horizon_start": sc.start,
+        "horizon_end": sc.end,
+        "allocations": allocations,
+        "reservations": reservations,
+        "unplaced": [j.name for j in sc.jobs if j.name not in placed],
+        "cost_usd": cost,
+        "energy_mwh": sum(a.energy_mwh for a in allocations),
+        "tokens": sum(a.tokens for a in allocations),
+        "makespan_h": makespan,
+        "completion": origin + timedelta(hours=makespan),
+        "vendors": _shares(pb, runs, sol.reserved_units, "vendor"),
+        "clouds": _shares(pb, runs, sol.reserved_units, "cloud"),
+        "cap_basis": sc.constraints.cap_basis,
+        "binding": binding,
+        "baselines": baselines,
+        "pareto": front,
+        "notes": notes,
+    }
+
+
+def _reservations(
+    pb: Problem, cands: Candidates, runs: list[tuple[int, int]], units: dict[int, int]
+) -> list[Reservation]:
+    out = []
+    horizon_h = pb.scenario.horizon_h
+    for k, u in sorted(units.items()):
+        o, tier, per_unit, term_h = pb.reservations[k]
+        offer = pb.scenario.offers[o]
+        chips = u * offer.chips_per_unit
+        cost = u * per_unit
+        within = min(term_h, horizon_h)
+        used = sum(cands.placements[p].chip_hours for p, _ in runs if int(pb.tier_key[p]) == k)
+        beyond = cost * max(0.0, term_h - horizon_h) / term_h if math.isfinite(term_h) else 0.0
+        out.append(
+            Reservation(
+                offer=offer.id,
+                tier=tier,  # type: ignore[arg-type]
+                chips=chips,
+                term_days=(term_h if math.isfinite(term_h) else horizon_h) / 24.0,
+                cost_usd=cost,
+                beyond_horizon_usd=beyond,
+                utilization=used / (chips * within) if chips and within else 0.0,
+            )
+        )
+    return out
+
+
+def _shares(
+    pb: Problem, runs: list[tuple[int, int]], units: dict[int, int], by: str
+) -> list[Share]:
+    sc = pb.scenario
+    names = pb.vendors if by == "vendor" else pb.clouds
+    owner = pb.vendor if by == "vendor" else pb.cloud
+    caps = sc.constraints.vendor_caps if by == "vendor" else sc.constraints.cloud_caps
+    spend = np.zeros(len(names))
+    compute = np.zeros(len(names))
+    for p, _ in runs:
+        spend[owner[p]] += pb.usd[p]
+        compute[owner[p]] += pb.compute[p]
+    for k, u in units.items():
+        offer = sc.offers[pb.reservations[k][0]]
+        name = offer.vendor if by == "vendor" else offer.cloud
+        spend[names.index(name)] += u * pb.reservations[k][2]
+    total_spend, total_compute = float(spend.sum()), float(compute.sum())
+    return [
+        Share(
+            name=name,
+            spend_usd=float(spend[i]),
+            spend_share=float(spend[i]) / total_spend if total_spend else 0.0,
+            h100_hours=float(compute[i]),
+            compute_share=float(compute[i]) / total_compute if total_compute else 0.0,
+            cap=caps.get(name),
+        )
+        for i, name in enumerate(names)
+        if spend[i] > 0 or compute[i] > 0 or name in caps
+    ]

@@ -1,0 +1,307 @@
+"""What binds a plan and what it trades: marginal values, single-vendor plans, Pareto front.
+
+Marginal values are measured, not read off duals (a MILP's duals mean little): each
+constraint that is tight in the plan is relaxed by one step — a share cap by ``cap_step``
+points, a deadline by ``deadline_step_days``, an offer's capacity, the budget or the power
+cap by ``capacity_step`` (relative), the minimum number of vendors by one — and the
+scenario re-solved, warm-started from the plan (still feasible, as the step only
+relaxes). The gain is the objective's improvement: dollars saved, hours sooner, tokens
+gained. Candidates are checked most promising first, up to ``max_sensitivity_solves``;
+gains within the MIP gap are not reported.
+
+The single-vendor plans solve the same scenario on each vendor's offers alone (no share
+caps, no vendor minimum, no budget), so the mix's saving is measured against the best plan
+that meets the same deadlines with one vendor. The Pareto front is the ε-constraint method
+on the makespan: the cheapest plan whose every run ends by each of ``pareto_points``
+bounds from the shortest makespan to the cheapest plan's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from chipmix.plan.milp import Problem, Solution, solve
+from chipmix.plan.placements import Candidates
+from chipmix.plan.portfolio import compact, plan_cost, primary_value, solve_objective
+from chipmix.plan.results import Baseline, Binding, ParetoPoint
+
+__all__ = ["binding_constraints", "pareto_front", "single_vendor_plans"]
+
+SENSITIVITY_TIME_LIMIT_S = 20.0
+"""Per re-solve."""
+
+
+def _limit(pb: Problem) -> float:
+    return min(pb.scenario.solver.time_limit_s, SENSITIVITY_TIME_LIMIT_S)
+
+
+# -- binding constraints -----------------------------------------------------------------------
+def binding_constraints(
+    pb: Problem, base: Solution, runs: list[tuple[int, int]]
+) -> tuple[list[Binding], int]:
+    """The tight constraints whose one-step relaxation improves the objective, with the
+    gain; and the number of re-solves spent."""
+    sc = pb.scenario
+    objective = sc.objective
+    value = primary_value(pb, base.chosen, base.reserved_units, objective)
+    trials = _trials(pb, base, runs)[: sc.solver.max_sensitivity_solves]
+    out = []
+    for constraint, subject, now, relaxed, changed in trials:
+        sol = solve_objective(changed, objective, warm=base.chosen, time_limit_s=_limit(pb))
+        if not sol.ok:
+            continue
+        new = primary_value(changed, sol.chosen, sol.reserved_units, objective)
+        gain = new - value if objective == "max-tokens" else value - new
+        noise = max(base.gap, sol.gap, 1e-6) * 2 * abs(value) + 1e-6
+        if gain <= noise:
+            continue
+        out.append(_binding(objective, constraint, subject, now, relaxed, gain))
+    out.sort(key=lambda b: -b.gain)
+    return out, len(trials)
+
+
+def _binding(
+    objective: str, constraint: str, subject: str, now: str, relaxed: str, gain: float
+) -> Binding:
+    if objective == "min-cost":
+        unit, said = "usd", f"saves ${gain:,.0f}"
+    elif objective == "min-makespan":
+        unit, said = "hours", f"finishes {gain / 24:,.1f} days sooner"
+    else:
+        unit, said = "tokens", f"trains {gain:,.3g} more (priority-weighted) tokens"
+    what = {
+        "vendor-cap": f"raising the {subject} cap from {now} to {relaxed}",
+        "cloud-cap": f"raising the {subject} cap from {now} to {relaxed}",
+        "deadline": f"moving job {subject}'s deadline from {now} to {relaxed}",
+        "capacity": f"raising {subject}'s capacity from {now} to {relaxed}",
+        "budget": f"raising the budget from {now} to {relaxed}",
+        "power": f"raising the power cap from {now} to {relaxed}",
+        "min-vendors": f"requiring {relaxed} vendors instead of {now}",
+    }[constraint]
+    return Binding(constraint, subject, now, relaxed, gain, unit, f"{what} {said}")
+
+
+def _trials(
+    pb: Problem, base: Solution, runs: list[tuple[int, int]]
+) -> list[tuple[str, str, str, str, Problem]]:
+    sc = pb.scenario
+    opts = sc.solver
+    out: list[tuple[str, str, str, str, Problem]] = []
+    spend, compute = _owned(pb, base, pb.vendor, pb.vendors, "vendor")
+    for caps, names, amount, kind in (
+        (pb.vendor_caps, pb.vendors, (spend, compute), "vendor-cap"),
+        (pb.cloud_caps, pb.clouds, _owned(pb, base, pb.cloud, pb.clouds, "cloud"), "cloud-cap"),
+    ):
+        used = amount[1] if pb.cap_basis == "compute" else amount[0]
+        total = float(used.sum()) or 1.0
+        for v, kappa in caps.items():
+            if used[v] / total >= kappa - 0.005 and kappa < 1.0:
+                new = min(1.0, kappa + opts.cap_step)
+                changed = dict(caps) | {v: new}
+                key = "vendor_caps" if kind == "vendor-cap" else "cloud_caps"
+                out.append(
+                    (kind, names[v], f"{kappa:.0%}", f"{new:.0%}", pb.changed(**{key: changed}))
+                )
+    if pb.min_vendors is not None and pb.min_vendors > 1:
+        m = pb.min_vendors
+        out.append(("min-vendors", "", str(m), str(m - 1), pb.changed(min_vendors=m - 1)))
+    step = opts.capacity_step
+    if pb.power_cap_mw is not None:
+        peak = _peak_power(pb, runs)
+        if peak >= pb.power_cap_mw * (1 - 1e-3):
+            new = pb.power_cap_mw * (1 + step)
+            out.append(
+                (
+                    "power",
+                    "",
+                    f"{pb.power_cap_mw:,.0f} MW",
+                    f"{new:,.0f} MW",
+                    pb.changed(power_cap_mw=new),
+                )
+            )
+    spent = plan_cost(pb, base.chosen, base.reserved_units)
+    if (
+        pb.budget_usd is not None
+        and sc.objective != "min-cost"
+        and spent >= pb.budget_usd * (1 - 1e-3)
+    ):
+        new = pb.budget_usd * (1 + step)
+        out.append(
+            (
+                "budget",
+                "",
+                f"${pb.budget_usd:,.0f}",
+                f"${new:,.0f}",
+                pb.changed(budget_usd=new),
+            )
+        )
+    for o in _full_offers(pb, runs, base.reserved_units):
+        cap = pb.cap.copy()
+        now = float(np.nanmax(np.where(np.isfinite(cap[o]), cap[o], np.nan)))
+        cap[o] = np.ceil(cap[o] * (1 + step))
+        out.append(
+            (
+                "capacity",
+                sc.offers[o].id,
+                f"{now:,.0f} chips",
+                f"{math.ceil(now * (1 + step)):,} chips",
+                pb.changed(cap=cap),
+            )
+        )
+    out.extend(_deadline_trials(pb, runs))
+    return out
+
+
+def _owned(pb: Problem, sol: Solution, owner: Any, names: list[str], by: str) -> tuple[Any, Any]:
+    spend = np.zeros(len(names))
+    compute = np.zeros(len(names))
+    for p, _ in sol.chosen:
+        spend[owner[p]] += pb.usd[p]
+        compute[owner[p]] += pb.compute[p]
+    for k, u in sol.reserved_units.items():
+        offer = pb.scenario.offers[pb.reservations[k][0]]
+        spend[names.index(offer.vendor if by == "vendor" else offer.cloud)] += (
+            u * pb.reservations[k][2]
+        )
+    return spend, compute
+
+
+def _peak_power(pb: Problem, runs: list[tuple[int, int]]) -> float:
+    power: dict[int, float] = {}
+    for p, s in runs:
+        for t in range(s, s + pb.span(p, s)[2]):
+            power[t] = power.get(t, 0.0) + float(pb.power_mw[p])
+    return max(power.values(), default=0.0)
+
+
+def _full_offers(pb: Problem, runs: list[tuple[int, int]], units: dict[int, int]) -> list[int]:
+    """Offers whose cap is reached in some period."""
+    used: dict[tuple[int, int], float] = {}
+    for p, s in runs:
+        for t in range(s, s + pb.span(p, s)[2]):
+            key = (int(pb.offer[p]), t)
+            if int(pb.tier_key[p]) < 0:
+                used[key] = used.get(key, 0.0) + float(pb.chips[p])
+    for k, u in units.items():
+        o, _, _, term_h = pb.reservations[k]
+        held = float(u * pb.scenario.offers[o].chips_per_unit)
+        last = pb.num_periods if not math.isfinite(term_h) else math.ceil(term_h / pb.period_h)
+        for t in range(min(last, pb.num_periods)):
+            used[(o, t)] = used.get((o, t), 0.0) + held
+    full = set()
+    for (o, t), total in used.items():
+        cap = float(pb.cap[o, min(t, pb.cap.shape[1] - 1)])
+        if math.isfinite(cap) and total >= cap - 1e-6:
+            full.add(o)
+    return sorted(full)
+
+
+def _deadline_trials(
+    pb: Problem, runs: list[tuple[int, int]]
+) -> list[tuple[str, str, str, str, Problem]]:
+    """Jobs whose deadline may bind: they run close to it, or on a dearer placement than
+    their cheapest; the most expensive detours first."""
+    sc = pb.scenario
+    step_h = sc.solver.deadline_step_days * 24.0
+    scored = []
+    for p, s in runs:
+        j = int(pb.job[p])
+        end = pb.span(p, s)[1]
+        close = pb.deadline_h[j] - end < pb.period_h
+        detour = float(pb.usd_used[p]) - float(pb.usd_used[pb.job == j].min())
+        if close or detour > 1e-6:
+            scored.append((detour, j))
+    out = []
+    for _, j in sorted(scored, reverse=True):
+        pj = sc.jobs[j]
+        deadline = pb.deadline_h.copy()
+        deadline[j] += step_h
+        due = pj.deadline or sc.end
+        later = due + timedelta(days=sc.solver.deadline_step_days)
+        out.append(("deadline", pj.name, str(due), str(later), pb.changed(deadline_h=deadline)))
+    return out
+
+
+# -- single-vendor plans -----------------------------------------------------------------------
+def single_vendor_plans(pb: Problem) -> list[Baseline]:
+    """The cheapest plan on each vendor's offers alone (min-cost scenarios only)."""
+    sc = pb.scenario
+    if sc.objective != "min-cost":
+        return []
+    free = sc.with_constraints(vendor_caps={}, cloud_caps={}, min_vendors=None, budget_usd=None)
+    out = []
+    for vendor in pb.vendors:
+        mine = [p for p in pb.candidates.placements if sc.offers[p.offer].vendor == vendor]
+        covered = {p.job for p in mine}
+        missing = [j.name for i, j in enumerate(sc.jobs) if j.required and i not in covered]
+        if missing:
+            out.append(
+                Baseline(
+                    vendor,
+                    None,
+                    "cannot run",
+                    f"no {vendor} offer runs {', '.join(missing)} within the window",
+                )
+            )
+            continue
+        sub = Problem.of(free, Candidates(placements=mine))
+        sol = solve(sub, "cost", time_limit_s=_limit(pb))
+        if sol.ok:
+            out.append(Baseline(vendor, plan_cost(sub, sol.chosen, sol.reserved_units), sol.status))
+        else:
+            reason = (
+                "its offers cannot hold every job by its deadline"
+                if sol.status == "infeasible"
+                else f"no plan within {_limit(pb):g} s"
+            )
+            out.append(Baseline(vendor, None, sol.status, reason))
+    return out
+
+
+# -- Pareto front -------------------------------------------------------------------------------
+def pareto_front(
+    pb: Problem, base: Solution, runs: list[tuple[int, int]]
+) -> tuple[list[ParetoPoint], int]:
+    """Cost vs makespan: the cheapest plan for each makespan bound, dominated points dropped;
+    and the number of solves spent."""
+    sc = pb.scenario
+    origin = datetime(sc.start.year, sc.start.month, sc.start.day)
+
+    def makespan(chosen: list[tuple[int, int]]) -> float:
+        return max((pb.span(p, s)[1] for p, s in chosen), default=0.0)
+
+    cheapest = solve_objective(pb, "min-cost", warm=base.chosen, time_limit_s=_limit(pb))
+    fastest = solve_objective(pb, "min-makespan", warm=base.chosen, time_limit_s=_limit(pb))
+    solves = 2
+    points: list[tuple[float, float, str]] = []
+    for sol in (cheapest, fastest):
+        if sol.ok:
+            chosen = compact(pb, sol.chosen, sol.reserved_units)
+            points.append((makespan(chosen), plan_cost(pb, chosen, sol.reserved_units), sol.status))
+    if len(points) == 2 and points[1][0] < points[0][0] - pb.period_h / 2:
+        low, high = points[1][0], points[0][0]
+        for bound in np.linspace(low, high, sc.solver.pareto_points)[1:-1]:
+            sol = solve(
+                replace(pb, max_end_h=float(bound)),
+                "cost",
+                warm=fastest.chosen,
+                time_limit_s=_limit(pb),
+            )
+            solves += 1
+            if sol.ok:
+                chosen = compact(pb, sol.chosen, sol.reserved_units)
+                points.append(
+                    (makespan(chosen), plan_cost(pb, chosen, sol.reserved_units), sol.status)
+                )
+    front: list[ParetoPoint] = []
+    best = math.inf
+    for m, cost, status in sorted(points):
+        if cost < best - 1e-6:
+            best = cost
+            front.append(ParetoPoint(m, origin + timedelta(hours=m), cost, status))
+    return front, solves
