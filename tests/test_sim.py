@@ -53,8 +53,9 @@ def test_llama3_405b_on_16k_h100_for_54_days_matches_the_paper() -> None:
     checkpoint (14 B/param) written synchronously at Tectonic's 2 TB/s, every Daly-optimal
     interval; the 54 days are a fixed window of wall time.
     """
-    r = simulate("llama3.1-405b", "h100-sxm", 16384, duration_days=54, replicas=200, seed=0,
-                 **LLAMA3)  # fmt: skip
+    r = simulate(
+        "llama3.1-405b", "h100-sxm", 16384, duration_days=54, replicas=200, seed=0, **LLAMA3
+    )
     s = r.summary
     assert s["unplanned_interruptions_mean"] == pytest.approx(419, rel=0.15)
     assert s["interruptions_mean"] == pytest.approx(466, rel=0.15)
@@ -148,9 +149,18 @@ def test_mean_completion_matches_the_exact_exponential_model(tmp_path: Path) -> 
     """With constant restart R, exponential failures of mean M that also strike restarts, and
     a checkpoint δ after every τ of work, one segment takes M·e^{R/M}·(e^{(τ+δ)/M} − 1) on
     average (Daly 2006, eq. 13); the last segment writes no checkpoint."""
-    r = simulate("llama3-8b", "h100-sxm", 1024, tokens=1e12, replicas=400, seed=7,
-                 failure_rate_multiplier=10, hot_spare_nodes=1, checkpoint_interval="20m",
-                 catalog=_exact_overlay(tmp_path))  # fmt: skip
+    r = simulate(
+        "llama3-8b",
+        "h100-sxm",
+        1024,
+        tokens=1e12,
+        replicas=400,
+        seed=7,
+        failure_rate_multiplier=10,
+        hot_spare_nodes=1,
+        checkpoint_interval="20m",
+        catalog=_exact_overlay(tmp_path),
+    )
     run = r.primary
     m = run.lossy_mtbf_s
     restart = run.restart
@@ -172,9 +182,18 @@ def test_mean_completion_matches_the_exact_exponential_model(tmp_path: Path) -> 
 def test_simulated_best_interval_is_near_young_and_daly(tmp_path: Path) -> None:
     """Where their assumptions hold (exponential failures, constant δ and R, δ ≪ M), the
     interval that maximizes the simulated ETTR lies within 25 % of Young's and Daly's."""
-    r = simulate("llama3-8b", "h100-sxm", 1024, duration_days=30, replicas=300, seed=3,
-                 failure_rate_multiplier=25, hot_spare_nodes=1, sweep=True,
-                 catalog=_exact_overlay(tmp_path))  # fmt: skip
+    r = simulate(
+        "llama3-8b",
+        "h100-sxm",
+        1024,
+        duration_days=30,
+        replicas=300,
+        seed=3,
+        failure_rate_multiplier=25,
+        hot_spare_nodes=1,
+        sweep=True,
+        catalog=_exact_overlay(tmp_path),
+    )
     pol = r.policy
     assert pol.sweep is not None
     delta = r.primary.checkpoint.blocking_s
@@ -189,8 +208,9 @@ def test_simulated_best_interval_is_near_young_and_daly(tmp_path: Path) -> None:
 
 
 def test_time_adds_up_for_every_replica() -> None:
-    r = simulate("llama3-70b", "h100-sxm", 2048, tokens=2e12, replicas=100, seed=1,
-                 failure_rate_multiplier=5)  # fmt: skip
+    r = simulate(
+        "llama3-70b", "h100-sxm", 2048, tokens=2e12, replicas=100, seed=1, failure_rate_multiplier=5
+    )
     a = r.outcome.arrays
     parts = a.productive_s + a.lost_work_s + a.checkpoint_s + a.downtime_s + a.waiting_s
     np.testing.assert_allclose(parts, a.wall_s, rtol=1e-9)
@@ -210,14 +230,14 @@ def test_asynchronous_checkpoints_block_less(tmp_path: Path) -> None:
 
 
 def test_spot_capacity_is_reclaimed_at_the_stated_rate() -> None:
-    r = simulate("llama3-70b", "p5.48xlarge", 1024, duration_days=30, replicas=200, seed=4,
-                 price_tier="spot")  # fmt: skip
+    r = simulate(
+        "llama3-70b", "p5.48xlarge", 1024, duration_days=30, replicas=200, seed=4, price_tier="spot"
+    )
     nodes = 1024 // 8
     expected = nodes * 0.2 / 730 * 30 * 24  # 0.2 reclaims per node-month
     got = r.summary["interruptions_by_cause_mean"]["spot_reclaim"]
     assert got == pytest.approx(expected, rel=0.1)
-    on_demand = simulate("llama3-70b", "p5.48xlarge", 1024, duration_days=30, replicas=200,
-                         seed=4)  # fmt: skip
+    on_demand = simulate("llama3-70b", "p5.48xlarge", 1024, duration_days=30, replicas=200, seed=4)
     assert on_demand.summary["interruptions_by_cause_mean"]["spot_reclaim"] == 0
     assert r.ettr_mean < on_demand.ettr_mean
 
@@ -244,12 +264,21 @@ def test_vendor_outage_a_warm_second_vendor_finishes_sooner(tmp_path: Path) -> N
     it, the run waits."""
     path = tmp_path / "outage.yaml"
     path.write_text(yaml.safe_dump(OUTAGE))
-    r = simulate("llama3-70b", "h100-sxm", 1024, tokens=1e12, replicas=100, seed=0,
-                 scenario=path, deadline_days=16)  # fmt: skip
+    r = simulate(
+        "llama3-70b",
+        "h100-sxm",
+        1024,
+        tokens=1e12,
+        replicas=100,
+        seed=0,
+        scenario=path,
+        deadline_days=16,
+    )
     assert r.without_migration is not None
     with_m, without = r.summary, r.without_migration.summary()
     assert with_m["completion_days_p50"] < without["completion_days_p50"] - 10
-    assert r.migration_gain_days_p50 is not None and r.migration_gain_days_p50 > 10
+    assert r.migration_gain_days_p50 is not None
+    assert r.migration_gain_days_p50 > 10
     assert without["waiting_hours_mean"] == pytest.approx(14 * 24, rel=0.01)
     assert with_m["waiting_hours_mean"] == 0
     assert with_m["deadline_probability"] > without["deadline_probability"]
@@ -260,19 +289,31 @@ def test_vendor_outage_a_warm_second_vendor_finishes_sooner(tmp_path: Path) -> N
     assert trn2.tokens_per_s != r.primary.tokens_per_s  # the throughput change is paid
     entry = r.outcome.timeline.phases[1].entry_down_s
     assert entry > r.primary.checkpoint.size_bytes / 25e9  # includes the transfer
-    assert r.to_dict()["without_migration"]["completion_days_p50"] == without[
-        "completion_days_p50"
-    ]
+    assert r.to_dict()["without_migration"]["completion_days_p50"] == without["completion_days_p50"]
 
 
 def test_partial_outage_shrinks_onto_the_chips_left() -> None:
     scen = {"outages": [{"start_day": 2, "duration_days": 10, "capacity_lost": 0.5}]}
     from chipmix.sim.scenario import parse_scenario
 
-    shrink = simulate("llama3-70b", "h100-sxm", 1024, tokens=1e12, replicas=50, seed=0,
-                      scenario=parse_scenario(scen))  # fmt: skip
-    wait = simulate("llama3-70b", "h100-sxm", 1024, tokens=1e12, replicas=50, seed=0,
-                    scenario=parse_scenario(scen | {"on_outage": "wait"}))  # fmt: skip
+    shrink = simulate(
+        "llama3-70b",
+        "h100-sxm",
+        1024,
+        tokens=1e12,
+        replicas=50,
+        seed=0,
+        scenario=parse_scenario(scen),
+    )
+    wait = simulate(
+        "llama3-70b",
+        "h100-sxm",
+        1024,
+        tokens=1e12,
+        replicas=50,
+        seed=0,
+        scenario=parse_scenario(scen | {"on_outage": "wait"}),
+    )
     shrunk = shrink.outcome.timeline.runs[1]
     assert shrunk.chips == 512
     assert 0 < shrunk.tokens_per_s < shrink.primary.tokens_per_s
@@ -282,8 +323,9 @@ def test_partial_outage_shrinks_onto_the_chips_left() -> None:
 # -- reproducibility and results ------------------------------------------------------------
 def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
     def run(seed: int) -> dict[str, object]:
-        return simulate("llama3-70b", "h100-sxm", 2048, tokens=1e12, replicas=50,
-                        seed=seed).to_dict()  # fmt: skip
+        return simulate(
+            "llama3-70b", "h100-sxm", 2048, tokens=1e12, replicas=50, seed=seed
+        ).to_dict()
 
     a, b, c = run(11), run(11), run(12)
     assert a == b
@@ -291,11 +333,18 @@ def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
 
 
 def test_result_converts_to_dict_and_dataframe() -> None:
-    r = simulate("llama3-8b", "h100-sxm", 64, tokens=1e11, replicas=20, seed=0,
-                 deadline_days=30)  # fmt: skip
+    r = simulate("llama3-8b", "h100-sxm", 64, tokens=1e11, replicas=20, seed=0, deadline_days=30)
     d = r.to_dict()
-    for key in ("interruptions_mean", "ettr_mean", "completion_days_p50", "completion_days_p90",
-                "cost_usd_mean", "deadline_probability", "checkpoint_policy", "assumptions"):  # fmt: skip
+    for key in (
+        "interruptions_mean",
+        "ettr_mean",
+        "completion_days_p50",
+        "completion_days_p90",
+        "cost_usd_mean",
+        "deadline_probability",
+        "checkpoint_policy",
+        "assumptions",
+    ):
         assert key in d, key
     df = r.to_dataframe()
     assert len(df) == 20
