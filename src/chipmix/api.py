@@ -148,7 +148,7 @@ def search(
     resolved = cat.system(system)
     n = _chips(chips, fixed)
     tier = _tier(price_tier)  # bad input is reported before any search
-    outcome = run_search(job, resolved, n, cat.calibration, fixed, top=top)
+    outcome = run_search(job, resolved, n, cat.calibration, fixed)  # every feasible layout
     count = min(top, outcome.feasible)
     estimates = []
     for i in range(count):
@@ -156,8 +156,11 @@ def search(
         run = (
             run_cost(cat, resolved, n, tps, job.tokens_per_step, job.tokens) if job.tokens else None
         )
-        estimates.append(Estimate.from_step(job, resolved, outcome.result, i, run, tier))
-    return SearchResult(estimates, outcome.tried, outcome.feasible, outcome.rejected)
+        stack = cat.calibration.stack_name(job.stack, resolved.chip.vendor)
+        estimates.append(Estimate.from_step(job, resolved, outcome.result, i, run, tier, stack))
+    return SearchResult(
+        estimates, outcome.tried, outcome.feasible, outcome.rejected, layouts=outcome.result
+    )
 
 
 def estimate(
@@ -222,4 +225,5 @@ def _estimate_exact(
         if job.tokens
         else None
     )
-    return Estimate.from_step(job, resolved, result, 0, run, tier)
+    stack = cat.calibration.stack_name(job.stack, resolved.chip.vendor)
+    return Estimate.from_step(job, resolved, result, 0, run, tier, stack)

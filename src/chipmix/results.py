@@ -35,6 +35,9 @@ class Estimate:
     breakdown: dict[str, float]
     run: RunCost | None
     price_tier: PriceTier
+    stack: str | None = None
+    """The stack whose calibration the prediction used (the chip vendor's reference stack
+    when the job names none)."""
 
     @staticmethod
     def from_step(
@@ -44,6 +47,7 @@ class Estimate:
         i: int,
         run: RunCost | None,
         price_tier: PriceTier,
+        stack: str | None = None,
     ) -> Estimate:
         layout = result.batch.layout(i)
         return Estimate(
@@ -54,7 +58,7 @@ class Estimate:
             memory_gib=result.memory.as_gib(i),
             memory_capacity_gib=result.memory_capacity_bytes / 2**30,
             breakdown=result.breakdown.row(i),
-            run=run, price_tier=price_tier,
+            run=run, price_tier=price_tier, stack=stack,
         )  # fmt: skip
 
     @property
@@ -82,6 +86,7 @@ class Estimate:
             "chip": self.system.chip.id,
             "chips": self.chips,
             "mode": self.job.mode,
+            "stack": self.stack,
             "precision": self.job.precision,
             "seq_len": self.job.seq_len,
             "global_batch": self.job.global_batch,
@@ -132,6 +137,9 @@ class SearchResult:
     tried: int
     feasible: int
     rejected: dict[str, int]
+    layouts: StepResult | None = None
+    """Predictions for every feasible layout, best first (``top`` are the first of them):
+    what the search's plots draw. None when the result was built without them."""
 
     @property
     def best(self) -> Estimate:

@@ -79,6 +79,9 @@ class Calibration(BaseModel):
     stacks: dict[str, StackCalibration] = {}
     provenance: dict[str, str] = {}
     """Free-form record of how the file was produced (command, date, cases, residuals)."""
+    vendor_stacks: dict[str, str] = {}
+    """The stack a job without ``--stack`` is assumed to run on each vendor's chips (the
+    vendor's reference training stack), so its fitted parameters apply."""
     parameters: list[dict[str, str | float | int]] = []
     """For a fitted file: each fitted parameter with its scope, key, prior, fitted value
     and the number of rows behind it."""
@@ -108,6 +111,7 @@ class Calibration(BaseModel):
             chips=self.chips | chips,
             stacks=self.stacks | stacks,
             provenance={**self.provenance, **new.provenance},
+            vendor_stacks={**self.vendor_stacks, **new.vendor_stacks},
             parameters=new.parameters or self.parameters,
         )
 
@@ -117,6 +121,10 @@ class Calibration(BaseModel):
         if entry is None:
             return self.default_chip
         return self.default_chip.model_copy(update=entry.model_dump(exclude_unset=True))
+
+    def stack_name(self, stack: str | None, vendor: str) -> str | None:
+        """The stack a job runs: its own, else its chip vendor's reference stack."""
+        return stack if stack is not None else self.vendor_stacks.get(vendor)
 
     def for_stack(self, stack: str | None) -> StackCalibration:
         """The stack's parameters: its own entry's fields over the defaults."""

@@ -169,7 +169,7 @@ def evaluate(
     model = job.model
     chip = system.chip
     chip_cal = calibration.for_chip(chip.id)
-    stack_cal = calibration.for_stack(job.stack)
+    stack_cal = calibration.for_stack(calibration.stack_name(job.stack, chip.vendor))
     element = 1.0 if job.precision in ("fp8", "int8") else 2.0
     gemm_peak = _gemm_peak(job, system, stack_cal.low_precision_fraction)
     rates = ChipRates(gemm_peak, chip.hbm_bytes_per_s, chip_cal, stack_cal, element)

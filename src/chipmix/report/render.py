@@ -84,6 +84,7 @@ def estimate_table(e: Estimate, explain: bool = False) -> list[Table]:
             f"({fmt_num(job.tokens_per_step)} tokens/step)",
         ),
         ("layout", str(e.layout)),
+        ("stack", (e.stack or "generic defaults") + ("" if e.job.stack else " (vendor default)")),
         ("step time", f"{e.step_time_s:.3f} s"),
         ("tokens/s", f"{fmt_num(e.tokens_per_s)} ({fmt_num(e.tokens_per_s_per_chip)} per chip)"),
         ("MFU / HFU", f"{e.mfu:.1%} / {e.hfu:.1%}"),
