@@ -223,6 +223,16 @@ def test_bad_scenario_files_name_the_key(
     assert path in err
 
 
+def test_a_job_needs_model_system_and_chips(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_main(
+        ["simulate", "--model", "llama3-8b", "--tokens", "1e9"], monkeypatch, capsys
+    )
+    assert code == 2
+    assert "give --model, --system and --chips (or --plan" in err
+
+
 def test_missing_scenario_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         load_scenario(tmp_path / "nope.yaml")

@@ -8,9 +8,10 @@ from rich.table import Table
 
 from chipmix.report.render import fmt_duration, fmt_num, fmt_usd
 from chipmix.sim.failures import CAUSES
+from chipmix.sim.plan_runs import PlanSimulation
 from chipmix.sim.results import SimulationResult
 
-__all__ = ["simulation_tables"]
+__all__ = ["plan_simulation_tables", "simulation_tables"]
 
 
 def _days(x: float | None) -> str:
@@ -160,3 +161,41 @@ def _sweep_table(r: SimulationResult) -> Table:
             ),
         )
     return table
+
+
+def plan_simulation_tables(p: PlanSimulation) -> list[Table]:
+    """One row per planned job: where it runs, how long the plan gives it, how long it takes
+    under failures (days from its planned start), and its chance of meeting the deadline."""
+    table = Table(
+        title=f"plan {p.scenario!r} under failures ({p.replicas:,} replicas, seed {p.seed}); "
+        "days from each job's planned start",
+        title_justify="left",
+    )
+    cols = ("job", "where", "plan", "p50", "p90", "due", "ETTR", "on time", "cost")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("job", "where") else "right")
+
+    def days(x: float | None) -> str:
+        return "—" if x is None else f"{x:.1f}"
+
+    for j in p.jobs:
+        d = j.to_dict()
+        table.add_row(
+            d["job"],
+            f"{d['chips']} × {d['system']}",
+            days(d["planned_days"]),
+            days(d["completion_days_p50"]),
+            days(d["completion_days_p90"]),
+            days(d["deadline_days"]),
+            _pct(d["ettr_mean"]),
+            _pct(d["deadline_probability"]),
+            fmt_usd(d["cost_usd_mean"]),
+        )
+    summary = Table(show_header=False, title_justify="left")
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("P(every job on time)", _pct(p.all_deadlines_probability))
+    summary.add_row(
+        "cost", f"{fmt_usd(p.to_dict()['cost_usd_mean'])} (planned {fmt_usd(p.plan.cost_usd)})"
+    )
+    return [table, summary]
