@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from chipmix.cli import app, main
-from chipmix.errors import FileFormatError, InputError, UnknownNameError
+from chipmix.errors import FileFormatError, InfeasibleError, InputError, UnknownNameError
 from chipmix.sim import simulate
 from chipmix.sim.scenario import load_scenario, parse_scenario
 
@@ -288,3 +288,9 @@ def test_bad_reliability_overlay_is_a_file_format_error(
 def test_negative_multiplier_in_the_api_is_an_input_error() -> None:
     with pytest.raises(InputError, match="multiplier must be >= 0"):
         simulate("llama3-8b", "h100-sxm", 64, tokens=1e11, replicas=5, failure_rate_multiplier=-1)
+
+
+def test_a_run_that_could_not_finish_is_refused_with_the_numbers() -> None:
+    with pytest.raises(InfeasibleError, match=r"would not finish: .* interruption every .* h"):
+        simulate("llama3-70b", "h100-sxm", 4096, tokens=1e12, replicas=5,
+                 failure_rate_multiplier=200)  # fmt: skip

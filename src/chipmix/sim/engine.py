@@ -36,14 +36,25 @@ from numpy.typing import NDArray
 from chipmix.sim.failures import CAUSES, HARDWARE_CAUSES
 from chipmix.sim.timeline import Timeline
 
-__all__ = ["MAX_EVENTS", "ReplicaArrays", "Trace", "TraceEvent", "TraceSpan", "run_replicas"]
+__all__ = [
+    "MAX_EVENTS",
+    "MAX_POOL",
+    "ReplicaArrays",
+    "Trace",
+    "TraceEvent",
+    "TraceSpan",
+    "run_replicas",
+]
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
 
-MAX_EVENTS = 2_000_000
+MAX_EVENTS = 500_000
 """Loop iterations at most; replicas not done by then are reported unfinished."""
+MAX_POOL = 1024
+"""Spare nodes tracked one by one; a larger pool behaves as this many (with so many spares
+one is free at virtually every failure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +226,7 @@ def run_replicas(
     finished = np.zeros(R, dtype=bool)
     active = np.ones(R, dtype=bool)
     wall = np.full(R, math.inf)
-    pools = [np.zeros((R, int(s))) for s in c.spares]
+    pools = [np.zeros((R, min(int(s), MAX_POOL))) for s in c.spares]
 
     def hardware_wait(ids: Ints, runs: Ints, when: Floats) -> Floats:
         """Node swap time for hardware failures at ``when``; updates the spare pools."""

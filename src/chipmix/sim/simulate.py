@@ -21,7 +21,7 @@ from chipmix.catalog.reliability import Reliability, load_reliability
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
 from chipmix.plan.cost import cheapest_offers
 from chipmix.sim.checkpoint import checkpoint_spec, daly_interval, parse_interval, young_interval
-from chipmix.sim.failures import job_rates
+from chipmix.sim.failures import HARDWARE_CAUSES, job_rates
 from chipmix.sim.montecarlo import monte_carlo, sweep_intervals
 from chipmix.sim.restart import restart_policy
 from chipmix.sim.results import CheckpointPolicy, SimulationResult
@@ -160,6 +160,7 @@ def simulate(
         ideal = target / primary.tokens_per_s
         outages = sum(o.duration_days for o in scen.outages) * 86400.0 if scen else 0.0
         horizon = GIVE_UP_FACTOR * ideal + outages + 30 * 86400.0
+        _check_reachable(primary, ideal, horizon)
     deadline_s = None if deadline_days is None else deadline_days * 86400.0
     scen_or_empty = scen if scen is not None else ContinuityScenario()
     transfer = rel.storage.transfer_gb_s.value
@@ -231,6 +232,38 @@ def _interval(run: SystemRun, interval: float | str) -> float:
     if not math.isfinite(best):
         best = 365 * 86400.0  # nothing loses work: checkpoint once a year of compute
     return max(best, run.checkpoint.min_interval_s(), 1.0)
+
+
+def _check_reachable(run: SystemRun, ideal_s: float, horizon_s: float) -> None:
+    """Refuse a run that could not finish: by Daly's exact model (2006, eq. 13) a segment of
+    ``τ + δ`` takes ``M·e^{R/M}·(e^{(τ+δ)/M} − 1)`` on average; past the give-up horizon
+    every replica would end unfinished after a long loop."""
+    m = run.lossy_mtbf_s
+    if not math.isfinite(m):
+        return
+    r = run.restart
+    per_hour = run.rates.per_hour
+    hardware = sum(per_hour[c] for c in HARDWARE_CAUSES)
+    lossy = run.rates.lossy_per_hour(run.spot_saved)
+    # hot spares run out when more nodes are in repair at once than there are spares
+    swap = r.swap_s if hardware / 3600.0 * r.repair_s <= r.hot_spare_nodes else r.replace_s
+    node = (hardware * swap + (lossy - hardware) * r.relaunch_s) / lossy if lossy > 0 else 0.0
+    restart = r.detect_s + node + run.checkpoint.load_s + r.warmup_s
+    tau, delta = run.interval_s, run.checkpoint.blocking_s
+    exponent = restart / m + (tau + delta) / m
+    expected = (
+        math.inf
+        if exponent > 700
+        else (m * math.exp(restart / m) * math.expm1((tau + delta) / m) * ideal_s / tau)
+    )
+    if expected > horizon_s:
+        raise InfeasibleError(
+            f"the run would not finish: {ideal_s / 86400:.1f} days of work, but with an "
+            f"interruption every {m / 3600:.2g} h that loses work and restarts of "
+            f"{restart / 60:.0f} min it would take ~{expected / 86400:.3g} days "
+            f"(> {horizon_s / 86400:.0f}); use fewer chips, faster restarts or a lower "
+            f"failure rate"
+        )
 
 
 def _unpriced(runs: list[SystemRun]) -> list[str]:
