@@ -350,3 +350,29 @@ def test_result_converts_to_dict_and_dataframe() -> None:
     assert len(df) == 20
     assert {f"interruptions_{c}" for c in CAUSES} <= set(df.columns)
     assert df["ettr"].between(0, 1).all()
+
+
+def test_a_cold_second_system_takes_over_only_after_its_lead_time() -> None:
+    """Not warm: the run carries on shrunk until the capacity arrives, then moves at a
+    checkpoint; with a lead time longer than the outage it never moves."""
+    from chipmix.sim.scenario import parse_scenario
+
+    outage = {"start_day": 2, "duration_days": 6, "capacity_lost": 0.5}
+    cold = parse_scenario(
+        {"outages": [outage], "migration": {"system": "trn2", "warm": False, "lead_time_h": 48}}
+    )
+    r = simulate("llama3-70b", "h100-sxm", 1024, tokens=1e12, replicas=20, seed=0, scenario=cold)
+    phases = r.outcome.timeline.phases
+    assert [p.label.split(": ")[-1] for p in phases] == [
+        "primary",
+        "shrunk to 512 chips",
+        "migrated to trn2",
+        "primary",
+    ]
+    assert phases[2].start_s == pytest.approx((2 + 2) * 86400)
+    assert not phases[2].entry_sudden  # moved at a checkpoint
+    never = parse_scenario(
+        {"outages": [outage], "migration": {"system": "trn2", "warm": False, "lead_time_h": 200}}
+    )
+    r = simulate("llama3-70b", "h100-sxm", 1024, tokens=1e12, replicas=20, seed=0, scenario=never)
+    assert "migrated" not in " ".join(p.label for p in r.outcome.timeline.phases)

@@ -161,6 +161,25 @@ def build_timeline(
         phases.append(Phase(label=label, start_s=start, end_s=min(end, horizon_s), run=run,
                             usd_per_s=usd, entry_down_s=down, entry_sudden=sudden))  # fmt: skip
 
+    def degraded(label: str, start: float, end: float, left: int) -> None:
+        """The outage without the second system: shrink onto the chips left, or wait."""
+        shrunk = -1
+        if scenario.on_outage == "shrink" and left > 0:
+            if left not in shrink_runs:
+                run = make_run(primary.estimate.system.id, left, primary.price_tier,
+                               f"shrunk to {left} chips")  # fmt: skip
+                if run is not None:
+                    runs.append(run)
+                    shrink_runs[left] = len(runs) - 1
+            shrunk = shrink_runs.get(left, -1)
+        if shrunk >= 0:
+            run = runs[shrunk]
+            entry = _switch_cost(run, 0.0, detect=True, relaunch=True)
+            add(f"{label}: {run.label}", start, end, shrunk, run.usd_per_s, entry, True)
+        else:
+            keep = left * (primary.usd_per_s / max(primary.held_chips, 1))
+            add(f"{label}: waiting for capacity", start, end, -1, keep, 0.0, True)
+
     size = primary.checkpoint.size_bytes
     move_s = size / (migration.transfer_gb_s or transfer_gb_s) / 1e9 if migration else 0.0
     now, down, sudden = 0.0, 0.0, False
@@ -172,34 +191,24 @@ def build_timeline(
         left = int(primary.chips * (1.0 - outage.capacity_lost))
         left -= left % primary.chips_per_node
         label = outage.name or f"outage from day {outage.start_day:g}"
-        if target_index >= 0 and migration is not None:
+        lead = 0.0
+        if migration is not None and not migration.warm:
+            lead = migration.lead_time_h * 3600.0
+        if target_index >= 0 and migration is not None and lead < outage.duration_days * 86400:
+            # A cold second system: carry on as without it until its capacity arrives, then
+            # move at a checkpoint (planned); a warm one takes over at once (sudden).
             target = runs[target_index]
-            lead = 0.0 if migration.warm else migration.lead_time_h * 3600.0
-            entry = lead + _switch_cost(target, move_s, detect=True, relaunch=False)
+            switch = outage.start_s + lead
+            if lead > 0:
+                degraded(label, outage.start_s, switch, left)
             stay_away = not migration.return_when_restored
             end = horizon_s if stay_away else outage.end_s
-            add(f"{label}: {target.label}", outage.start_s, end, target_index,
-                target.usd_per_s, entry, True)  # fmt: skip
+            entry = _switch_cost(target, move_s, detect=lead == 0, relaunch=False)
+            add(f"{label}: {target.label}", switch, end, target_index, target.usd_per_s, entry,
+                lead == 0)  # fmt: skip
             back = _switch_cost(primary, move_s, detect=False, relaunch=True)
         else:
-            shrunk = -1
-            if scenario.on_outage == "shrink" and left > 0:
-                if left not in shrink_runs:
-                    run = make_run(primary.estimate.system.id, left, primary.price_tier,
-                                   f"shrunk to {left} chips")  # fmt: skip
-                    if run is not None:
-                        runs.append(run)
-                        shrink_runs[left] = len(runs) - 1
-                shrunk = shrink_runs.get(left, -1)
-            if shrunk >= 0:
-                run = runs[shrunk]
-                entry = _switch_cost(run, 0.0, detect=True, relaunch=True)
-                add(f"{label}: {run.label}", outage.start_s, outage.end_s, shrunk,
-                    run.usd_per_s, entry, True)  # fmt: skip
-            else:
-                keep = left * (primary.usd_per_s / max(primary.held_chips, 1))
-                add(f"{label}: waiting for capacity", outage.start_s, outage.end_s, -1,
-                    keep, 0.0, True)  # fmt: skip
+            degraded(label, outage.start_s, outage.end_s, left)
             back = _switch_cost(primary, 0.0, detect=False, relaunch=True)
         now, down, sudden = outage.end_s, back, False
     if not stay_away:
