@@ -12,7 +12,7 @@ A scenario is YAML (or JSON) like::
     migration:                    # a second system to continue on during an outage
       system: trn2                # system id, or chip id for its reference system
       chips: 16384                # default: as many as the job
-      warm: true                  # capacity already held; false waits lead_time_h first
+      warm: true                  # capacity held; false: shrink/wait lead_time_h, then move
       lead_time_h: 72
       transfer_gb_s: 25           # moving the checkpoint there (default: the catalog's)
       return_when_restored: true  # come back once the outage ends
@@ -77,7 +77,9 @@ class Migration(_Strict):
     chips: int | None = Field(None, gt=0)
     """Chips to use there; default: as many as the job uses on its own system."""
     warm: bool = True
-    """Capacity already held (a warm second vendor); false waits ``lead_time_h`` first."""
+    """Capacity already held (a warm second vendor): the run moves there at once. False: it
+    carries on as without migration for ``lead_time_h``, then moves at a checkpoint (never,
+    when the outage is shorter)."""
     lead_time_h: float = Field(72.0, ge=0)
     """Time to obtain the capacity when it is not warm."""
     transfer_gb_s: float | None = Field(None, gt=0)
