@@ -70,7 +70,12 @@ class SuiteConfig:
 
 def suite_config(suite: Suite, device: Device) -> SuiteConfig:
     """The sizes of ``suite`` on ``device``: the CPU quick suite runs in under 2 minutes;
-    ``smoke`` is seconds long (tests, CI); accelerators measure at full scale."""
+    ``smoke`` is seconds long (tests, CI); accelerators measure at full scale.
+
+    On a CPU every microbenchmark sample lasts at least 50 ms, about as long as a training
+    step: on a machine shared with other work a short sample often runs undisturbed while
+    a long one always pays its share of the contention, which would make kernels look
+    faster than the step they add up to."""
     if suite not in SUITES:
         from chipmix.errors import UnknownNameError
 
@@ -79,8 +84,9 @@ def suite_config(suite: Suite, device: Device) -> SuiteConfig:
     if suite == "smoke":
         return SuiteConfig(
             square=(64, 128, 256), preset_shapes=False, copy_bytes=16 * MiB, seq_len=64,
-            batch=2, max_params=2e6, max_vocab=2048, collective_bytes=(1 << 10, 1 << 16),
-            timing=TimingConfig(warmup=2, repeats=3), e2e_timing=TimingConfig(warmup=2, repeats=3),
+            batch=2, max_params=1e7, max_vocab=4096, collective_bytes=(1 << 10, 1 << 16),
+            timing=TimingConfig(warmup=2, repeats=3, min_sample_s=0.05),
+            e2e_timing=TimingConfig(warmup=2, repeats=5),
         )  # fmt: skip
     if cpu:
         full = suite == "full"
@@ -90,7 +96,7 @@ def suite_config(suite: Suite, device: Device) -> SuiteConfig:
             seq_len=512 if full else 256, batch=8, max_params=64e6 if full else 16e6,
             max_vocab=32768 if full else 16384, attention_seqs=(512, 1024) if full else (),
             collective_bytes=(1 << 12, 1 << 20, 1 << 24),
-            timing=TimingConfig(warmup=2, repeats=7 if full else 5),
+            timing=TimingConfig(warmup=2, repeats=7 if full else 5, min_sample_s=0.05),
             e2e_timing=TimingConfig(warmup=1, repeats=5 if full else 3),
         )  # fmt: skip
     memory = device.memory_bytes or 16 * 2**30
