@@ -149,6 +149,10 @@ class Page:
     def note(self, text: str) -> None:
         self._body.append(f'<p class="note">{html.escape(text)}</p>')
 
+    def code(self, text: str) -> None:
+        """A block of text shown as written (a scenario file, a command)."""
+        self._body.append(f'<pre class="cmd">{html.escape(text)}</pre>')
+
     def table(self, table: Table) -> None:
         self._body.append(table.html())
 
