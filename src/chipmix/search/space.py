@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf.layout import RECOMPUTE, LayoutBatch
@@ -125,6 +126,8 @@ class SearchSpace:
         return out
 
     def batch(self) -> LayoutBatch:
+        """Every (tp, cp, pp, dp, ep) combination crossed with every (vpp, micro-batch,
+        ZeRO, recompute) one, as contiguous columns (outer axes repeated, inner tiled)."""
         degrees = np.array(self.degrees(), dtype=np.int64).reshape(-1, 5)
         inner = np.array(
             list(
@@ -136,18 +139,15 @@ class SearchSpace:
                 )
             ),
             dtype=np.int64,
-        )
-        outer_idx = np.repeat(np.arange(len(degrees)), len(inner))
-        inner_idx = np.tile(np.arange(len(inner)), len(degrees))
-        d, i = degrees[outer_idx], inner[inner_idx]
+        ).reshape(-1, 4)
+
+        def outer(k: int) -> NDArray[np.int64]:
+            return np.repeat(degrees[:, k], len(inner))
+
+        def crossed(k: int) -> NDArray[np.int64]:
+            return np.tile(inner[:, k], len(degrees))
+
         return LayoutBatch(
-            tp=d[:, 0],
-            pp=d[:, 2],
-            dp=d[:, 3],
-            cp=d[:, 1],
-            ep=d[:, 4],
-            vpp=i[:, 0],
-            micro_batch=i[:, 1],
-            zero=i[:, 2],
-            recompute=i[:, 3],
-        )
+            tp=outer(0), pp=outer(2), dp=outer(3), cp=outer(1), ep=outer(4),
+            vpp=crossed(0), micro_batch=crossed(1), zero=crossed(2), recompute=crossed(3),
+        )  # fmt: skip
