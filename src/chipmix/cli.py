@@ -356,8 +356,20 @@ def validate(
 @app.command()
 def calibrate(
     out: Annotated[
-        Path, typer.Option("--out", help="Where to write the fitted calibration (YAML).")
-    ],
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write the fitted calibration (YAML); with --from-bench, the overlay "
+            "folder (default ~/.local/share/chipmix/catalog).",
+        ),
+    ] = None,
+    from_bench: Annotated[
+        bool,
+        typer.Option("--from-bench", help="Fit the chips measured by `chipmix bench` instead."),
+    ] = False,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Bench results file (with --from-bench).")
+    ] = None,
     cases: Annotated[
         Path | None,
         typer.Option(
@@ -367,12 +379,29 @@ def calibrate(
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Fit the calibration parameters to published runs and write them with provenance."""
+    """Fit the calibration parameters to published runs and write them with provenance;
+    with --from-bench, fit the measured chips and write a catalog overlay folder."""
     from chipmix.catalog import load_catalog
     from chipmix.report.render import console, print_json
     from chipmix.validate.cases import DEFAULT_CASES, read_cases
     from chipmix.validate.fit import fit_calibration, write_calibration
 
+    if from_bench:
+        from chipmix.bench.commands import calibrate_from_bench
+        from chipmix.report.bench_tables import fit_dict, fit_table
+
+        fit, written = calibrate_from_bench(db=db, out=out, catalog=catalog)
+        files = [str(p) for p in written]
+        if json_out:
+            print_json(fit_dict(fit, files))
+            return
+        for table in fit_table(fit, files):
+            console.print(table)
+        return
+    if out is None:
+        from chipmix.errors import InputError
+
+        raise InputError("give --out FILE for the fitted calibration")
     result = fit_calibration(read_cases(cases or DEFAULT_CASES), load_catalog(catalog))
     write_calibration(result, out)
     if json_out:
@@ -384,6 +413,77 @@ def calibrate(
         f"wrote {len(result.parameters)} fitted parameters from "
         f"{len(result.cases_used)} cases to {out}"
     )
+
+
+@app.command()
+def bench(
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Workload: preset id or model file (scaled to fit)."),
+    ] = "llama3.2-1b",
+    suite: Annotated[
+        str, typer.Option("--suite", help="quick, full, or smoke (seconds; tiny shapes, tests).")
+    ] = "quick",
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu, cuda, cuda:N or xla (default: first accelerator)."),
+    ] = None,
+    chip: Annotated[
+        str | None, typer.Option("--chip", help="Catalog chip id, if the name does not match.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads (default: PyTorch's).")
+    ] = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", help="Tokens per sequence.")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Sequences per step.")] = None,
+    compile: Annotated[
+        bool, typer.Option("--compile", help="Also time the step under torch.compile.")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Predict the end-to-end step, measure it, print both."),
+    ] = False,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Results file (default ~/.local/share/chipmix/bench.sqlite)."),
+    ] = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Measure this machine's accelerator (or CPU) and store the results: matmul, attention,
+    memory, norms, a training step; collectives under torchrun. Needs chipmix[bench]."""
+    from chipmix.bench.commands import run_bench, run_check
+    from chipmix.bench.runner import SUITES
+    from chipmix.report.bench_tables import bench_dict, bench_progress, bench_table, check_table
+    from chipmix.report.render import console, error_console, print_json
+
+    options: dict[str, Any] = {
+        "model": model, "suite": _check_choice("suite", suite, SUITES), "device": device,
+        "chip": chip, "threads": threads, "seq_len": seq_len, "batch": batch,
+        "compile": compile, "db": db, "catalog": catalog,
+    }  # fmt: skip
+    try:
+        with bench_progress(error_console) as progress:
+            if check:
+                run, result = run_check(progress=progress, **options)
+            else:
+                run = run_bench(progress=progress, **options)
+    except KeyboardInterrupt:
+        error_console.print("interrupted: every result measured so far is stored")
+        raise typer.Exit(130) from None
+    if run.db == "":  # a rank other than 0 under torchrun
+        return
+    if check:
+        if json_out:
+            print_json(result.to_dict())
+            return
+        for table in check_table(result):
+            console.print(table)
+        return
+    if json_out:
+        print_json(bench_dict(run.device, run.results, run.db, run.run_id))
+        return
+    console.print(bench_table(run.device, run.results, run.db))
 
 
 def main() -> None:
