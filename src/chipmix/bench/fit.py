@@ -161,14 +161,15 @@ def _cpu_peaks(stored: Sequence[StoredResult]) -> tuple[Peaks, Chip, System]:
     chip = Chip.model_validate(
         {
             "id": CPU_CHIP,
-            "name": f"{name} ({threads} threads)",
+            "name": f"{name} ({threads} thread{'s' if threads != 1 else ''})",
             "vendor": "cpu",
             "year": date.today().year,
             "peak_tflops_dense": {
                 "bf16": {"value": peak / 1e12, "source": BENCH_SOURCE, "estimated": True,
                          "note": how},
                 "fp32": {"value": peak32 / 1e12, "source": BENCH_SOURCE, "estimated": True,
-                         "note": f"derived {derived32 / 1e12:.4g}, measured {best32 / 1e12:.4g}"},
+                         "note": f"derived {derived32 / 1e12:.4g}; measured "
+                                 + (f"{best32 / 1e12:.4g}" if best32 else "none (bf16 suite)")},
             },
             "hbm_gib": {"value": memory / 2**30, "source": BENCH_SOURCE,
                         "note": "physical memory of the machine"},
