@@ -25,7 +25,7 @@ EXAMPLES: dict[str, list[str]] = {
     "compare": ["compare", *JOB],
     "search": ["search", *JOB, "-s", "h100-sxm", "-n", "1024"],
     "plan": ["plan", str(INPUTS / "plan.yaml"), "--pareto"],
-    "budget": ["budget", "--usd", "50e6", "--years", "2", *JOB[:4], "--vendor-cap", "google=50%"],
+    "budget": ["budget", "--usd", "50e6", "--years", "2", *JOB[:4], "--cap", "google=50%"],
     "simulate": [
         "simulate", *JOB, "-s", "h100-sxm", "-n", "1024",
         "--scenario", str(INPUTS / "outage.yaml"), "--sweep", "--deadline-days", "150",

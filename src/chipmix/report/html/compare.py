@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chipmix.catalog.offer import PRICE_TIERS
+from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.catalog.version import CatalogVersion
 from chipmix.plan.compare import Comparison, ComparisonRow
 from chipmix.plan.pareto import pareto_front
@@ -142,7 +142,7 @@ def per_million_figure(c: Comparison) -> go.Figure | None:
         values: list[float | None] = []
         for r in rows:
             run = r.estimate.run if r.estimate else None
-            cost = run.cost_usd.get(tier) if run else None
+            cost = _tier_cost(r, tier)
             values.append(None if cost is None or run is None else cost / run.tokens * 1e6)
         if all(v is None for v in values):
             continue
@@ -213,9 +213,9 @@ def _tiers(c: Comparison, show_system: bool) -> Table:
     return Table(heads, rows, title="Cost in every price tier", numeric={"#", *tiers})
 
 
-def _tier_cost(r: ComparisonRow, tier: str) -> float | None:
+def _tier_cost(r: ComparisonRow, tier: PriceTier) -> float | None:
     run = r.estimate.run if r.estimate else None
-    return None if run is None else run.cost_usd.get(tier)  # type: ignore[call-overload]
+    return None if run is None else run.cost_usd.get(tier)
 
 
 def compare_page(

@@ -68,6 +68,8 @@ table.kv td { white-space: normal; }
 .scroll { overflow-x: auto; }
 figure { margin: 10px 0 18px; }
 .plot { width: 100%; min-height: 420px; }
+details { margin: 8px 0 14px; }
+summary { cursor: pointer; color: var(--accent); }
 footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 """
 
@@ -149,9 +151,13 @@ class Page:
     def note(self, text: str) -> None:
         self._body.append(f'<p class="note">{html.escape(text)}</p>')
 
-    def code(self, text: str) -> None:
-        """A block of text shown as written (a scenario file, a command)."""
-        self._body.append(f'<pre class="cmd">{html.escape(text)}</pre>')
+    def code(self, text: str, summary: str = "") -> None:
+        """A block of text shown as written (a scenario file); with ``summary``, folded
+        under it until clicked."""
+        block = f'<pre class="cmd">{html.escape(text)}</pre>'
+        if summary:
+            block = f"<details><summary>{html.escape(summary)}</summary>{block}</details>"
+        self._body.append(block)
 
     def table(self, table: Table) -> None:
         self._body.append(table.html())

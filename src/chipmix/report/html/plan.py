@@ -312,10 +312,10 @@ def plan_page(
         catalog=catalog,
         data=p.to_dict(),
     )
-    if scenario_text:
-        page.section("Scenario")
-        page.code(scenario_text)
     page.section("Allocation")
+    if scenario_text:
+        lines = scenario_text.count("\n") + 1
+        page.code(scenario_text, f"The scenario file ({lines} lines)")
     fig = allocation_figure(p)
     if fig is not None:
         page.figure(fig, "Hover a bar for its offer, tier, chips, layout and cost.")
