@@ -189,8 +189,8 @@ def _add_interruptions(
                 name=cause.replace("_", " "),
                 legendgroup=f"cause-{cause}",
                 showlegend=legend,
-                marker={"symbol": "x-thin", "size": 11, "line": {"width": 2},
-                        "color": CAUSE_COLORS.get(cause, "#333")},
+                marker={"symbol": "x-thin", "size": 11,
+                        "line": {"width": 2, "color": CAUSE_COLORS.get(cause, "#333")}},
                 hovertext=[
                     f"{cause} at {e.t_s / scale:,.2f} {unit}"
                     + (f", lost {fmt_duration(e.lost_s / 3600)} of work" if e.lost_s else "")
@@ -280,16 +280,17 @@ def timeline_figure(r: SimulationResult, h: SampleHistory) -> go.Figure:
     )
     _add_spans(fig, spans, runs, 86400.0, "days", 1, True)
     _add_interruptions(fig, events, 86400.0, "days", 1, True)
-    for e in events:
-        if e.kind == "phase":
-            fig.add_vline(
-                x=e.t_s / 86400.0,
-                line={"color": "#444", "dash": "dot", "width": 1.2},
-                annotation={"text": e.detail, "font": {"size": 10}},
-                annotation_position="top right",
-                row=1,
-                col=1,
-            )
+    phases = [e for e in events if e.kind == "phase"]
+    for k, e in enumerate(phases):
+        fig.add_vline(
+            x=e.t_s / 86400.0,
+            line={"color": "#444", "dash": "dot", "width": 1.2},
+            # Alternate sides so the labels of an outage's start and end do not overlap.
+            annotation={"text": e.detail, "font": {"size": 10}},
+            annotation_position="top left" if k % 2 == 0 else "top right",
+            row=1,
+            col=1,
+        )
     fig.update_xaxes(range=[0, end / 86400.0 * 1.01], title_text="days", row=1, col=1)
     if zoom is not None:
         lo, hi, worst = zoom
