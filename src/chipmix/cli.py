@@ -53,6 +53,38 @@ CatalogOpt = Annotated[
     Path | None,
     typer.Option("--catalog", help="Folder of catalog files overlaying the shipped catalog."),
 ]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Also write a self-contained HTML report with plots to this file (opens offline).",
+        dir_okay=False,
+    ),
+]
+
+
+def _write_report(page: Any, path: Path) -> None:
+    """Write an HTML report (`chipmix.report.html`) and say where, on stderr."""
+    from chipmix.report.html import write_page
+    from chipmix.report.render import error_console
+
+    out = write_page(page, path)
+    error_console.print(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB)", highlight=False)
+
+
+_ARGV: list[str] = []
+"""The command line as typed, recorded by `main` (empty when called another way)."""
+
+
+def _report_context(catalog: Path | None) -> dict[str, Any]:
+    """What every report shows beside its result: the catalog's version and the command."""
+    import shlex
+
+    from chipmix.catalog import load_catalog
+    from chipmix.catalog.version import catalog_version
+
+    command = shlex.join(["chipmix", *_ARGV]) if _ARGV else None
+    return {"catalog": catalog_version(load_catalog(catalog)), "command": command}
 
 
 def _layout_opts(
@@ -170,6 +202,7 @@ def search(
     top: Annotated[int, typer.Option("--top", help="How many layouts to show.")] = 5,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    report: ReportOpt = None,
 ) -> None:
     """Find the best parallel layouts for a job on a system."""
     from chipmix.api import search as run
@@ -187,6 +220,10 @@ def search(
         catalog=catalog,
         **_job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
     )
+    if report is not None:
+        from chipmix.report.html import search_page
+
+        _write_report(search_page(result, **_report_context(catalog)), report)
     if json_out:
         print_json(result.to_dict())
         return
@@ -236,6 +273,7 @@ def compare(
     stack: StackOpt = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    report: ReportOpt = None,
 ) -> None:
     """Which chips, how long, how much: one job on every system, ranked by cost.
 
@@ -260,6 +298,10 @@ def compare(
         catalog=catalog,
         **job,
     )
+    if report is not None:
+        from chipmix.report.html import compare_page
+
+        _write_report(compare_page(result, **_report_context(catalog)), report)
     if json_out:
         print_json(result.to_dict())
         return
@@ -329,6 +371,7 @@ def validate(
     ] = False,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    report: ReportOpt = None,
 ) -> None:
     """Score predictions against published training runs."""
     from chipmix.catalog import load_catalog
@@ -342,10 +385,22 @@ def validate(
     rows = read_cases(cases or DEFAULT_CASES)
     card = score_cases(rows, cat)
     cross = leave_one_source_out(rows, cat) if (cross_validate or markdown) else None
+    shown = cross if cross is not None else card
+    if report is not None:
+        from chipmix.report.html import validate_page
+
+        vendors = {chip.id: chip.vendor for chip in cat.chips.values()}
+        page = validate_page(
+            shown,
+            vendors,
+            in_sample=card if cross is not None else None,
+            cases=str(cases) if cases else "",
+            **_report_context(catalog),
+        )
+        _write_report(page, report)
     if markdown:
         print(scorecard_markdown(card, cross))
         return
-    shown = cross if cross is not None else card
     if json_out:
         print_json(shown.to_dict())
         return
@@ -488,6 +543,7 @@ def bench(
 
 def main() -> None:
     """Entry point: chipmix errors become one line on stderr and exit status 2."""
+    _ARGV[:] = sys.argv[1:]
     try:
         app()
     except ChipmixError as exc:
