@@ -48,7 +48,12 @@ from chipmix.catalog.system import System
 from chipmix.errors import InputError
 from chipmix.perf import collectives as coll
 from chipmix.perf.roofline import ChipRates
-from chipmix.validate.fit import FIT_PARAMETERS, _backward, _forward, _robust
+from chipmix.validate.fit import (
+    FIT_PARAMETERS,
+    from_fit_space,
+    robust_residuals,
+    to_fit_space,
+)
 
 __all__ = ["BENCH_SOURCE", "BenchFit", "ChipFit", "fit_chip", "fit_from_store", "write_overlay"]
 
@@ -230,7 +235,7 @@ def _fit_matmul(
     measured = np.array([r.median_s for r in results])
     stack = StackCalibration(compute_efficiency=1.0)
     x0 = np.array(
-        [_forward("logit", prior.matmul_efficiency), _forward("log", prior.matmul_half_dim)]
+        [to_fit_space("logit", prior.matmul_efficiency), to_fit_space("log", prior.matmul_half_dim)]
     )
     sigma = np.array([_sigma("matmul_efficiency"), _sigma("matmul_half_dim")])
     # With one GEMM size only the efficiency is identifiable: hold d_half at its prior.
@@ -239,8 +244,8 @@ def _fit_matmul(
     def predict(x: NDArray[np.float64]) -> NDArray[np.float64]:
         cal = prior.model_copy(
             update={
-                "matmul_efficiency": _backward("logit", float(x[0])),
-                "matmul_half_dim": _backward("log", float(x[1])),
+                "matmul_efficiency": from_fit_space("logit", float(x[0])),
+                "matmul_half_dim": from_fit_space("log", float(x[1])),
                 "memory_efficiency": memory_efficiency,
             }
         )
@@ -250,15 +255,15 @@ def _fit_matmul(
     def residuals(x: NDArray[np.float64]) -> NDArray[np.float64]:
         full = np.where(free, x, x0)
         errors = np.log(predict(full) / measured) / MEASUREMENT_LOG_SIGMA
-        return np.concatenate([_robust(errors), (full - x0)[free] / sigma[free]])
+        return np.concatenate([robust_residuals(errors), (full - x0)[free] / sigma[free]])
 
     solution = least_squares(residuals, x0, diff_step=1e-3, max_nfev=400)
     x = np.where(free, solution.x, x0)
     errors = np.log(predict(x) / measured)
     labels = [f"{r.name} {r.shape['m']}×{r.shape['k']}×{r.shape['n']}" for r in results]
     return (
-        _backward("logit", float(x[0])),
-        _backward("log", float(x[1])),
+        from_fit_space("logit", float(x[0])),
+        from_fit_space("log", float(x[1])),
         dict(zip(labels, (float(e) for e in errors), strict=True)),
     )
 

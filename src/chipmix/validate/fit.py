@@ -41,6 +41,9 @@ __all__ = [
     "FitParameter",
     "FitResult",
     "fit_calibration",
+    "from_fit_space",
+    "robust_residuals",
+    "to_fit_space",
     "write_calibration",
 ]
 
@@ -79,14 +82,17 @@ _EPS = 0.02
 """Fractions are fitted inside [ε, 1 − ε] so a prior on the boundary can still move."""
 
 
-def _forward(transform: str, value: float) -> float:
+def to_fit_space(transform: str, value: float) -> float:
+    """A parameter value in the space the fit moves in (log or logit, fractions kept inside
+    [ε, 1 − ε])."""
     if transform == "log":
         return math.log(max(value, _EPS))
     v = min(max(value, _EPS), 1.0 - _EPS)
     return math.log(v / (1.0 - v))
 
 
-def _backward(transform: str, x: float) -> float:
+def from_fit_space(transform: str, x: float) -> float:
+    """The inverse of `to_fit_space`."""
     if transform == "log":
         return math.exp(x)
     return 1.0 / (1.0 + math.exp(-x))
@@ -147,7 +153,7 @@ def _apply(
     stack_fields: dict[str, dict[str, Any]] = {}
     for slot, value in zip(slots, x, strict=True):
         target = chip_fields if slot.param.scope == "chip" else stack_fields
-        target.setdefault(slot.key, {})[slot.param.name] = _backward(
+        target.setdefault(slot.key, {})[slot.param.name] = from_fit_space(
             slot.param.transform, float(value)
         )
     fitted = Calibration(
@@ -161,7 +167,7 @@ ROBUST_SCALE = 0.5
 """Log error beyond which a row counts less and less (soft-L1 scale, ≈ 50% off)."""
 
 
-def _robust(r: NDArray[np.float64]) -> NDArray[np.float64]:
+def robust_residuals(r: NDArray[np.float64]) -> NDArray[np.float64]:
     """Soft-L1 on the data rows only, as residuals: their squares sum to
     Σ 2f²(√(1 + (r/f)²) − 1), quadratic near 0 and linear for outliers; the prior terms
     stay quadratic."""
@@ -176,7 +182,7 @@ def _residual_fn(
     prior: Calibration,
     slots: Sequence[_Slot],
 ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
-    x0 = np.array([_forward(s.param.transform, s.prior) for s in slots])
+    x0 = np.array([to_fit_space(s.param.transform, s.prior) for s in slots])
     sigma = np.array([s.sigma for s in slots])
     jobs = [case_job(c) for c in cases]
     systems = [catalog.system(c.row.chip) for c in cases]
@@ -201,7 +207,7 @@ def _residual_fn(
     def residuals(x: NDArray[np.float64]) -> NDArray[np.float64]:
         calibration, _ = _apply(prior, slots, x)
         errors = np.array([log_error(i, calibration) for i in range(len(cases))])
-        return np.concatenate([_robust(errors), (x - x0) / sigma])
+        return np.concatenate([robust_residuals(errors), (x - x0) / sigma])
 
     return residuals
 
@@ -226,7 +232,7 @@ def fit_calibration(
             usable.append(case)
             layouts.append(score.layout)
     slots = _slots(usable, prior)
-    x = np.array([_forward(s.param.transform, s.prior) for s in slots])
+    x = np.array([to_fit_space(s.param.transform, s.prior) for s in slots])
     for _round in range(rounds):
         fn = _residual_fn(usable, layouts, catalog, prior, slots)
         if len(slots):
@@ -242,7 +248,7 @@ def fit_calibration(
     ]
     parameters = [
         {"scope": s.param.scope, "key": s.key, "name": s.param.name, "prior": s.prior,
-         "fitted": _backward(s.param.transform, float(v)),
+         "fitted": from_fit_space(s.param.transform, float(v)),
          "rows": sum(1 for c in usable
                      if (c.row.chip if s.param.scope == "chip" else c.row.stack) == s.key)}
         for s, v in zip(slots, x, strict=True)
