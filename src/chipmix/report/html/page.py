@@ -140,8 +140,8 @@ class Page:
     catalog: CatalogVersion | None = None
     data: Any = None
     """The result as JSON-ready data, embedded for machines."""
-    _body: list[str] = field(default_factory=list)
-    _figures: int = 0
+    _body: list[str] = field(default_factory=list, init=False, repr=False)
+    _figures: int = field(default=0, init=False)
 
     def section(self, title: str, intro: str = "") -> None:
         self._body.append(f"<h2>{html.escape(title)}</h2>")
