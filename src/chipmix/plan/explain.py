@@ -221,17 +221,9 @@ def _deadlines(pb: Problem, sol: Solution, alone: bool) -> list[Conflict]:
 
 def _shares(pb: Problem, sol: Solution, group: str, alone: bool) -> list[Conflict]:
     names = pb.vendors if group == "vendor-caps" else pb.clouds
-    owner = pb.vendor if group == "vendor-caps" else pb.cloud
     caps = pb.vendor_caps if group == "vendor-caps" else pb.cloud_caps
-    amount = np.zeros(len(names))
-    compute = pb.cap_basis == "compute"
-    for p, _ in sol.chosen:
-        amount[owner[p]] += pb.compute[p] if compute else pb.usd[p]
-    if not compute:
-        for k, u in sol.reserved_units.items():
-            offer = pb.scenario.offers[pb.reservations[k][0]]
-            name = offer.vendor if group == "vendor-caps" else offer.cloud
-            amount[names.index(name)] += u * pb.reservations[k][2]
+    spend, compute = pb.shares(sol.chosen, "vendor" if group == "vendor-caps" else "cloud")
+    amount = compute if pb.cap_basis == "compute" else spend
     total = float(amount.sum()) or 1.0
     out = []
     for key, _ in sol.slack.get(group, []):

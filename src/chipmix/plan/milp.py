@@ -30,8 +30,11 @@ Variables
     y_v ∈ {0,1}       vendor v is used (only with a minimum number of vendors)
     M ≥ 0             makespan in hours (min-makespan only)
 
-    cost    = Σ c_p x_{p,s} + Σ F_{o,k} r_{o,k};  spend_v, spend_c: the same over v's / c's
-    compute = Σ f_p x_{p,s};                      compute_v, compute_c likewise
+    cost    = Σ c_p x_{p,s} + Σ F_{o,k} r_{o,k}
+    spend   = Σ ĉ_p x_{p,s} with ĉ_p = chip-hours × $/chip-hour in every tier: the spend on
+              the work (a reserved run counts its share of the reservation; idle reserved
+              hours count toward no share, so buying idle capacity cannot dilute one)
+    compute = Σ f_p x_{p,s};  spend_v, compute_v (spend_c, compute_c): over v's (c's) runs
 
 Objectives
     min-cost       min cost
@@ -45,7 +48,7 @@ Constraints
     (3) reservation   Σ_{p on (o,k)} Σ_s a_{p,s,t} n_p x_{p,s} ≤ u_o r_{o,k}   ∀ o, k ∈ R, t
     (4) windows       release and deadline: enforced by S_p (no variable outside them)
     (5) budget        cost ≤ B
-    (6) share caps    spend_v ≤ κ_v·cost ∀ capped vendor v (basis "compute": compute_v ≤
+    (6) share caps    spend_v ≤ κ_v·spend ∀ capped vendor v (basis "compute": compute_v ≤
                       κ_v·compute); the same for clouds
     (7) min vendors   y_v ≤ Σ_{p of v} x_{p,s} ∀ v;  Σ_v y_v ≥ m
     (8) power         Σ_p Σ_s a_{p,s,t} w_p x_{p,s} ≤ W                 ∀ t
@@ -78,11 +81,17 @@ from chipmix.plan.scenario import Scenario
 
 __all__ = [
     "ELASTIC_GROUPS",
+    "LAZY_GROUPS",
     "Goal",
+    "Occupancy",
     "Problem",
     "Slack",
     "Solution",
+    "highspy_module",
+    "repair_vendors",
     "solve",
+    "starts",
+    "violated",
 ]
 
 Goal = Literal["cost", "makespan", "tokens", "violation"]
@@ -203,6 +212,18 @@ class Problem:
             min_vendors=c.min_vendors,
             power_cap_mw=c.power_cap_mw,
         )
+
+    def shares(self, chosen: list[tuple[int, int]], by: str) -> tuple[F64, F64]:
+        """Spend on the work ($, ĉ_p) and compute (H100-eq chip-hours) per vendor
+        (``by="vendor"``, indexed like `vendors`) or per cloud (like `clouds`)."""
+        owner = self.vendor if by == "vendor" else self.cloud
+        size = len(self.vendors) if by == "vendor" else len(self.clouds)
+        spend = np.zeros(size)
+        compute = np.zeros(size)
+        for p, _ in chosen:
+            spend[owner[p]] += self.usd_used[p]
+            compute[owner[p]] += self.compute[p]
+        return spend, compute
 
     def changed(self, **changes: Any) -> Problem:
         return replace(self, **changes)
@@ -482,7 +503,7 @@ def _build(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str, flo
     late_cost = np.zeros(nx)
     if "deadlines" in elastic:
         window = np.maximum(pb.deadline_h - pb.release_h, pb.period_h)
-        late_cost = cols.late_h / window[p]
+        late_cost = cols.late_h / window[pb.job[p]]
     # cost expression: per-use columns and reservations
     cost_cols = np.concatenate([np.arange(nx), r0 + np.arange(nr)])
     cost_vals = np.concatenate([usd_x, res_usd]) if nr else usd_x
@@ -501,15 +522,8 @@ def _build(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str, flo
         for v, kappa in sorted(caps.items()):
             row = mat.add(-np.inf, 0.0, f"{group}[{names[v]}]")
             mine_x = (owner[p] == v).astype(np.float64)
-            if pb.cap_basis == "compute":
-                mat.entries(row, np.arange(nx), pb.compute[p] * (mine_x - kappa) / 1e6)
-            else:
-                res_owner = np.array(
-                    [_owner(pb, o, group) == v for o, _, _, _ in pb.reservations], dtype=np.float64
-                )
-                mat.entries(row, np.arange(nx), usd_x * (mine_x - kappa))
-                if nr:
-                    mat.entries(row, r0 + np.arange(nr), res_usd * (res_owner - kappa))
+            amount = pb.compute[p] / 1e6 if pb.cap_basis == "compute" else pb.usd_used[p] * USD
+            mat.entries(row, np.arange(nx), amount * (mine_x - kappa))
             if group in elastic:
                 col = slack(group, (names[v],), 1.0 / max(scale * kappa, 1e-9))
                 mat.entries(row, [col], -1.0)
@@ -582,13 +596,6 @@ def _reserved_periods(pb: Problem, o: int, horizon_t: int) -> set[int]:
     return out
 
 
-def _owner(pb: Problem, o: int, group: str) -> int:
-    offer = pb.scenario.offers[o]
-    if group == "vendor-caps":
-        return pb.vendors.index(offer.vendor)
-    return pb.clouds.index(offer.cloud)
-
-
 def _cost_scale(pb: Problem) -> float:
     """A lower bound on the plan's cost ($M): each job's cheapest placement."""
     return max(_lower_bound(pb, pb.usd_used) * USD, 1e-6)
@@ -612,8 +619,123 @@ def _value_scale(pb: Problem) -> float:
     return max(float(pb.value.max()) if len(pb.value) else 1.0, 1.0)
 
 
+class Occupancy:
+    """Chips per offer, per reservation and MW per period of a plan being edited: whether a
+    run fits at a start, and moving runs."""
+
+    def __init__(self, pb: Problem, units: dict[int, int]) -> None:
+        self.pb = pb
+        self.offer: dict[tuple[int, int], float] = {}
+        self.reserved: dict[tuple[int, int], float] = {}
+        self.power: dict[int, float] = {}
+        self.held: dict[int, float] = {}
+        """Chips reserved per reservation index."""
+        for k, u in units.items():
+            o = pb.reservations[k][0]
+            self.held[k] = u * pb.scenario.offers[o].chips_per_unit
+
+    def _periods(self, p: int, s: int) -> range:
+        return range(s, s + self.pb.span(p, s)[2])
+
+    def put(self, p: int, s: int, sign: int) -> None:
+        pb = self.pb
+        n = float(pb.chips[p]) * sign
+        k = int(pb.tier_key[p])
+        for t in self._periods(p, s):
+            if k >= 0:
+                self.reserved[(k, t)] = self.reserved.get((k, t), 0.0) + n
+            else:
+                key = (int(pb.offer[p]), t)
+                self.offer[key] = self.offer.get(key, 0.0) + n
+            self.power[t] = self.power.get(t, 0.0) + float(pb.power_mw[p]) * sign
+
+    def _reserved_on(self, o: int, t: int) -> float:
+        pb = self.pb
+        total = 0.0
+        for k, chips in self.held.items():
+            offer, _, _, term_h = pb.reservations[k]
+            if offer == o and (not math.isfinite(term_h) or t < math.ceil(term_h / pb.period_h)):
+                total += chips
+        return total
+
+    def fits(self, p: int, s: int) -> bool:
+        pb = self.pb
+        n = float(pb.chips[p])
+        k = int(pb.tier_key[p])
+        o = int(pb.offer[p])
+        for t in self._periods(p, s):
+            if k >= 0:
+                if self.reserved.get((k, t), 0.0) + n > self.held.get(k, 0.0) + 1e-6:
+                    return False
+            else:
+                cap = float(pb.cap[o, min(t, pb.cap.shape[1] - 1)])
+                if self.offer.get((o, t), 0.0) + self._reserved_on(o, t) + n > cap + 1e-6:
+                    return False
+            if (
+                pb.power_cap_mw is not None
+                and self.power.get(t, 0.0) + float(pb.power_mw[p]) > pb.power_cap_mw + 1e-9
+            ):
+                return False
+        return True
+
+
+def starts(pb: Problem, p: int) -> list[int]:
+    """The start periods where placement p meets its release, deadline, the horizon and
+    its reservation's term (capacity not checked)."""
+    out = []
+    j = int(pb.job[p])
+    key = int(pb.tier_key[p])
+    term_h = pb.reservations[key][3] if key >= 0 else math.inf
+    for s in range(int(pb.release_period[j]), pb.num_periods):
+        _, end, length = pb.span(p, s)
+        if end > pb.deadline_h[j] + 1e-6 or s + length > pb.num_periods:
+            break
+        if end <= term_h + 1e-6 and (pb.max_end_h is None or end <= pb.max_end_h + 1e-6):
+            out.append(s)
+    return out
+
+
+def repair_vendors(
+    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]
+) -> list[tuple[int, int]] | None:
+    """A plan using at least ``min_vendors`` vendors, made from ``chosen`` by moving, one
+    at a time, the job whose move to an unused vendor costs least (where capacity and power
+    allow): a warm start for the model with the vendor minimum. None if no move is found."""
+    need = pb.min_vendors or 0
+    plan = list(chosen)
+    usage = Occupancy(pb, units)
+    for p, s in plan:
+        usage.put(p, s, +1)
+    while len({int(pb.vendor[p]) for p, _ in plan}) < need:
+        count: dict[int, int] = {}
+        for p, _ in plan:
+            count[int(pb.vendor[p])] = count.get(int(pb.vendor[p]), 0) + 1
+        best: tuple[float, int, int, int] | None = None
+        for i, (p, s) in enumerate(plan):
+            if count[int(pb.vendor[p])] < 2:
+                continue  # moving its only job would lose that vendor
+            usage.put(p, s, -1)
+            j = int(pb.job[p])
+            others = np.flatnonzero((pb.job == j) & ~np.isin(pb.vendor, list(count)))
+            for q in others.tolist():
+                if pb.reserved[q] or (best is not None and pb.usd[q] - pb.usd[p] >= best[0]):
+                    continue
+                for t in starts(pb, q):
+                    if usage.fits(q, t):
+                        best = (float(pb.usd[q] - pb.usd[p]), i, q, t)
+                        break
+            usage.put(p, s, +1)
+        if best is None:
+            return None
+        _, i, moved, start = best
+        usage.put(*plan[i], -1)
+        usage.put(moved, start, +1)
+        plan[i] = (moved, start)
+    return plan
+
+
 # -- solving ---------------------------------------------------------------------------------
-def _highspy() -> Any:
+def highspy_module() -> Any:
     """HiGHS's Python module, imported on first use (it is slow to import)."""
     import importlib
 
@@ -642,10 +764,16 @@ class Solution:
     num_rows: int
     nonzeros: int
     goal: Goal
+    bound: float = math.nan
+    """HiGHS's dual bound, in the objective's units (a lower bound on a min-cost plan)."""
 
     @property
     def ok(self) -> bool:
         return self.status in ("optimal", "feasible")
+
+
+LAZY_GROUPS = ("budget", "vendor-caps", "cloud-caps", "vendors", "power")
+"""Constraint groups first left out, and added only when a plan breaks them."""
 
 
 def solve(
@@ -657,8 +785,133 @@ def solve(
     warm: list[tuple[int, int]] | None = None,
     time_limit_s: float | None = None,
 ) -> Solution:
+    """Solve the MILP for ``goal`` with HiGHS, adding constraint groups lazily.
+
+    The groups (5)–(8) are left out at first; a group joins the model only when the plan
+    found breaks it, and the model is solved again. The model without them is a
+    relaxation, so a plan that breaks none of them is optimal for the whole model (within
+    the same gap), and a relaxation with no plan proves the whole model has none. Most
+    plans satisfy most caps unasked, and the binaries of the vendor minimum and the
+    integer reservations make the whole model much slower to prove optimal. The vendor
+    minimum joins last, from the plan repaired by `repair_vendors` (HiGHS's own heuristics
+    find poor plans for it: its relaxation is weak): when that plan breaks nothing and
+    costs within the gap of the relaxation's dual bound, it is the answer (the bound holds
+    for the whole model); otherwise it warm-starts the whole model."""
+    if goal == "violation":
+        return _solve_once(pb, goal, elastic, hold, warm, time_limit_s)
+    leave_out = {g for g in LAZY_GROUPS if _has(pb, g)}
+    seconds = 0.0
+    while True:
+        sol = _solve_once(_without(pb, leave_out), goal, elastic, hold, warm, time_limit_s)
+        seconds += sol.seconds
+        if not sol.ok:
+            return replace(sol, seconds=seconds)
+        broken = violated(pb, sol.chosen, sol.reserved_units) & leave_out
+        if not broken:
+            return replace(sol, seconds=seconds)
+        if broken != {"vendors"}:
+            leave_out -= broken - {"vendors"}  # the vendor minimum last, from a repaired plan
+            continue
+        leave_out.discard("vendors")
+        if warm is None:
+            warm = repair_vendors(pb, sol.chosen, sol.reserved_units)
+            certified = _certify(pb, goal, sol, warm, seconds)
+            if certified is not None:
+                return certified
+
+
+def _certify(
+    pb: Problem, goal: Goal, relaxed: Solution, plan: list[tuple[int, int]] | None, seconds: float
+) -> Solution | None:
+    """The repaired ``plan`` as the answer when it breaks nothing and costs within the gap
+    of the relaxation's dual bound (a lower bound on every plan of the whole model)."""
+    if goal != "cost" or plan is None or not math.isfinite(relaxed.bound):
+        return None
+    units = relaxed.reserved_units
+    if violated(pb, plan, units):
+        return None
+    cost = float(sum(pb.usd[p] for p, _ in plan))
+    cost += sum(pb.reservations[k][2] * u for k, u in units.items())
+    gap = (cost - relaxed.bound) / max(abs(cost), 1e-9)
+    if gap > pb.scenario.solver.gap:
+        return None
+    return replace(
+        relaxed,
+        status="optimal",
+        objective=cost,
+        gap=max(gap, 0.0),
+        chosen=sorted(plan),
+        seconds=seconds,
+    )
+
+
+def _has(pb: Problem, group: str) -> bool:
+    return {
+        "budget": pb.budget_usd is not None,
+        "vendor-caps": bool(pb.vendor_caps),
+        "cloud-caps": bool(pb.cloud_caps),
+        "vendors": pb.min_vendors is not None and pb.min_vendors > 1,
+        "power": pb.power_cap_mw is not None,
+    }[group]
+
+
+def _without(pb: Problem, groups: set[str]) -> Problem:
+    changes: dict[str, Any] = {}
+    if "budget" in groups:
+        changes["budget_usd"] = None
+    if "vendor-caps" in groups:
+        changes["vendor_caps"] = {}
+    if "cloud-caps" in groups:
+        changes["cloud_caps"] = {}
+    if "vendors" in groups:
+        changes["min_vendors"] = None
+    if "power" in groups:
+        changes["power_cap_mw"] = None
+    return replace(pb, **changes) if changes else pb
+
+
+def violated(pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]) -> set[str]:
+    """The lazy groups a plan breaks."""
+    out = set()
+    if pb.budget_usd is not None:
+        cost = float(sum(pb.usd[p] for p, _ in chosen))
+        cost += sum(pb.reservations[k][2] * u for k, u in units.items())
+        if cost > pb.budget_usd * (1 + 1e-9):
+            out.add("budget")
+    for group, caps, by in (
+        ("vendor-caps", pb.vendor_caps, "vendor"),
+        ("cloud-caps", pb.cloud_caps, "cloud"),
+    ):
+        if caps:
+            spend, compute = pb.shares(chosen, by)
+            amount = compute if pb.cap_basis == "compute" else spend
+            total = float(amount.sum())
+            slack = 1e-6 * max(total, 1.0)
+            if any(amount[v] > kappa * total + slack for v, kappa in caps.items()):
+                out.add(group)
+    vendors_used = len({int(pb.vendor[p]) for p, _ in chosen})
+    if pb.min_vendors is not None and vendors_used < pb.min_vendors:
+        out.add("vendors")
+    if pb.power_cap_mw is not None:
+        power: dict[int, float] = {}
+        for p, s in chosen:
+            for t in range(s, s + pb.span(p, s)[2]):
+                power[t] = power.get(t, 0.0) + float(pb.power_mw[p])
+        if max(power.values(), default=0.0) > pb.power_cap_mw + 1e-6:
+            out.add("power")
+    return out
+
+
+def _solve_once(
+    pb: Problem,
+    goal: Goal,
+    elastic: frozenset[str],
+    hold: dict[str, float] | None,
+    warm: list[tuple[int, int]] | None,
+    time_limit_s: float | None,
+) -> Solution:
     """Build the model for ``goal`` and solve it with HiGHS (imported here, not at start-up)."""
-    highspy = _highspy()
+    highspy = highspy_module()
     started = time.perf_counter()
     model = _build(pb, goal, elastic, hold or {})
     opts = pb.scenario.solver
@@ -714,7 +967,8 @@ def solve(
 def _warm_start(
     h: Any, highspy: Any, model: _Model, pb: Problem, warm: list[tuple[int, int]]
 ) -> None:
-    """Offer a known plan (its runs; reservations sized to cover them) as a start."""
+    """Offer a known plan as a start: its runs, reservations sized to cover them, the
+    vendors it uses, its makespan."""
     pairs = zip(model.cols.p.tolist(), model.cols.s.tolist(), strict=True)
     where = {ps: i for i, ps in enumerate(pairs)}
     values = np.zeros(model.num_cols)
@@ -727,6 +981,10 @@ def _warm_start(
         units = pb.scenario.offers[o].chips_per_unit
         need = _peak_use(pb, model, values, k)
         values[model.r0 + k] = math.ceil(need / units - 1e-9)
+    used = {int(pb.vendor[p]) for p, _ in warm}
+    for v in range(model.m_col - model.y0):
+        values[model.y0 + v] = 1.0 if v in used else 0.0
+    values[model.m_col] = max((pb.span(p, s)[1] for p, s in warm), default=0.0)
     sol = highspy.HighsSolution()
     sol.col_value = list(values)
     sol.value_valid = True
@@ -768,13 +1026,15 @@ def _read(
         if amount > 1e-6:
             slack.setdefault(sl.group, []).append((sl.key, amount))
     late = {int(cols.p[i]): float(cols.late_h[i]) for i in on if cols.late_h[i] > 1e-6}
-    objective = (
-        float(info.objective_function_value) if word in ("optimal", "feasible") else math.nan
-    )
+    found = word in ("optimal", "feasible")
+    objective = float(info.objective_function_value) if found else math.nan
+    bound = float(info.mip_dual_bound) if found else math.nan
     if goal == "cost":
         objective /= USD
+        bound /= USD
     elif goal == "tokens":
         objective *= -_value_scale(pb)
+        bound *= -_value_scale(pb)
     gap = float(info.mip_gap) if word in ("optimal", "feasible") else math.nan
     return Solution(
         status=word,
@@ -789,4 +1049,5 @@ def _read(
         num_rows=len(model.matrix.lower),
         nonzeros=nonzeros,
         goal=goal,
+        bound=bound,
     )

@@ -19,7 +19,11 @@ the window and are never candidates.
 The search depends on the job's shape but not on its tokens, so `SearchCache` keeps one
 result per (model, mode, shape, precision, stack, system, chips) for every job and every
 scenario that repeats it. Within one (job, offer, tier) a count is dropped when another
-needs no more chips, no more time and no more money (dominance).
+needs no more chips, no more time and no more money (dominance). Big scenarios then keep a
+shortlist per job (``solver.placements_per_job``, default 32): its cheapest placements,
+each vendor's four cheapest pay-per-use and reserved ones, and its four fastest. The MILP
+is optimal over the shortlist; a job rarely needs its 33rd-cheapest placement, but it
+could when capacity is short everywhere cheaper (0 keeps every placement).
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ class Candidates:
     searches: int = 0
     """Searches run for this scenario (cache misses)."""
     cache_hits: int = 0
+    dropped: int = 0
+    """Placements left off the jobs' shortlists (``solver.placements_per_job``)."""
 
     def of_job(self, job: int) -> list[Placement]:
         return [p for p in self.placements if p.job == job]
@@ -188,7 +194,35 @@ def candidates(scenario: Scenario, cache: SearchCache) -> Candidates:
                 )
     out.searches = cache.misses - before_misses
     out.cache_hits = cache.hits - before_hits
+    keep = scenario.solver.placements_per_job
+    if keep:
+        listed = [p for j in range(len(scenario.jobs)) for p in _shortlist(out.of_job(j), keep)]
+        out.dropped = len(out.placements) - len(listed)
+        out.placements = listed
     return out
+
+
+SHORTLIST_PER_VENDOR = 4
+SHORTLIST_FASTEST = 4
+
+
+def _shortlist(options: list[Placement], keep: int) -> list[Placement]:
+    """A job's ``keep`` cheapest placements, each vendor's `SHORTLIST_PER_VENDOR` cheapest
+    pay-per-use and reserved ones (for share caps and the vendor minimum) and its
+    `SHORTLIST_FASTEST` fastest (for contention near a deadline), in their original order."""
+    if len(options) <= keep:
+        return options
+    by_cost = sorted(range(len(options)), key=lambda i: (options[i].usd, options[i].duration_h))
+    chosen = set(by_cost[:keep])
+    per_vendor: dict[tuple[str, bool], int] = {}
+    for i in by_cost:
+        key = (options[i].estimate.system.chip.vendor, options[i].reserved)
+        if per_vendor.get(key, 0) < SHORTLIST_PER_VENDOR:
+            per_vendor[key] = per_vendor.get(key, 0) + 1
+            chosen.add(i)
+    by_time = sorted(range(len(options)), key=lambda i: (options[i].duration_h, options[i].usd))
+    chosen |= set(by_time[:SHORTLIST_FASTEST])
+    return [options[i] for i in sorted(chosen)]
 
 
 def _largest_cap(scenario: Scenario, offer: PlanOffer) -> int | None:
@@ -272,7 +306,7 @@ def _sizes(
                 fastest = max(current, previous or current, key=lambda e: e.tokens_per_s)
                 why = "more chips stop helping" if stalled else "the most chips it holds"
                 return [], (
-                    f"too slow for the {_days(window_h)} window: the fastest plan found, "
+                    f"too slow for its window of {_days(window_h)}: the fastest plan found, "
                     f"{fastest.chips:,} chips, takes {_days(tokens / fastest.tokens_per_s / 3600)}"
                     f" ({why})"
                 )
@@ -299,7 +333,7 @@ def _sizes(
 
 
 def _days(hours: float) -> str:
-    return f"{hours / 24:.1f}-day" if hours < 1e6 else "unbounded"
+    return f"{hours / 24:,.1f} days"
 
 
 def _priced(

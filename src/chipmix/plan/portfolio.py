@@ -21,11 +21,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.errors import InfeasibleError
-from chipmix.plan.milp import Goal, Problem, Solution, solve
+from chipmix.plan.milp import Goal, Occupancy, Problem, Solution, solve
 from chipmix.plan.placements import Candidates, SearchCache, candidates
 from chipmix.plan.results import (
     Allocation,
@@ -182,7 +180,7 @@ def compact(
     """Start every run as early as its release, the offers' caps (with the reservations),
     the reservations' cover and the power cap allow, earliest runs first. Cost, deadlines
     and shares do not change."""
-    usage = _Usage(pb, units)
+    usage = Occupancy(pb, units)
     for p, s in chosen:
         usage.put(p, s, +1)
     out = []
@@ -196,67 +194,6 @@ def compact(
         usage.put(p, best, +1)
         out.append((p, best))
     return sorted(out)
-
-
-class _Usage:
-    """Chips per offer, per reservation and MW per period of a plan being edited."""
-
-    def __init__(self, pb: Problem, units: dict[int, int]) -> None:
-        self.pb = pb
-        self.offer: dict[tuple[int, int], float] = {}
-        self.reserved: dict[tuple[int, int], float] = {}
-        self.power: dict[int, float] = {}
-        self.held: dict[int, float] = {}
-        """Chips reserved per reservation index."""
-        self.base: dict[tuple[int, int], float] = {}
-        for k, u in units.items():
-            o = pb.reservations[k][0]
-            self.held[k] = u * pb.scenario.offers[o].chips_per_unit
-        self.units = units
-
-    def _periods(self, p: int, s: int) -> range:
-        return range(s, s + self.pb.span(p, s)[2])
-
-    def put(self, p: int, s: int, sign: int) -> None:
-        pb = self.pb
-        n = float(pb.chips[p]) * sign
-        k = int(pb.tier_key[p])
-        for t in self._periods(p, s):
-            if k >= 0:
-                self.reserved[(k, t)] = self.reserved.get((k, t), 0.0) + n
-            else:
-                key = (int(pb.offer[p]), t)
-                self.offer[key] = self.offer.get(key, 0.0) + n
-            self.power[t] = self.power.get(t, 0.0) + float(pb.power_mw[p]) * sign
-
-    def _reserved_on(self, o: int, t: int) -> float:
-        pb = self.pb
-        total = 0.0
-        for k, chips in self.held.items():
-            offer, _, _, term_h = pb.reservations[k]
-            if offer == o and (not math.isfinite(term_h) or t < math.ceil(term_h / pb.period_h)):
-                total += chips
-        return total
-
-    def fits(self, p: int, s: int) -> bool:
-        pb = self.pb
-        n = float(pb.chips[p])
-        k = int(pb.tier_key[p])
-        o = int(pb.offer[p])
-        for t in self._periods(p, s):
-            if k >= 0:
-                if self.reserved.get((k, t), 0.0) + n > self.held.get(k, 0.0) + 1e-6:
-                    return False
-            else:
-                cap = float(pb.cap[o, min(t, pb.cap.shape[1] - 1)])
-                if self.offer.get((o, t), 0.0) + self._reserved_on(o, t) + n > cap + 1e-6:
-                    return False
-            if (
-                pb.power_cap_mw is not None
-                and self.power.get(t, 0.0) + float(pb.power_mw[p]) > pb.power_cap_mw + 1e-9
-            ):
-                return False
-        return True
 
 
 # -- the result ------------------------------------------------------------------------------
@@ -375,17 +312,8 @@ def _shares(
 ) -> list[Share]:
     sc = pb.scenario
     names = pb.vendors if by == "vendor" else pb.clouds
-    owner = pb.vendor if by == "vendor" else pb.cloud
     caps = sc.constraints.vendor_caps if by == "vendor" else sc.constraints.cloud_caps
-    spend = np.zeros(len(names))
-    compute = np.zeros(len(names))
-    for p, _ in runs:
-        spend[owner[p]] += pb.usd[p]
-        compute[owner[p]] += pb.compute[p]
-    for k, u in units.items():
-        offer = sc.offers[pb.reservations[k][0]]
-        name = offer.vendor if by == "vendor" else offer.cloud
-        spend[names.index(name)] += u * pb.reservations[k][2]
+    spend, compute = pb.shares(runs, by)
     total_spend, total_compute = float(spend.sum()), float(compute.sum())
     return [
         Share(

@@ -103,6 +103,8 @@ class Share:
 
     name: str
     spend_usd: float
+    """Spend on its runs: chip-hours × $/chip-hour (a reserved run counts its share of the
+    reservation; idle reserved hours count toward no one's share)."""
     spend_share: float
     h100_hours: float
     compute_share: float

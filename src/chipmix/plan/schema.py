@@ -236,6 +236,10 @@ class SolverOptions(_Strict):
     """Per solve."""
     sizes_per_system: int = Field(default=3, ge=1, le=8)
     """Chip counts per job and system: the fewest that meet the window, then ×2, ×4…"""
+    placements_per_job: int = Field(default=32, ge=0)
+    """Shortlist per job: its cheapest placements, plus each vendor's 4 cheapest per-use and
+    reserved ones and the 4 fastest (0: keep every placement). The plan is optimal over the
+    shortlist."""
     single_vendor_baseline: bool = True
     """Also solve with each single vendor's offers, to say what the mix saves."""
     sensitivity: bool = True

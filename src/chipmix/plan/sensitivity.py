@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 
@@ -92,10 +91,9 @@ def _trials(
     sc = pb.scenario
     opts = sc.solver
     out: list[tuple[str, str, str, str, Problem]] = []
-    spend, compute = _owned(pb, base, pb.vendor, pb.vendors, "vendor")
     for caps, names, amount, kind in (
-        (pb.vendor_caps, pb.vendors, (spend, compute), "vendor-cap"),
-        (pb.cloud_caps, pb.clouds, _owned(pb, base, pb.cloud, pb.clouds, "cloud"), "cloud-cap"),
+        (pb.vendor_caps, pb.vendors, pb.shares(base.chosen, "vendor"), "vendor-cap"),
+        (pb.cloud_caps, pb.clouds, pb.shares(base.chosen, "cloud"), "cloud-cap"),
     ):
         used = amount[1] if pb.cap_basis == "compute" else amount[0]
         total = float(used.sum()) or 1.0
@@ -155,20 +153,6 @@ def _trials(
         )
     out.extend(_deadline_trials(pb, runs))
     return out
-
-
-def _owned(pb: Problem, sol: Solution, owner: Any, names: list[str], by: str) -> tuple[Any, Any]:
-    spend = np.zeros(len(names))
-    compute = np.zeros(len(names))
-    for p, _ in sol.chosen:
-        spend[owner[p]] += pb.usd[p]
-        compute[owner[p]] += pb.compute[p]
-    for k, u in sol.reserved_units.items():
-        offer = pb.scenario.offers[pb.reservations[k][0]]
-        spend[names.index(offer.vendor if by == "vendor" else offer.cloud)] += (
-            u * pb.reservations[k][2]
-        )
-    return spend, compute
 
 
 def _peak_power(pb: Problem, runs: list[tuple[int, int]]) -> float:

@@ -1,0 +1,271 @@
+"""The `chipmix plan` and `chipmix budget` tables."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from chipmix.plan.budget import BudgetResult
+from chipmix.plan.results import PlanResult, Share
+from chipmix.report.render import fmt_num, fmt_usd
+
+__all__ = ["budget_tables", "plan_tables"]
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _kv(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=box.SIMPLE)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+def _days(hours: float) -> str:
+    days = hours / 24
+    return f"{days:.1f}" if days < 100 else f"{days:,.0f}"
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+# -- plan ------------------------------------------------------------------------------------
+def plan_tables(r: PlanResult) -> list[Table]:
+    tables = [_summary(r), _allocations(r), _layouts(r)]
+    if r.reservations:
+        tables.append(_reservations(r))
+    tables.append(_shares("vendors", r.vendors, r.cap_basis))
+    if len(r.clouds) > 1:
+        tables.append(_shares("clouds", r.clouds, r.cap_basis))
+    if r.binding:
+        tables.append(_binding(r))
+    if r.baselines:
+        tables.append(_baselines(r))
+    if r.pareto:
+        tables.append(_pareto(r))
+    tables.append(_stats(r))
+    return tables
+
+
+def _summary(r: PlanResult) -> Table:
+    s = r.stats
+    status = s.status if s.status == "optimal" else f"{s.status} (gap {s.gap:.2%})"
+    rows = [
+        ("scenario", f"{r.scenario} ({r.objective}; horizon {r.horizon_start} → {r.horizon_end})"),
+        ("status", f"{status}, MIP gap {s.gap:.3%}"),
+        ("cost", fmt_usd(r.cost_usd)),
+        ("energy", f"{r.energy_mwh:,.0f} MWh (IT load)"),
+        ("tokens", f"{fmt_num(r.tokens)} in {len(r.allocations)} runs"),
+        ("completion", f"{r.completion:%Y-%m-%d %H:%M} ({_days(r.makespan_h)} days)"),
+        (
+            "concentration",
+            f"HHI {r.hhi_spend:.2f} of spend, {r.hhi_compute:.2f} of compute (1 = one vendor)",
+        ),
+    ]
+    best = r.best_single_vendor
+    saving = r.savings_vs_single_vendor
+    if best is not None and best.cost_usd is not None and saving is not None:
+        rows.append(
+            (
+                "vs one vendor",
+                f"{'saves' if saving >= 0 else 'costs'} {fmt_usd(abs(best.cost_usd - r.cost_usd))}"
+                f" ({abs(saving):.1%}) against the best single-vendor plan ({best.vendor}, "
+                f"{fmt_usd(best.cost_usd)}) meeting the same deadlines",
+            )
+        )
+    if r.unplaced:
+        rows.append(("not run", ", ".join(r.unplaced)))
+    for note in r.notes:
+        rows.append(("note", note))
+    return _kv("chipmix plan", rows)
+
+
+def _allocations(r: PlanResult) -> Table:
+    table = _table("allocation")
+    heads = ("job", "offer", "tier", "chips", "start", "end", "days", "cost", "slack d")
+    for h in heads:
+        table.add_column(h, justify="left" if h in ("job", "offer", "tier") else "right")
+    for a in r.allocations:
+        table.add_row(
+            a.job,
+            a.offer,
+            a.tier,
+            f"{a.chips:,}",
+            f"{a.start:%Y-%m-%d}",
+            f"{a.end:%Y-%m-%d}",
+            _days(a.duration_h),
+            fmt_usd(a.cost_usd),
+            "—" if a.slack_h is None else f"{a.slack_h / 24:.1f}",
+        )
+    return table
+
+
+def _layouts(r: PlanResult) -> Table:
+    table = _table("layouts (the search's best on each allocation)")
+    for h in ("job", "model", "chips", "layout", "tokens/s", "MFU"):
+        table.add_column(h, justify="right" if h in ("tokens/s", "MFU") else "left")
+    for a in r.allocations:
+        table.add_row(
+            a.job,
+            f"{a.model} ({a.mode}, {fmt_num(a.tokens)} tok)",
+            f"{a.chips:,} × {a.chip}",
+            str(a.layout),
+            fmt_num(a.tokens_per_s),
+            f"{a.mfu:.0%}",
+        )
+    return table
+
+
+def _reservations(r: PlanResult) -> Table:
+    table = _table("reservations (paid for the whole term)")
+    for h in ("offer", "tier", "chips", "term d", "cost", "after horizon", "used"):
+        table.add_column(h, justify="left" if h in ("offer", "tier") else "right")
+    for x in r.reservations:
+        table.add_row(
+            x.offer,
+            x.tier,
+            f"{x.chips:,}",
+            f"{x.term_days:,.0f}",
+            fmt_usd(x.cost_usd),
+            fmt_usd(x.beyond_horizon_usd),
+            f"{x.utilization:.0%}",
+        )
+    return table
+
+
+def _shares(title: str, shares: list[Share], basis: str) -> Table:
+    table = _table(f"{title}: spend and compute (caps on {basis})")
+    for h in ("name", "spend", "share", "H100-eq chip-h", "share ", "cap"):
+        table.add_column(h, justify="left" if h == "name" else "right")
+    for s in sorted(shares, key=lambda s: -s.spend_usd):
+        table.add_row(
+            s.name,
+            fmt_usd(s.spend_usd),
+            _pct(s.spend_share),
+            fmt_num(s.h100_hours),
+            _pct(s.compute_share),
+            _pct(s.cap),
+        )
+    return table
+
+
+def _binding(r: PlanResult) -> Table:
+    table = _table("binding constraints (relaxed by one step and re-solved)")
+    table.add_column("constraint")
+    table.add_column("gain", justify="right")
+    table.add_column("what it means")
+    for b in r.binding:
+        gain = fmt_usd(b.gain) if b.gain_unit == "usd" else f"{fmt_num(b.gain)} {b.gain_unit}"
+        table.add_row(f"{b.constraint} {b.subject}".strip(), gain, b.message)
+    return table
+
+
+def _baselines(r: PlanResult) -> Table:
+    table = _table("single-vendor plans (same jobs and deadlines, no share caps)")
+    for h in ("vendor", "cost", "vs plan", "status"):
+        table.add_column(h, justify="right" if h in ("cost", "vs plan") else "left")
+    for b in sorted(r.baselines, key=lambda b: (b.cost_usd is None, b.cost_usd or 0.0)):
+        vs = "—" if b.cost_usd is None else f"{b.cost_usd / r.cost_usd - 1:+.1%}"
+        table.add_row(b.vendor, fmt_usd(b.cost_usd), vs, b.reason or b.status)
+    return table
+
+
+def _pareto(r: PlanResult) -> Table:
+    table = _table("cost vs makespan (Pareto front)")
+    for h in ("completion", "days", "cost", "vs cheapest"):
+        table.add_column(h, justify="left" if h == "completion" else "right")
+    assert r.pareto is not None
+    cheapest = min(p.cost_usd for p in r.pareto)
+    for p in r.pareto:
+        table.add_row(
+            f"{p.completion:%Y-%m-%d}",
+            _days(p.makespan_h),
+            fmt_usd(p.cost_usd),
+            f"{p.cost_usd / cheapest - 1:+.1%}",
+        )
+    return table
+
+
+def _stats(r: PlanResult) -> Table:
+    s = r.stats
+    return _kv(
+        "solver",
+        [
+            (
+                "model",
+                f"{s.placements:,} placements → {s.columns:,} columns, {s.rows:,} rows, "
+                f"{s.nonzeros:,} non-zeros",
+            ),
+            ("searches", f"{s.searches:,} layout searches ({s.cache_hits:,} cache hits)"),
+            (
+                "time",
+                f"placements {s.candidates_s:.1f} s, HiGHS {s.solve_s:.2f} s, "
+                f"{s.extra_solves} re-solves, total {s.total_s:.1f} s",
+            ),
+        ],
+    )
+
+
+# -- budget ----------------------------------------------------------------------------------
+def budget_tables(r: BudgetResult) -> list[Table]:
+    if r.direction == "forward":
+        head = f"what {fmt_usd(r.usd)} buys over {r.years:g} years"
+    else:
+        head = f"the budget for {r.runs:,.3g} runs over {r.years:g} years"
+    rows = [
+        ("question", head),
+        ("spend", fmt_usd(r.spend_usd)),
+        ("chip-hours", fmt_num(r.chip_hours)),
+        ("compute", f"{fmt_num(r.pflop_days)} PFLOP/s-days (dense bf16 peak)"),
+    ]
+    if r.model is not None and r.tokens is not None and r.tokens_per_run:
+        rows.append(
+            (
+                "training",
+                f"{fmt_num(r.tokens)} tokens of {r.model} = {r.runs or 0:,.2f} runs of "
+                f"{fmt_num(r.tokens_per_run)} tokens (throughput at {r.chips_per_run:,} chips)",
+            )
+        )
+    shares = ", ".join(f"{v} {s:.0%}" for v, s in sorted(r.vendor_shares.items()))
+    rows.append(("vendors", f"{shares}; HHI {r.hhi:.2f}"))
+    if r.vendor_caps:
+        rows.append(("caps", ", ".join(f"{v} ≤ {c:.0%}" for v, c in r.vendor_caps.items())))
+    if r.mix:
+        rows.append(("mix", ", ".join(f"{k} {s:.0%}" for k, s in r.mix.items())))
+    tables = [_kv("chipmix budget", rows)]
+    table = _table("purchases by offer and tier")
+    heads = ["offer", "tier", "$/chip-h", "spend", "share", "chips held", "PFLOP/s-d"]
+    if r.model is not None:
+        heads += ["runs", "days/run"]
+    for h in heads:
+        table.add_column(h, justify="left" if h in ("offer", "tier") else "right")
+    for line in r.lines:
+        cells = [
+            line.offer,
+            line.tier,
+            f"{line.usd_per_chip_hour:.2f}",
+            fmt_usd(line.spend_usd),
+            _pct(line.share),
+            f"{line.chips_held:,.0f}",
+            fmt_num(line.pflop_days),
+        ]
+        if r.model is not None:
+            cells += [
+                "—" if line.runs is None else f"{line.runs:,.2f}",
+                "—" if line.run_days is None else f"{line.run_days:,.0f}",
+            ]
+        table.add_row(*cells)
+    tables.append(table)
+    if r.skipped:
+        left = _table("offers left out")
+        left.add_column("offer")
+        left.add_column("why")
+        for offer, why in sorted(r.skipped.items()):
+            left.add_row(offer, why)
+        tables.append(left)
+    return tables
