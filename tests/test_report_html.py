@@ -65,7 +65,7 @@ COMMANDS: list[tuple[str, list[str], int]] = [
     ),
     ("validate", ["validate", "--cases", "{cases}"], 2),
 ]  # fmt: skip
-API_REPORTS = {"simulate": 3, "plan": 3}
+API_REPORTS = {"simulate": 3, "plan": 3, "budget": 2}
 """Reports made through the Python API (their commands' --report is tested with them)."""
 
 
@@ -104,6 +104,7 @@ def make_reports(folder: Path) -> dict[str, tuple[Path, int]]:
         out[name] = (path, plots)
     out["simulate"] = (_simulate_report(folder, scenario), API_REPORTS["simulate"])
     out["plan"] = (_plan_report(folder, plan), API_REPORTS["plan"])
+    out["budget"] = (_budget_report(folder), API_REPORTS["budget"])
     return out
 
 
@@ -117,6 +118,19 @@ def _simulate_report(folder: Path, scenario: Path) -> Path:
     )  # fmt: skip
     page = simulate_page(result, catalog=catalog_version(chipmix.load_catalog()))
     return write_page(page, folder / "simulate.html")
+
+
+def _budget_report(folder: Path) -> Path:
+    from chipmix.plan.budget import budget
+    from chipmix.report.html import budget_page
+
+    offers = ["aws-p5.48xlarge-us-east-1-2025-06", "gcp-tpu-v5p-us-central1-2025-01", "trn2"]
+    result = budget(
+        1e6, model="llama3-8b", tokens=1e12, chips=256, offers=offers,
+        vendor_caps={"nvidia": 0.4},
+    )  # fmt: skip
+    page = budget_page(result, catalog=catalog_version(chipmix.load_catalog()))
+    return write_page(page, folder / "budget.html")
 
 
 def _plan_report(folder: Path, scenario: Path) -> Path:
@@ -207,6 +221,13 @@ def test_plan_report_shows_the_scenario_and_the_allocation(
     assert "Cost against completion" in text
     assert "pre-8b" in text
     assert "ft-8b" in text
+
+
+def test_budget_report_has_the_purchases(reports: dict[str, tuple[Path, int]]) -> None:
+    text = reports["budget"][0].read_text(encoding="utf-8")
+    assert "What $1M buys over 1 year" in text
+    assert "runs of llama3-8b" in text
+    assert "Spend per vendor" in text
 
 
 def test_report_with_json_keeps_stdout_json(tmp_path: Path) -> None:
