@@ -203,13 +203,18 @@ def _add_interruptions(
         )  # fmt: skip
 
 
-def _close_up(h: SampleHistory) -> tuple[float, float, TraceEvent] | None:
-    """A window (seconds) around the interruption that lost the most work."""
+def _close_up(h: SampleHistory) -> tuple[float, float, TraceEvent | None, str] | None:
+    """A window (seconds) around the interruption that lost the most work, with its title;
+    without any interruption, the run's first hours (its first checkpoints)."""
     hits = [e for e in h.trace.events if e.kind == "interruption"]
-    if not hits:
-        return None
-    worst = max(hits, key=lambda e: (e.lost_s, -e.t_s))
     cycle = next((s.checkpoint_every_s for s in h.trace.spans if s.kind == "training"), math.inf)
+    if not hits:
+        first = next((s for s in h.trace.spans if s.kind == "training"), None)
+        if first is None or not math.isfinite(cycle):
+            return None
+        hi = min(first.end_s, first.start_s + max(6 * cycle, 3600.0))
+        return first.start_s, hi, None, "close-up of the first hours (no interruption), hours"
+    worst = max(hits, key=lambda e: (e.lost_s, -e.t_s))
     before = max(4 * cycle if math.isfinite(cycle) else 0.0, worst.lost_s * 1.5, 3600.0)
     after = next(
         (
@@ -220,7 +225,8 @@ def _close_up(h: SampleHistory) -> tuple[float, float, TraceEvent] | None:
         0.0,
     )
     after = max(after + 2 * (cycle if math.isfinite(cycle) else 1800.0), 3600.0)
-    return max(worst.t_s - before, 0.0), worst.t_s + after, worst
+    title = "close-up of the interruption that lost the most work, hours"
+    return max(worst.t_s - before, 0.0), worst.t_s + after, worst, title
 
 
 def _checkpoints(spans: list[TraceSpan], lo: float, hi: float) -> list[float]:
@@ -259,10 +265,7 @@ def timeline_figure(r: SimulationResult, h: SampleHistory) -> go.Figure:
         cols=1,
         vertical_spacing=0.16,
         row_heights=[0.5, 0.5][:rows],
-        subplot_titles=[
-            "the whole run, days",
-            "close-up of the interruption that lost the most work, hours",
-        ][:rows],
+        subplot_titles=["the whole run, days", zoom[3] if zoom else ""][:rows],
     )
     end = spans[-1].end_s if spans else 0.0
     done = (
@@ -293,11 +296,11 @@ def timeline_figure(r: SimulationResult, h: SampleHistory) -> go.Figure:
         )
     fig.update_xaxes(range=[0, end / 86400.0 * 1.01], title_text="days", row=1, col=1)
     if zoom is not None:
-        lo, hi, worst = zoom
+        lo, hi, worst, _ = zoom
         close = [s for s in spans if s.end_s >= lo and s.start_s <= hi]
         _add_spans(fig, close, runs, 3600.0, "h", 2, False)
         _add_interruptions(fig, [e for e in events if lo <= e.t_s <= hi], 3600.0, "h", 2, False)
-        if worst.lost_s > 0:
+        if worst is not None and worst.lost_s > 0:
             lane = _lane(next(s for s in close if s.end_s >= worst.t_s), runs)
             fig.add_trace(
                 go.Bar(
