@@ -263,7 +263,7 @@ def timeline_figure(r: SimulationResult, h: SampleHistory) -> go.Figure:
     fig = make_subplots(
         rows=rows,
         cols=1,
-        vertical_spacing=0.16,
+        vertical_spacing=0.22,
         row_heights=[0.5, 0.5][:rows],
         subplot_titles=["the whole run, days", zoom[3] if zoom else ""][:rows],
     )
