@@ -48,7 +48,6 @@ from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
 from chipmix.plan.placements import SearchCache, reference_peak
 from chipmix.plan.results import hhi
-from chipmix.plan.scenario import DEFAULT_TERM_DAYS, RESERVED_TIERS
 from chipmix.workload.job import Mode
 from chipmix.workload.model import ModelSpec
 
@@ -59,6 +58,8 @@ __all__ = ["HOURS_PER_YEAR", "BudgetLine", "BudgetResult", "budget"]
 
 HOURS_PER_YEAR = 8766.0
 """365.25 days."""
+TERM_YEARS: dict[PriceTier, float] = {"committed-1y": 1.0, "committed-3y": 3.0}
+"""Commitment terms; other tiers are paid per hour (owned: assumed amortized per hour)."""
 DEFAULT_RUN_CHIPS = 4096
 """Chips per training run when throughput is looked up (clipped to a system's limit)."""
 
@@ -406,9 +407,10 @@ def _run_chips(system: ResolvedSystem, chips: int) -> int:
 def _billed_fraction(tier: PriceTier, hours: float) -> float:
     """Billed hours ÷ hours used: commitments renew for the whole period, the last term
     billed whole."""
-    if tier not in RESERVED_TIERS or tier not in DEFAULT_TERM_DAYS:
+    term_years = TERM_YEARS.get(tier)
+    if term_years is None:
         return 1.0
-    term = DEFAULT_TERM_DAYS[tier] * 24.0
+    term = term_years * HOURS_PER_YEAR
     return math.ceil(hours / term - 1e-9) * term / hours
 
 
@@ -423,12 +425,17 @@ def _solve(
     groups: list[tuple[str, float, list[int]]],
     cat: Catalog,
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Chip-hours per option (the LP of the module docstring)."""
+    """Chip-hours per option (the LP of the module docstring).
+
+    Scaled for HiGHS's tolerances: the variables are millions of chip-hours, so prices are
+    $M per million chip-hours (= $/chip-hour, near 1-20) and values are relative to the
+    best offer's (at most 1)."""
     from chipmix.plan.milp import highspy_module
 
     highspy = highspy_module()
     n = len(options)
-    price = np.array([o.price for o in options]) / 1e6  # $M per chip-hour
+    unit = 1e6  # chip-hours per variable unit
+    price = np.array([o.price for o in options])  # $M per million chip-hours
     value = np.array([o.value for o in options])
     scale = float(value.max()) or 1.0
     value = value / scale
@@ -436,7 +443,9 @@ def _solve(
     h.setOptionValue("output_flag", False)
     inf = highspy.kHighsInf
     lower = np.zeros(n)
-    upper = np.array([inf if o.cap_chip_hours is None else o.cap_chip_hours for o in options])
+    upper = np.array(
+        [inf if o.cap_chip_hours is None else o.cap_chip_hours / unit for o in options]
+    )
     cost = -value if direction == "forward" else price
     h.addVars(n, lower, upper)
     h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
@@ -452,14 +461,14 @@ def _solve(
     else:
         assert runs is not None
         assert tokens is not None
-        row(runs * tokens / scale, inf, idx, value)  # (1') goal
+        row(runs * tokens / (scale * unit), inf, idx, value)  # (1') goal
     by_offer: dict[str, list[int]] = {}
     for i, o in enumerate(options):
         by_offer.setdefault(o.offer.id, []).append(i)
     for members in by_offer.values():  # (2) availability, shared by an offer's tiers
         cap = options[members[0]].cap_chip_hours
         if cap is not None and len(members) > 1:
-            row(-inf, cap, members, np.ones(len(members)))
+            row(-inf, cap / unit, members, np.ones(len(members)))
     for vendor, kappa in caps.items():  # (3) vendor caps
         mine = np.array([_vendor(cat, o.offer) == vendor for o in options], dtype=np.float64)
         row(-inf, 0.0, idx, price * (mine - kappa))
@@ -473,7 +482,7 @@ def _solve(
         word = h.modelStatusToString(status)
         raise InfeasibleError(_why_not(direction, usd, runs, tokens, options, caps, groups, word))
     values = np.array(h.getSolution().col_value, dtype=np.float64)
-    return np.maximum(values, 0.0)
+    return np.maximum(values, 0.0) * unit
 
 
 def _why_not(

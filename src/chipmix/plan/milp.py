@@ -555,7 +555,7 @@ def _build(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str, flo
             mat.entries(row, [m_col], -1.0)
     if "tokens" in hold:
         row = mat.add(hold["tokens"] / _value_scale(pb), np.inf, "tokens-held")
-        mat.entries(row, np.arange(nx), pb.value[p] / _value_scale(pb))
+        mat.entries(row, np.arange(nx), pb.value[pb.job[p]] / _value_scale(pb))
 
     # objective
     if goal == "cost":
@@ -563,7 +563,7 @@ def _build(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str, flo
     elif goal == "makespan":
         cost[m_col] = 1.0
     elif goal == "tokens":
-        cost[:nx] = -pb.value[p] / _value_scale(pb)
+        cost[:nx] = -pb.value[pb.job[p]] / _value_scale(pb)
     else:  # violation
         cost[:nx] = late_cost
     ns = len(slacks)

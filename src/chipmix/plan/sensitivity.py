@@ -91,14 +91,14 @@ def _trials(
     sc = pb.scenario
     opts = sc.solver
     out: list[tuple[str, str, str, str, Problem]] = []
-    for caps, names, amount, kind in (
-        (pb.vendor_caps, pb.vendors, pb.shares(base.chosen, "vendor"), "vendor-cap"),
-        (pb.cloud_caps, pb.clouds, pb.shares(base.chosen, "cloud"), "cloud-cap"),
+    for caps, names, kind in (
+        (pb.vendor_caps, pb.vendors, "vendor-cap"),
+        (pb.cloud_caps, pb.clouds, "cloud-cap"),
     ):
-        used = amount[1] if pb.cap_basis == "compute" else amount[0]
-        total = float(used.sum()) or 1.0
         for v, kappa in caps.items():
-            if used[v] / total >= kappa - 0.005 and kappa < 1.0:
+            # tried even when the share is below its cap: a job too big to fit under the cap
+            # is kept off the vendor entirely
+            if kappa < 1.0:
                 new = min(1.0, kappa + opts.cap_step)
                 changed = dict(caps) | {v: new}
                 key = "vendor_caps" if kind == "vendor-cap" else "cloud_caps"

@@ -25,6 +25,20 @@ def _kv(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
+def _usd(x: float | None) -> str:
+    """Dollars with B for billions (render's SI ``G`` reads oddly for money)."""
+    if x is None:
+        return "—"
+    if abs(x) >= 1e9:
+        return f"${x / 1e9:,.3g}B"
+    return fmt_usd(x)
+
+
+def _count(x: float) -> str:
+    """A large count (tokens): SI suffixes up to T, then thousands of T."""
+    return f"{x / 1e12:,.0f}T" if abs(x) >= 1e15 else fmt_num(x)
+
+
 def _days(hours: float) -> str:
     days = hours / 24
     return f"{days:.1f}" if days < 100 else f"{days:,.0f}"
@@ -58,9 +72,9 @@ def _summary(r: PlanResult) -> Table:
     rows = [
         ("scenario", f"{r.scenario} ({r.objective}; horizon {r.horizon_start} → {r.horizon_end})"),
         ("status", f"{status}, MIP gap {s.gap:.3%}"),
-        ("cost", fmt_usd(r.cost_usd)),
+        ("cost", _usd(r.cost_usd)),
         ("energy", f"{r.energy_mwh:,.0f} MWh (IT load)"),
-        ("tokens", f"{fmt_num(r.tokens)} in {len(r.allocations)} runs"),
+        ("tokens", f"{_count(r.tokens)} in {len(r.allocations)} runs"),
         ("completion", f"{r.completion:%Y-%m-%d %H:%M} ({_days(r.makespan_h)} days)"),
         (
             "concentration",
@@ -73,9 +87,9 @@ def _summary(r: PlanResult) -> Table:
         rows.append(
             (
                 "vs one vendor",
-                f"{'saves' if saving >= 0 else 'costs'} {fmt_usd(abs(best.cost_usd - r.cost_usd))}"
+                f"{'saves' if saving >= 0 else 'costs'} {_usd(abs(best.cost_usd - r.cost_usd))}"
                 f" ({abs(saving):.1%}) against the best single-vendor plan ({best.vendor}, "
-                f"{fmt_usd(best.cost_usd)}) meeting the same deadlines",
+                f"{_usd(best.cost_usd)}) meeting the same deadlines",
             )
         )
     if r.unplaced:
@@ -99,7 +113,7 @@ def _allocations(r: PlanResult) -> Table:
             f"{a.start:%Y-%m-%d}",
             f"{a.end:%Y-%m-%d}",
             _days(a.duration_h),
-            fmt_usd(a.cost_usd),
+            _usd(a.cost_usd),
             "—" if a.slack_h is None else f"{a.slack_h / 24:.1f}",
         )
     return table
@@ -131,8 +145,8 @@ def _reservations(r: PlanResult) -> Table:
             x.tier,
             f"{x.chips:,}",
             f"{x.term_days:,.0f}",
-            fmt_usd(x.cost_usd),
-            fmt_usd(x.beyond_horizon_usd),
+            _usd(x.cost_usd),
+            _usd(x.beyond_horizon_usd),
             f"{x.utilization:.0%}",
         )
     return table
@@ -145,7 +159,7 @@ def _shares(title: str, shares: list[Share], basis: str) -> Table:
     for s in sorted(shares, key=lambda s: -s.spend_usd):
         table.add_row(
             s.name,
-            fmt_usd(s.spend_usd),
+            _usd(s.spend_usd),
             _pct(s.spend_share),
             fmt_num(s.h100_hours),
             _pct(s.compute_share),
@@ -160,7 +174,7 @@ def _binding(r: PlanResult) -> Table:
     table.add_column("gain", justify="right")
     table.add_column("what it means")
     for b in r.binding:
-        gain = fmt_usd(b.gain) if b.gain_unit == "usd" else f"{fmt_num(b.gain)} {b.gain_unit}"
+        gain = _usd(b.gain) if b.gain_unit == "usd" else f"{fmt_num(b.gain)} {b.gain_unit}"
         table.add_row(f"{b.constraint} {b.subject}".strip(), gain, b.message)
     return table
 
@@ -171,7 +185,7 @@ def _baselines(r: PlanResult) -> Table:
         table.add_column(h, justify="right" if h in ("cost", "vs plan") else "left")
     for b in sorted(r.baselines, key=lambda b: (b.cost_usd is None, b.cost_usd or 0.0)):
         vs = "—" if b.cost_usd is None else f"{b.cost_usd / r.cost_usd - 1:+.1%}"
-        table.add_row(b.vendor, fmt_usd(b.cost_usd), vs, b.reason or b.status)
+        table.add_row(b.vendor, _usd(b.cost_usd), vs, b.reason or b.status)
     return table
 
 
@@ -185,7 +199,7 @@ def _pareto(r: PlanResult) -> Table:
         table.add_row(
             f"{p.completion:%Y-%m-%d}",
             _days(p.makespan_h),
-            fmt_usd(p.cost_usd),
+            _usd(p.cost_usd),
             f"{p.cost_usd / cheapest - 1:+.1%}",
         )
     return table
@@ -214,12 +228,12 @@ def _stats(r: PlanResult) -> Table:
 # -- budget ----------------------------------------------------------------------------------
 def budget_tables(r: BudgetResult) -> list[Table]:
     if r.direction == "forward":
-        head = f"what {fmt_usd(r.usd)} buys over {r.years:g} years"
+        head = f"what {_usd(r.usd)} buys over {r.years:g} years"
     else:
         head = f"the budget for {r.runs:,.3g} runs over {r.years:g} years"
     rows = [
         ("question", head),
-        ("spend", fmt_usd(r.spend_usd)),
+        ("spend", _usd(r.spend_usd)),
         ("chip-hours", fmt_num(r.chip_hours)),
         ("compute", f"{fmt_num(r.pflop_days)} PFLOP/s-days (dense bf16 peak)"),
     ]
@@ -227,8 +241,8 @@ def budget_tables(r: BudgetResult) -> list[Table]:
         rows.append(
             (
                 "training",
-                f"{fmt_num(r.tokens)} tokens of {r.model} = {r.runs or 0:,.2f} runs of "
-                f"{fmt_num(r.tokens_per_run)} tokens (throughput at {r.chips_per_run:,} chips)",
+                f"{_count(r.tokens)} tokens of {r.model} = {r.runs or 0:,.2f} runs of "
+                f"{_count(r.tokens_per_run)} tokens (throughput at {r.chips_per_run:,} chips)",
             )
         )
     shares = ", ".join(f"{v} {s:.0%}" for v, s in sorted(r.vendor_shares.items()))
@@ -249,7 +263,7 @@ def budget_tables(r: BudgetResult) -> list[Table]:
             line.offer,
             line.tier,
             f"{line.usd_per_chip_hour:.2f}",
-            fmt_usd(line.spend_usd),
+            _usd(line.spend_usd),
             _pct(line.share),
             f"{line.chips_held:,.0f}",
             fmt_num(line.pflop_days),
