@@ -541,6 +541,171 @@ def bench(
     console.print(bench_table(run.device, run.results, run.db))
 
 
+def _shares_opt(text: str | None, option: str) -> dict[str, float] | None:
+    """``nvidia=60%,google=0.3`` → {"nvidia": 0.6, "google": 0.3}."""
+    if text is None:
+        return None
+    from chipmix.errors import InputError
+
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.partition("=")
+        try:
+            share = value.strip()
+            out[name.strip()] = float(share[:-1]) / 100 if share.endswith("%") else float(share)
+        except ValueError:
+            raise InputError(
+                f"{option} takes name=share pairs like nvidia=60% or nvidia=0.6 (got {part!r})"
+            ) from None
+    return out
+
+
+def _list_opt(text: str | None) -> list[str] | None:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
+
+
+@app.command()
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).", dir_okay=False)],
+    pareto: Annotated[
+        bool, typer.Option("--pareto", help="Also trace the cost-vs-makespan Pareto front.")
+    ] = False,
+    no_sensitivity: Annotated[
+        bool,
+        typer.Option("--no-sensitivity", help="Skip the binding constraints' marginal values."),
+    ] = False,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Skip the single-vendor comparison plans.")
+    ] = False,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    report: ReportOpt = None,
+) -> None:
+    """Plan a portfolio: which job runs on which offer, tier and chips, and when.
+
+    The scenario file lists the jobs, the offers and the constraints (budget, vendor and
+    cloud share caps, minimum vendors, power cap); the plan meets every deadline at the
+    least cost (or the shortest makespan, or the most tokens within the budget) and says
+    which constraints bind and what relaxing them is worth. See examples/*.yaml."""
+    from chipmix.plan.portfolio import plan as run
+    from chipmix.plan.results import PlanInfeasibleError
+    from chipmix.report.plan_tables import plan_tables
+    from chipmix.report.render import console, print_json
+
+    try:
+        result = run(
+            scenario,
+            catalog=catalog,
+            pareto=pareto,
+            sensitivity=False if no_sensitivity else None,
+            single_vendor=False if no_baseline else None,
+        )
+    except PlanInfeasibleError as exc:
+        if json_out:
+            print_json(exc.to_dict())
+            raise typer.Exit(2) from None
+        raise
+    if report is not None:
+        from chipmix.report.html.plan import plan_page
+
+        text = scenario.read_text(encoding="utf-8")
+        page = plan_page(
+            result, scenario_text=text, scenario_file=str(scenario), **_report_context(catalog)
+        )
+        _write_report(page, report)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    for table in plan_tables(result):
+        console.print(table)
+
+
+@app.command()
+def budget(
+    usd: Annotated[
+        float | None, typer.Option("--usd", help="Budget in US dollars: what it buys.")
+    ] = None,
+    years: Annotated[float, typer.Option("--years", help="Length of the commitment.")] = 1.0,
+    offers: Annotated[
+        str | None,
+        typer.Option(
+            "--offers",
+            help="Comma-separated offer, system or chip ids (default: every current offer).",
+        ),
+    ] = None,
+    mix: Annotated[
+        str | None,
+        typer.Option(
+            "--mix", help="Fixed spend shares by vendor, cloud or offer: nvidia=50%,google=30%."
+        ),
+    ] = None,
+    cap: Annotated[
+        str | None, typer.Option("--cap", help="Largest spend share per vendor: nvidia=60%.")
+    ] = None,
+    tiers: Annotated[
+        str | None,
+        typer.Option("--tiers", help="Comma-separated price tiers (default: all but spot)."),
+    ] = None,
+    max_chips: Annotated[
+        int | None, typer.Option("--max-chips", help="Chips each offer can hold at once.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model to train (with --tokens per run)."),
+    ] = None,
+    tokens: Annotated[
+        float | None, typer.Option("--tokens", help="Tokens per training run (e.g. 15e12).")
+    ] = None,
+    runs: Annotated[
+        float | None,
+        typer.Option("--runs", help="Runs of --model to train: the budget they need."),
+    ] = None,
+    chips: Annotated[
+        int, typer.Option("--chips", "-n", help="Chips per run, for its throughput.")
+    ] = 4096,
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    stack: StackOpt = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    report: ReportOpt = None,
+) -> None:
+    """What a commitment buys: chip-hours, PFLOP-days and training runs per offer and tier
+    under vendor caps (--usd); or the budget that K runs need (--runs)."""
+    from chipmix.plan.budget import budget as run
+    from chipmix.report.plan_tables import budget_tables
+    from chipmix.report.render import console, print_json
+
+    job = _job_kwargs(seq_len, global_batch, precision, mode, None, stack)
+    del job["tokens"]
+    result = run(
+        usd,
+        years,
+        offers=_list_opt(offers),
+        mix=_shares_opt(mix, "--mix"),
+        vendor_caps=_shares_opt(cap, "--cap"),
+        tiers=_list_opt(tiers),
+        max_chips=max_chips,
+        model=model,
+        tokens=tokens,
+        runs=runs,
+        chips=chips,
+        catalog=catalog,
+        **job,
+    )
+    if report is not None:
+        from chipmix.report.html.budget import budget_page
+
+        _write_report(budget_page(result, **_report_context(catalog)), report)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    for table in budget_tables(result):
+        console.print(table)
+
+
 def main() -> None:
     """Entry point: chipmix errors become one line on stderr and exit status 2."""
     _ARGV[:] = sys.argv[1:]
