@@ -23,7 +23,8 @@ from typing import Any
 
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.errors import InfeasibleError
-from chipmix.plan.milp import Goal, Occupancy, Problem, Solution, solve
+from chipmix.plan.milp import Goal, Problem, Solution, solve
+from chipmix.plan.occupancy import Occupancy
 from chipmix.plan.placements import Candidates, SearchCache, candidates
 from chipmix.plan.results import (
     Allocation,
