@@ -127,10 +127,12 @@ def _check_plan(sc: Scenario, result: PlanResult) -> None:
             running = sum(b.chips for b in runs if b.start <= a.start < b.end)
             cap = offer.chips_on(a.start.date())
             assert cap is None or running <= cap, (offer.id, a.start, running, cap)
-    total = sum(v.spend_usd for v in result.vendors)
+    compute = sc.constraints.cap_basis == "compute"
+    total = sum(v.h100_hours if compute else v.spend_usd for v in result.vendors)
     for v in result.vendors:
         if v.cap is not None:
-            assert v.spend_usd <= v.cap * total * (1 + 1e-6) + 1e-6, (v.name, v.spend_share)
+            used = v.h100_hours if compute else v.spend_usd
+            assert used <= v.cap * total * (1 + 1e-6) + 1e-6, (v.name, v.spend_share)
 
 
 OFFERS = [
@@ -167,7 +169,10 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "end": start + timedelta(days=50),
         "offers": offers,
         "jobs": jobs,
-        "constraints": {"vendor_caps": {"nvidia": cap}} if cap else {},
+        "constraints": {
+            "vendor_caps": {"nvidia": cap} if cap else {},
+            "cap_basis": draw(st.sampled_from(["spend", "compute"])),
+        },
         "solver": {"period_days": draw(st.sampled_from([3.5, 7.0])), **QUIET},
     }
 
