@@ -12,6 +12,7 @@ import pytest
 import chipmix
 
 EXPORTED = [
+    "BudgetResult",
     "ChipmixError",
     "Comparison",
     "ComparisonRow",
@@ -23,15 +24,20 @@ EXPORTED = [
     "Layout",
     "LayoutError",
     "ModelSpec",
+    "PlanResult",
     "SearchResult",
+    "SimulationResult",
     "UnknownNameError",
+    "budget",
     "compare",
     "estimate",
     "load_catalog",
     "load_model",
     "make_job",
+    "plan",
     "preset_names",
     "search",
+    "simulate",
 ]
 
 

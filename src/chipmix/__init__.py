@@ -5,6 +5,8 @@
     >>> e.tokens_per_s, e.layout, e.to_dict()["breakdown"]
     >>> c = chipmix.compare("llama3-70b", tokens=15e12, seq_len=8192, global_batch=2048)
     >>> c.cheapest.system.chip.id, c.to_dataframe()
+    >>> chipmix.plan("examples/frontier-lab-2026.yaml").to_dict()["totals"]
+    >>> chipmix.simulate("llama3-70b", "h100-sxm", 1024, tokens=1e12).to_dict()
 
 The public functions return typed results with ``to_dict()`` and ``to_dataframe()``.
 """
@@ -20,11 +22,16 @@ from chipmix.errors import (
     UnknownNameError,
 )
 from chipmix.perf.layout import Layout
+from chipmix.plan.budget import BudgetResult, budget
 from chipmix.plan.compare import Comparison, ComparisonRow, compare
+from chipmix.plan.portfolio import plan
+from chipmix.plan.results import PlanResult
 from chipmix.results import Estimate, SearchResult
+from chipmix.sim import SimulationResult, simulate
 from chipmix.workload import Job, ModelSpec, load_model, preset_names
 
 __all__ = [
+    "BudgetResult",
     "ChipmixError",
     "Comparison",
     "ComparisonRow",
@@ -36,13 +43,18 @@ __all__ = [
     "Layout",
     "LayoutError",
     "ModelSpec",
+    "PlanResult",
     "SearchResult",
+    "SimulationResult",
     "UnknownNameError",
+    "budget",
     "compare",
     "estimate",
     "load_catalog",
     "load_model",
     "make_job",
+    "plan",
     "preset_names",
     "search",
+    "simulate",
 ]
