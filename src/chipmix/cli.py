@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,6 +62,17 @@ ReportOpt = Annotated[
         dir_okay=False,
     ),
 ]
+
+
+def _show(result: Any, tables: Callable[[Any], Iterable[Any]], json_out: bool) -> None:
+    """Print ``result`` as one JSON document, or as its rich tables."""
+    from chipmix.report.render import console, print_json
+
+    if json_out:
+        print_json(result.to_dict())
+        return
+    for table in tables(result):
+        console.print(table)
 
 
 def _write_report(page: Any, path: Path) -> None:
@@ -206,7 +218,7 @@ def search(
 ) -> None:
     """Find the best parallel layouts for a job on a system."""
     from chipmix.api import search as run
-    from chipmix.report.render import console, print_json, search_table
+    from chipmix.report.render import search_table
 
     if top < 1:
         from chipmix.errors import InputError
@@ -224,11 +236,7 @@ def search(
         from chipmix.report.html import search_page
 
         _write_report(search_page(result, **_report_context(catalog)), report)
-    if json_out:
-        print_json(result.to_dict())
-        return
-    for table in search_table(result):
-        console.print(table)
+    _show(result, search_table, json_out)
 
 
 @app.command()
@@ -282,7 +290,6 @@ def compare(
     gets its best layout; the fastest and the cheapest are marked."""
     from chipmix.plan.compare import compare as run
     from chipmix.report.compare_table import compare_tables
-    from chipmix.report.render import console, print_json
 
     job = _job_kwargs(seq_len, global_batch, precision, mode, None, stack)
     del job["tokens"]
@@ -302,11 +309,7 @@ def compare(
         from chipmix.report.html import compare_page
 
         _write_report(compare_page(result, **_report_context(catalog)), report)
-    if json_out:
-        print_json(result.to_dict())
-        return
-    for table in compare_tables(result):
-        console.print(table)
+    _show(result, compare_tables, json_out)
 
 
 class CatalogKind(StrEnum):
@@ -585,11 +588,7 @@ def simulate(
         from chipmix.report.html import simulate_page
 
         _write_report(simulate_page(result, **_report_context(catalog)), report)
-    if json_out:
-        print_json(result.to_dict())
-        return
-    for table in simulation_tables(result):
-        console.print(table)
+    _show(result, simulation_tables, json_out)
 
 
 @app.command()
@@ -712,7 +711,7 @@ def plan(
     from chipmix.plan.portfolio import plan as run
     from chipmix.plan.results import PlanInfeasibleError
     from chipmix.report.plan_tables import plan_tables
-    from chipmix.report.render import console, print_json
+    from chipmix.report.render import print_json
 
     try:
         result = run(
@@ -735,11 +734,7 @@ def plan(
             result, scenario_text=text, scenario_file=str(scenario), **_report_context(catalog)
         )
         _write_report(page, report)
-    if json_out:
-        print_json(result.to_dict())
-        return
-    for table in plan_tables(result):
-        console.print(table)
+    _show(result, plan_tables, json_out)
 
 
 @app.command()
@@ -798,7 +793,6 @@ def budget(
     under vendor caps (--usd); or the budget that K runs need (--runs)."""
     from chipmix.plan.budget import budget as run
     from chipmix.report.plan_tables import budget_tables
-    from chipmix.report.render import console, print_json
 
     job = _job_kwargs(seq_len, global_batch, precision, mode, None, stack)
     del job["tokens"]
@@ -821,11 +815,7 @@ def budget(
         from chipmix.report.html.budget import budget_page
 
         _write_report(budget_page(result, **_report_context(catalog)), report)
-    if json_out:
-        print_json(result.to_dict())
-        return
-    for table in budget_tables(result):
-        console.print(table)
+    _show(result, budget_tables, json_out)
 
 
 def main() -> None:
