@@ -47,6 +47,8 @@ constraints:
   min_vendors: 2
 """
 
+OFFERS = "aws-p5.48xlarge-us-east-1-2025-06,gcp-tpu-v5p-us-central1-2025-01,trn2"
+
 SCENARIO = """\
 name: test outage
 outages:
@@ -64,9 +66,20 @@ COMMANDS: list[tuple[str, list[str], int]] = [
         2,
     ),
     ("validate", ["validate", "--cases", "{cases}"], 2),
+    ("plan", ["plan", "{plan}", "--pareto"], 3),
+    (
+        "budget",
+        ["budget", "--usd", "1e6", "-m", "llama3-8b", "--tokens", "1e12", "-n", "256",
+         "--offers", OFFERS, "--cap", "nvidia=40%"],
+        2,
+    ),
+    (
+        "simulate",
+        ["simulate", "-m", "llama3-8b", "-s", "h100-sxm", "-n", "128", "--tokens", "2e11",
+         "--replicas", "64", "--scenario", "{scenario}", "--sweep", "--deadline-days", "9"],
+        3,
+    ),
 ]  # fmt: skip
-API_REPORTS = {"simulate": 3, "plan": 3, "budget": 2}
-"""Reports made through the Python API (their commands' --report is tested with them)."""
 
 
 def small_cases(folder: Path) -> Path:
@@ -102,49 +115,7 @@ def make_reports(folder: Path) -> dict[str, tuple[Path, int]]:
         result = runner.invoke(app, [*argv, "--report", str(path)])
         assert result.exit_code == 0, (name, result.output)
         out[name] = (path, plots)
-    out["simulate"] = (_simulate_report(folder, scenario), API_REPORTS["simulate"])
-    out["plan"] = (_plan_report(folder, plan), API_REPORTS["plan"])
-    out["budget"] = (_budget_report(folder), API_REPORTS["budget"])
     return out
-
-
-def _simulate_report(folder: Path, scenario: Path) -> Path:
-    from chipmix.report.html import simulate_page
-    from chipmix.sim.simulate import simulate
-
-    result = simulate(
-        "llama3-8b", "h100-sxm", 128, tokens=2e11, replicas=64, scenario=scenario,
-        sweep=True, deadline_days=9,
-    )  # fmt: skip
-    page = simulate_page(result, catalog=catalog_version(chipmix.load_catalog()))
-    return write_page(page, folder / "simulate.html")
-
-
-def _budget_report(folder: Path) -> Path:
-    from chipmix.plan.budget import budget
-    from chipmix.report.html import budget_page
-
-    offers = ["aws-p5.48xlarge-us-east-1-2025-06", "gcp-tpu-v5p-us-central1-2025-01", "trn2"]
-    result = budget(
-        1e6, model="llama3-8b", tokens=1e12, chips=256, offers=offers,
-        vendor_caps={"nvidia": 0.4},
-    )  # fmt: skip
-    page = budget_page(result, catalog=catalog_version(chipmix.load_catalog()))
-    return write_page(page, folder / "budget.html")
-
-
-def _plan_report(folder: Path, scenario: Path) -> Path:
-    from chipmix.plan.portfolio import plan
-    from chipmix.report.html.plan import plan_page
-
-    result = plan(scenario, pareto=True)
-    page = plan_page(
-        result,
-        scenario_text=scenario.read_text(encoding="utf-8"),
-        scenario_file=scenario.name,
-        catalog=catalog_version(chipmix.load_catalog()),
-    )
-    return write_page(page, folder / "plan.html")
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +123,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, i
     return make_reports(tmp_path_factory.mktemp("reports"))
 
 
-@pytest.mark.parametrize("name", [c[0] for c in COMMANDS] + list(API_REPORTS))
+@pytest.mark.parametrize("name", [c[0] for c in COMMANDS])
 def test_report_is_one_self_contained_file(reports: dict[str, tuple[Path, int]], name: str) -> None:
     path, plots = reports[name]
     text = path.read_text(encoding="utf-8")
@@ -228,6 +199,31 @@ def test_budget_report_has_the_purchases(reports: dict[str, tuple[Path, int]]) -
     assert "What $1M buys over 1 year" in text
     assert "runs of llama3-8b" in text
     assert "Spend per vendor" in text
+
+
+def test_simulate_plan_mode_refuses_a_report(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN, encoding="utf-8")
+    args = ["simulate", "--plan", str(plan), "--report", str(tmp_path / "x.html")]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert "not available with --plan" in str(result.exception)
+
+
+def test_report_shows_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chipmix.cli import main
+
+    path = tmp_path / "s.html"
+    argv = ["search", "-m", "llama3-8b", "-s", "h100-sxm", "-n", "8", "--global-batch", "64"]
+    monkeypatch.setattr("sys.argv", ["chipmix", *argv, "--report", str(path)])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    assert "report: " in capsys.readouterr().err
+    text = path.read_text(encoding="utf-8")
+    assert f'class="cmd">chipmix {" ".join(argv)} --report {path}</code>' in text
 
 
 def test_report_with_json_keeps_stdout_json(tmp_path: Path) -> None:
