@@ -199,7 +199,9 @@ def _count(db: Path) -> int:
 def test_interrupted_bench_keeps_every_completed_result(work: Path, sig: signal.Signals) -> None:
     db = work / f"interrupted-{sig.name}.sqlite"
     proc = subprocess.Popen(
-        [*CHIPMIX, "bench", "--device", "cpu", "--threads", "1", "--suite", "smoke",
+        # The quick suite, not the smoke one: on a fast machine the smoke suite can finish
+        # before the fourth result is seen, and then there is nothing left to interrupt.
+        [*CHIPMIX, "bench", "--device", "cpu", "--threads", "1", "--suite", "quick",
          "--model", "llama3.2-1b", "--seq-len", "256", "--batch", "16", "--db", str(db)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -207,6 +209,7 @@ def test_interrupted_bench_keeps_every_completed_result(work: Path, sig: signal.
     while _count(db) < 4 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     seen = _count(db)
+    assert proc.poll() is None, "the bench finished before it could be interrupted"
     proc.send_signal(sig)
     code = proc.wait(30)
     assert seen >= 4, "the bench did not get far enough to be interrupted"
