@@ -184,6 +184,10 @@ def test_collectives_under_torchrun_fit_the_scaleup_efficiency(work: Path) -> No
     assert {"scaleup_efficiency", "collective_latency_s", "matmul_efficiency"} <= fitted
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _count(db: Path) -> int:
     try:
         con = sqlite3.connect(db, timeout=5)
@@ -204,6 +208,10 @@ def test_interrupted_bench_keeps_every_completed_result(work: Path, sig: signal.
         [*CHIPMIX, "bench", "--device", "cpu", "--threads", "1", "--suite", "quick",
          "--model", "llama3.2-1b", "--seq-len", "256", "--batch", "16", "--db", str(db)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # A child inherits an ignored SIGINT (another test's browser or torchrun may leave the
+        # test process ignoring it); restore the default so Ctrl-C reaches the bench as it
+        # does from a shell.
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     deadline = time.monotonic() + 90
     while _count(db) < 4 and time.monotonic() < deadline and proc.poll() is None:
