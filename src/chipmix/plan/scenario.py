@@ -1,31 +1,7 @@
 """Planning scenarios: the YAML file a user writes, validated, and the resolved `Scenario`.
 
-A scenario names the jobs to run, the offers to rent them from and the constraints::
-
-    name: lab-2026
-    start: 2026-01-01          # first day of the horizon
-    end: 2026-12-31            # last day (default: the latest deadline)
-    objective: min-cost        # min-cost | min-makespan | max-tokens
-    offers:
-      - catalog: aws-p5.48xlarge-us-east-1-2025-06     # a catalog offer by id
-        max_chips: 8192                                # availability cap (chips)
-        tiers: [on-demand]
-      - select: {cloud: gcp, chip: tpu-v5p}            # every current catalog offer matching
-        max_chips: 6144
-      - id: azure-mi300x-eastus                        # an offer of the user's own
-        system: azure-nd-mi300x-v5
-        region: eastus
-        chips_per_unit: 8
-        usd_per_unit_hour: {on-demand: 48.0}
-        source: "quote of 2026-01, assumption"
-    jobs:
-      - {name: pretrain-70b, model: llama3-70b, tokens: 15e12, deadline: 2026-06-30}
-    constraints:
-      budget_usd: 2.0e9
-      vendor_caps: {nvidia: 60%}
-      cap_basis: spend         # spend | compute (H100-equivalent chip-hours)
-      min_vendors: 2
-      power_cap_mw: 60
+A scenario names the jobs to run, the offers to rent them from and the constraints; the
+file format, with an example, is documented in `chipmix.plan.schema`.
 
 Dates are days: a job may start at 00:00 of its ``start`` and must finish by the end of its
 ``deadline`` day. Every error names the file, the line and the key; unknown names (offers,
