@@ -3,7 +3,7 @@ per vendor; the error by chip and by stack; the scorecard's tables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chipmix.catalog.version import CatalogVersion
@@ -95,24 +95,10 @@ def parity_figure(card: Scorecard, vendors: Mapping[str, str]) -> go.Figure | No
             row=1,
             col=col,
         )
-        for vendor in sorted({_vendor(vendors, r.chip) for r in mine}):
-            points = [r for r in mine if _vendor(vendors, r.chip) == vendor]
-            fig.add_trace(
-                go.Scatter(
-                    x=[r.published for r in points],
-                    y=[r.predicted for r in points],
-                    mode="markers",
-                    name=vendor_name(vendor),
-                    legendgroup=vendor,
-                    showlegend=vendor not in shown,
-                    marker={"color": vendor_color(vendor), "size": 9, "line": {"width": 0.5}},
-                    hovertext=[_hover(r, vendors) for r in points],
-                    hoverinfo="text",
-                ),
-                row=1,
-                col=col,
-            )
-            shown.add(vendor)
+        _vendor_markers(
+            fig, mine, vendors, shown, col, size=9,
+            x=lambda r: r.published, y=lambda r: r.predicted or 0.0,
+        )  # fmt: skip
         fig.update_xaxes(
             type="log", title_text="published", range=_log_range(lo, hi), row=1, col=col
         )
@@ -197,24 +183,15 @@ def error_figure(card: Scorecard, vendors: Mapping[str, str]) -> go.Figure | Non
                 row=1,
                 col=col,
             )
-        for vendor in sorted({_vendor(vendors, r.chip) for r in rows}):
-            points = [r for r in rows if _vendor(vendors, r.chip) == vendor]
-            fig.add_trace(
-                go.Scatter(
-                    x=[pos[key(r)] + _jitter(r.id) for r in points],
-                    y=[(r.error or 0.0) * 100 for r in points],
-                    mode="markers",
-                    name=vendor_name(vendor),
-                    legendgroup=vendor,
-                    showlegend=vendor not in shown,
-                    marker={"color": vendor_color(vendor), "size": 8, "line": {"width": 0.5}},
-                    hovertext=[_hover(r, vendors) for r in points],
-                    hoverinfo="text",
-                ),
-                row=1,
-                col=col,
-            )
-            shown.add(vendor)
+        xs = {r.id: pos[key(r)] + _jitter(r.id) for r in rows}
+
+        def slot(r: CaseScore, xs: dict[str, float] = xs) -> float:
+            return xs[r.id]
+
+        _vendor_markers(
+            fig, rows, vendors, shown, col, size=8,
+            x=slot, y=lambda r: (r.error or 0.0) * 100,
+        )  # fmt: skip
         fig.update_xaxes(
             tickvals=list(range(len(names))),
             ticktext=names,
@@ -348,3 +325,37 @@ def validate_page(
             )
         )
     return page
+
+
+def _vendor_markers(
+    fig: Any,
+    rows: Sequence[CaseScore],
+    vendors: Mapping[str, str],
+    shown: set[str],
+    col: int,
+    *,
+    size: int,
+    x: Callable[[CaseScore], float],
+    y: Callable[[CaseScore], float],
+) -> None:
+    """One marker trace per vendor in subplot ``col``, each vendor in the legend once."""
+    import plotly.graph_objects as go
+
+    for vendor in sorted({_vendor(vendors, r.chip) for r in rows}):
+        points = [r for r in rows if _vendor(vendors, r.chip) == vendor]
+        fig.add_trace(
+            go.Scatter(
+                x=[x(r) for r in points],
+                y=[y(r) for r in points],
+                mode="markers",
+                name=vendor_name(vendor),
+                legendgroup=vendor,
+                showlegend=vendor not in shown,
+                marker={"color": vendor_color(vendor), "size": size, "line": {"width": 0.5}},
+                hovertext=[_hover(r, vendors) for r in points],
+                hoverinfo="text",
+            ),
+            row=1,
+            col=col,
+        )
+        shown.add(vendor)
