@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import chipmix
 from chipmix.cli import app, main
-from chipmix.plan.compare import DEFAULT_CHIPS, Comparison, compare, ladder
+from chipmix.planning.comparison.compare import DEFAULT_CHIPS, Comparison, compare, ladder
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from chipmix.catalog import load_catalog
 from chipmix.cli import app
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
-from chipmix.plan.budget import HOURS_PER_YEAR, budget
+from chipmix.planning.budget.budget import HOURS_PER_YEAR, budget
 
 OFFERS = [
     "aws-p5.48xlarge-us-east-1-2025-06",

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chipmix.catalog import load_catalog
-from chipmix.plan.milp import Problem, solve, violated
-from chipmix.plan.placements import SearchCache, candidates
-from chipmix.plan.portfolio import plan
-from chipmix.plan.results import PlanInfeasibleError, PlanResult
-from chipmix.plan.scenario import Scenario, parse_scenario
+from chipmix.planning.portfolio.placements import SearchCache, candidates
+from chipmix.planning.portfolio.planner import plan
+from chipmix.planning.portfolio.results import PlanInfeasibleError, PlanResult
+from chipmix.planning.portfolio.scenario import Scenario, parse_scenario
+from chipmix.planning.portfolio.solver import Problem, solve, violated
 
 CAT = load_catalog()
 SHAPE = {"model": "llama3.2-1b", "seq_len": 4096, "global_batch": 256, "chip_counts": [16, 32]}
@@ -312,7 +312,7 @@ def test_lazy_groups_give_the_same_plan_as_the_whole_model() -> None:
     lazy = solve(pb, "cost")
     assert lazy.ok
     assert not violated(pb, lazy.chosen, lazy.reserved_units)
-    from chipmix.plan import milp
+    from chipmix.planning.portfolio import solver as milp
 
     whole = milp._solve_once(pb, "cost", frozenset(), None, None, None)
     assert lazy.objective == pytest.approx(whole.objective, rel=1e-6)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import chipmix
 from chipmix.catalog.version import catalog_version
 from chipmix.cli import app
-from chipmix.plan.pareto import pareto_front
+from chipmix.planning.comparison.pareto import pareto_front
 from chipmix.report.html import Page, Table, write_page
 
 runner = CliRunner()

@@ -22,10 +22,10 @@ from chipmix.errors import (
     UnknownNameError,
 )
 from chipmix.perf.layout import Layout
-from chipmix.plan.budget import BudgetResult, budget
-from chipmix.plan.compare import Comparison, ComparisonRow, compare
-from chipmix.plan.portfolio import plan
-from chipmix.plan.results import PlanResult
+from chipmix.planning.budget.budget import BudgetResult, budget
+from chipmix.planning.comparison.compare import Comparison, ComparisonRow, compare
+from chipmix.planning.portfolio.planner import plan
+from chipmix.planning.portfolio.results import PlanResult
 from chipmix.results import Estimate, SearchResult
 from chipmix.sim import SimulationResult, simulate
 from chipmix.workload import Job, ModelSpec, load_model, preset_names

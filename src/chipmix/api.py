@@ -15,7 +15,7 @@ from chipmix.perf.layout import RECOMPUTE, Layout, LayoutBatch
 from chipmix.perf.memory import GIB
 from chipmix.perf.step import evaluate
 from chipmix.perf.validity import check_layout
-from chipmix.plan.cost import run_cost
+from chipmix.planning.cost import run_cost
 from chipmix.results import Estimate, SearchResult
 from chipmix.search.search import run_search
 from chipmix.workload.job import Job, Mode

@@ -288,7 +288,7 @@ def compare(
     Give the run's length (--tokens or --steps) and at most one way to size it (--chips,
     --deadline-days or --budget-usd; without one, 1024 chips on every system). Each system
     gets its best layout; the fastest and the cheapest are marked."""
-    from chipmix.plan.compare import compare as run
+    from chipmix.planning.comparison.compare import compare as run
     from chipmix.report.compare_table import compare_tables
 
     job = _job_kwargs(seq_len, global_batch, precision, mode, None, stack)
@@ -708,8 +708,8 @@ def plan(
     cloud share caps, minimum vendors, power cap); the plan meets every deadline at the
     least cost (or the shortest makespan, or the most tokens within the budget) and says
     which constraints bind and what relaxing them is worth. See examples/*.yaml."""
-    from chipmix.plan.portfolio import plan as run
-    from chipmix.plan.results import PlanInfeasibleError
+    from chipmix.planning.portfolio.planner import plan as run
+    from chipmix.planning.portfolio.results import PlanInfeasibleError
     from chipmix.report.plan_tables import plan_tables
     from chipmix.report.render import print_json
 
@@ -791,7 +791,7 @@ def budget(
 ) -> None:
     """What a commitment buys: chip-hours, PFLOP-days and training runs per offer and tier
     under vendor caps (--usd); or the budget that K runs need (--runs)."""
-    from chipmix.plan.budget import budget as run
+    from chipmix.planning.budget.budget import budget as run
     from chipmix.report.plan_tables import budget_tables
 
     job = _job_kwargs(seq_len, global_batch, precision, mode, None, stack)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
-from chipmix.plan.budget import BudgetResult
-from chipmix.plan.results import PlanResult, Share
+from chipmix.planning.budget.budget import BudgetResult
+from chipmix.planning.portfolio.results import PlanResult, Share
 from chipmix.report.render import fmt_num, fmt_usd
 
 __all__ = ["budget_tables", "plan_tables"]

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chipmix.catalog.catalog import Catalog, load_catalog
-from chipmix.plan.results import Allocation, PlanResult
-from chipmix.plan.scenario import RESERVED_TIERS
+from chipmix.planning.portfolio.results import Allocation, PlanResult
+from chipmix.planning.portfolio.scenario import RESERVED_TIERS
 from chipmix.sim.results import SimulationResult
 from chipmix.sim.simulate import simulate
 
@@ -138,10 +138,10 @@ def simulate_plan(
     hot_spare_nodes: int | None = None,
     catalog: Catalog | str | Path | None = None,
 ) -> PlanSimulation:
-    """Plan ``scenario`` (a planner scenario file, see `chipmix.plan.scenario`) and simulate
-    each job where the plan puts it."""
-    from chipmix.plan.portfolio import plan
-    from chipmix.plan.scenario import load_scenario
+    """Plan ``scenario`` (a planner scenario file, see `chipmix.planning.portfolio.schema`) and
+    simulate each job where the plan puts it."""
+    from chipmix.planning.portfolio.planner import plan
+    from chipmix.planning.portfolio.scenario import load_scenario
 
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     sc = load_scenario(scenario, cat)

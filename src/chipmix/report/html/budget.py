@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chipmix.catalog.version import CatalogVersion
-from chipmix.plan.budget import BudgetLine, BudgetResult
+from chipmix.planning.budget.budget import BudgetLine, BudgetResult
 from chipmix.report.html.page import Page, Table
 from chipmix.report.html.style import base_figure, vendor_color, vendor_name
 from chipmix.report.render import fmt_num, fmt_usd

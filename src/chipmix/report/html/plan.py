@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chipmix.catalog.version import CatalogVersion
-from chipmix.plan.results import PlanResult, Share
+from chipmix.planning.portfolio.results import PlanResult, Share
 from chipmix.report.html.page import Page, Table
 from chipmix.report.html.style import base_figure, vendor_color, vendor_name
 from chipmix.report.render import fmt_num, fmt_usd

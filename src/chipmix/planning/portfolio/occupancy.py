@@ -1,9 +1,9 @@
 """A plan being edited, period by period: chips per offer and per reservation, and power.
 
 `Occupancy` answers whether a run fits at a start (the capacity (2), reservation (3) and
-power (8) constraints of `chipmix.plan.milp`, one run at a time) and lets runs move; the
-planner uses it to start runs as early as they fit and to repair a plan for the vendor
-minimum (`repair_vendors`).
+power (8) constraints of `chipmix.planning.portfolio.solver`, one run at a time) and
+lets runs move; the planner uses it to start runs as early as they fit and to repair a
+plan for the vendor minimum (`repair_vendors`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from chipmix.plan.milp import Problem
+    from chipmix.planning.portfolio.solver import Problem
 
 __all__ = ["Occupancy", "repair_vendors", "starts"]
 

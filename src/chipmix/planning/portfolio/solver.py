@@ -6,8 +6,8 @@ Formulation (solved with HiGHS; coded below in the same order)
 Sets
     J            jobs; J_req ⊆ J the ones that must run (all but optional jobs under
                  max-tokens)
-    P_j          candidate placements of job j (`chipmix.plan.placements`): offer o_p, tier
-                 k_p, n_p chips, duration d_p hours
+    P_j          candidate placements of job j (`placements`): offer o_p, tier k_p,
+                 n_p chips, duration d_p hours
     T            periods t = 0 … |T|−1 of Δ hours from the scenario's start (``period_days``)
     S_p          start periods of p: ρ_j ≤ sΔ (release), sΔ + d_p ≤ δ_j (deadline, the end
                  of its day), s + L_{p,s} ≤ |T|, inside the term for a reserved tier, and
@@ -76,9 +76,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from chipmix.plan.occupancy import repair_vendors
-from chipmix.plan.placements import Candidates
-from chipmix.plan.scenario import Scenario
+from chipmix.planning.portfolio.occupancy import repair_vendors
+from chipmix.planning.portfolio.placements import Candidates
+from chipmix.planning.portfolio.scenario import Scenario
 
 __all__ = [
     "ELASTIC_GROUPS",

@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from chipmix.plan.milp import Problem, Solution, solve
-from chipmix.plan.placements import Candidates
-from chipmix.plan.portfolio import compact, plan_cost, primary_value, solve_objective
-from chipmix.plan.results import Baseline, Binding, ParetoPoint
+from chipmix.planning.portfolio.placements import Candidates
+from chipmix.planning.portfolio.planner import compact, plan_cost, primary_value, solve_objective
+from chipmix.planning.portfolio.results import Baseline, Binding, ParetoPoint
+from chipmix.planning.portfolio.solver import Problem, Solution, solve
 
 __all__ = ["binding_constraints", "pareto_front", "single_vendor_plans"]
 

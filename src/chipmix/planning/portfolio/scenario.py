@@ -1,7 +1,7 @@
 """Planning scenarios: the YAML file a user writes, validated, and the resolved `Scenario`.
 
 A scenario names the jobs to run, the offers to rent them from and the constraints; the
-file format, with an example, is documented in `chipmix.plan.schema`.
+file format, with an example, is documented in `chipmix.planning.portfolio.schema`.
 
 Dates are days: a job may start at 00:00 of its ``start`` and must finish by the end of its
 ``deadline`` day. Every error names the file, the line and the key; unknown names (offers,
@@ -26,8 +26,8 @@ from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.catalog.offer import PRICE_TIERS, Offer, PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import ChipmixError, FileFormatError, InputError, UnknownNameError
-from chipmix.plan.lines import KeyLines, format_path
-from chipmix.plan.schema import (
+from chipmix.planning.portfolio.lines import KeyLines, format_path
+from chipmix.planning.portfolio.schema import (
     OBJECTIVES,
     CapBasis,
     CatalogOfferSpec,

@@ -2,15 +2,15 @@
 
 A placement is one job on one offer, in one price tier, on one chip count, with the best
 layout the layout search finds there (`chipmix.api.search`; nothing here models
-performance). Its duration, chip-hours and energy come from `chipmix.plan.cost.run_cost`
+performance). Its duration, chip-hours and energy come from `chipmix.planning.cost.run_cost`
 (``time = tokens / tokens_per_s``, ``chip-hours = chips × time``, ``energy = chip-hours ×
 W per chip``); its price is ``chip-hours × $/chip-hour`` of the offer's tier after the
 scenario's discount. Compute is counted in H100-equivalent chip-hours: ``chip-hours ×
 peak(chip) / peak(H100 SXM)``, dense bf16 peaks from the catalog.
 
 Chip counts per job and system (unless the job lists its own ``chip_counts``) come from the
-ladder of `chipmix.plan.compare.ladder` (whole nodes, neighbours at most 1/8 apart): the
-fewest chips whose best layout finishes within the job's window — found by doubling from
+ladder of `chipmix.planning.comparison.compare.ladder` (whole nodes, neighbours at most 1/8
+apart): the fewest chips whose best layout finishes within the job's window — found by doubling from
 the 100 %-MFU bound ``chips ≥ tokens × FLOPs/token ÷ (peak × window)``, then bisecting —
 and then twice and four times that (``sizes_per_system`` counts), while more chips still
 speed the run up by `MIN_GAIN`. Bigger counts buy time under contention; smaller ones miss
@@ -39,9 +39,9 @@ from chipmix.catalog.offer import PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError
 from chipmix.perf.step import model_flops_per_token
-from chipmix.plan.compare import MAX_CHIPS, MIN_GAIN, ladder
-from chipmix.plan.cost import run_cost
-from chipmix.plan.scenario import RESERVED_TIERS, PlanJob, PlanOffer, Scenario
+from chipmix.planning.comparison.compare import MAX_CHIPS, MIN_GAIN, ladder
+from chipmix.planning.cost import run_cost
+from chipmix.planning.portfolio.scenario import RESERVED_TIERS, PlanJob, PlanOffer, Scenario
 from chipmix.results import Estimate
 from chipmix.workload.job import Job
 

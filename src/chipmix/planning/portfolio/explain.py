@@ -2,8 +2,8 @@
 
 Two checks. Before the MILP, a job with no candidate placement cannot run at all: no
 allowed offer fits a layout, or even the most chips it holds finish too late
-(`unplaceable`). After an infeasible MILP, the elastic form of `chipmix.plan.milp` is solved
-once per constraint group with only that group allowed to give (the others hard): each
+(`unplaceable`). After an infeasible MILP, the elastic form of the MILP (`solver`) is
+solved once per constraint group with only that group allowed to give (the others hard): each
 group whose relaxation alone restores a plan is one way out, stated with the least
 violation it needs — "in 2026-03 the runs need 41k H100-equivalents on offers that hold
 30k", "job J finishes 9 days after its deadline", "$120M over the budget", "NVIDIA needs
@@ -17,10 +17,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from chipmix.plan.milp import Problem, Solution, solve
-from chipmix.plan.placements import Candidates
-from chipmix.plan.results import Conflict, PlanInfeasibleError
-from chipmix.plan.scenario import Scenario
+from chipmix.planning.portfolio.placements import Candidates
+from chipmix.planning.portfolio.results import Conflict, PlanInfeasibleError
+from chipmix.planning.portfolio.scenario import Scenario
+from chipmix.planning.portfolio.solver import Problem, Solution, solve
 
 __all__ = ["active_groups", "explain_infeasible", "unplaceable"]
 

@@ -46,8 +46,8 @@ from chipmix.catalog.chip import Precision
 from chipmix.catalog.offer import PRICE_TIERS, Offer, PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
-from chipmix.plan.placements import SearchCache, reference_peak
-from chipmix.plan.results import hhi
+from chipmix.planning.portfolio.placements import SearchCache, reference_peak
+from chipmix.planning.portfolio.results import hhi
 from chipmix.workload.job import Mode
 from chipmix.workload.model import ModelSpec
 
@@ -430,7 +430,7 @@ def _solve(
     Scaled for HiGHS's tolerances: the variables are millions of chip-hours, so prices are
     $M per million chip-hours (= $/chip-hour, near 1-20) and values are relative to the
     best offer's (at most 1)."""
-    from chipmix.plan.milp import highspy_module
+    from chipmix.planning.portfolio.solver import highspy_module
 
     highspy = highspy_module()
     n = len(options)

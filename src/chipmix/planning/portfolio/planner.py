@@ -1,15 +1,15 @@
 """`plan`: a scenario in, a portfolio plan out.
 
-The steps: validate the scenario (`chipmix.plan.scenario`); find every job's candidate
-placements with the layout search (`chipmix.plan.placements`); solve the MILP for the
-scenario's objective (`chipmix.plan.milp`; min-makespan and max-tokens are lexicographic:
+The steps: validate the scenario (`scenario`); find every job's candidate placements
+with the layout search (`placements`); solve the MILP (`solver`) for the scenario's
+objective (min-makespan and max-tokens are lexicographic:
 the best value first, then the cheapest plan that keeps it); move every run as early as
 capacity, power and reservations allow (the MILP is indifferent to when a run starts
 within its window, so the plan reads better without changing any constraint or cost);
 then explain: binding constraints and their marginal value, the best single-vendor plan,
-the Pareto front (`chipmix.plan.sensitivity`). An infeasible scenario raises
+the Pareto front (`sensitivity`). An infeasible scenario raises
 `PlanInfeasibleError` saying which constraints conflict and by how much
-(`chipmix.plan.explain`).
+(`explain`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from typing import Any
 
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.errors import InfeasibleError
-from chipmix.plan.milp import Goal, Problem, Solution, solve
-from chipmix.plan.occupancy import Occupancy
-from chipmix.plan.placements import Candidates, SearchCache, candidates
-from chipmix.plan.results import (
+from chipmix.planning.portfolio.occupancy import Occupancy
+from chipmix.planning.portfolio.placements import Candidates, SearchCache, candidates
+from chipmix.planning.portfolio.results import (
     Allocation,
     PlanInfeasibleError,
     PlanResult,
@@ -34,7 +33,8 @@ from chipmix.plan.results import (
     Share,
     SolveStats,
 )
-from chipmix.plan.scenario import Objective, Scenario, load_scenario, parse_scenario
+from chipmix.planning.portfolio.scenario import Objective, Scenario, load_scenario, parse_scenario
+from chipmix.planning.portfolio.solver import Goal, Problem, Solution, solve
 
 __all__ = ["compact", "plan", "plan_cost", "primary_value", "solve_objective"]
 
@@ -51,8 +51,12 @@ def plan(
     """Plan a scenario: a `Scenario`, a scenario file's path, or the file's structure as a
     mapping. ``sensitivity`` and ``single_vendor`` default to the scenario's ``solver``
     options; ``pareto`` adds the cost-vs-makespan front."""
-    from chipmix.plan.explain import explain_infeasible, unplaceable
-    from chipmix.plan.sensitivity import binding_constraints, pareto_front, single_vendor_plans
+    from chipmix.planning.portfolio.explain import explain_infeasible, unplaceable
+    from chipmix.planning.portfolio.sensitivity import (
+        binding_constraints,
+        pareto_front,
+        single_vendor_plans,
+    )
 
     started = time.perf_counter()
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)

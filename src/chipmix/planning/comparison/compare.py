@@ -1,7 +1,7 @@
 """One job across many systems: which chips, how long, how much.
 
 Every system gets its best layout from the layout search (`chipmix.api.search`, which
-prices the run with `chipmix.plan.cost`); this module only decides *how many* chips each
+prices the run with `chipmix.planning.cost`); this module only decides *how many* chips each
 system uses and ranks the answers. Exactly one sizing rule applies to every system:
 
 ``chips``
@@ -41,7 +41,7 @@ from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
 from chipmix.perf.step import model_flops_per_token
-from chipmix.plan.cost import cheapest_offers
+from chipmix.planning.cost import cheapest_offers
 from chipmix.results import Estimate
 from chipmix.workload.job import Job, Mode
 from chipmix.workload.model import ModelSpec
