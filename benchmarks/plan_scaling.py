@@ -25,10 +25,10 @@ import time
 from typing import Any
 
 from chipmix.catalog import load_catalog
+from chipmix.planning.portfolio.objective import solve_objective
 from chipmix.planning.portfolio.placements import SearchCache, candidates
-from chipmix.planning.portfolio.planner import solve_objective
-from chipmix.planning.portfolio.scenario import parse_scenario
-from chipmix.planning.portfolio.solver import Problem
+from chipmix.planning.portfolio.problem import Problem
+from chipmix.planning.portfolio.scenario_file import parse_scenario
 
 SHAPES = [
     {"model": "llama3-8b", "seq_len": 8192, "global_batch": 512, "tokens": (0.5e12, 3e12)},

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 import chipmix
 from chipmix.cli import app, main
-from chipmix.planning.comparison.compare import DEFAULT_CHIPS, Comparison, compare, ladder
+from chipmix.planning.comparison.compare import DEFAULT_CHIPS, compare
+from chipmix.planning.comparison.result import Comparison
+from chipmix.planning.comparison.sizing import ladder
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from chipmix.cli import app
 from chipmix.planning.portfolio.planner import plan
 from chipmix.planning.portfolio.results import PlanResult
-from chipmix.planning.portfolio.scenario import load_scenario
+from chipmix.planning.portfolio.scenario_file import load_scenario
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "frontier-lab-2026.yaml"
 

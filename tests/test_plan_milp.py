@@ -20,9 +20,11 @@ from hypothesis import strategies as st
 from chipmix.catalog import load_catalog
 from chipmix.planning.portfolio.placements import SearchCache, candidates
 from chipmix.planning.portfolio.planner import plan
+from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.results import PlanInfeasibleError, PlanResult
-from chipmix.planning.portfolio.scenario import Scenario, parse_scenario
-from chipmix.planning.portfolio.solver import Problem, solve, violated
+from chipmix.planning.portfolio.scenario import Scenario
+from chipmix.planning.portfolio.scenario_file import parse_scenario
+from chipmix.planning.portfolio.solver import solve, violated
 
 CAT = load_catalog()
 SHAPE = {"model": "llama3.2-1b", "seq_len": 4096, "global_batch": 256, "chip_counts": [16, 32]}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chipmix.errors import FileFormatError, InputError, UnknownNameError
-from chipmix.planning.portfolio.scenario import load_scenario, parse_scenario
+from chipmix.planning.portfolio.scenario_file import load_scenario, parse_scenario
 
 GOOD = """\
 name: tiny

@@ -23,7 +23,8 @@ from chipmix.errors import (
 )
 from chipmix.perf.layout import Layout
 from chipmix.planning.budget.budget import BudgetResult, budget
-from chipmix.planning.comparison.compare import Comparison, ComparisonRow, compare
+from chipmix.planning.comparison.compare import compare
+from chipmix.planning.comparison.result import Comparison, ComparisonRow
 from chipmix.planning.portfolio.planner import plan
 from chipmix.planning.portfolio.results import PlanResult
 from chipmix.results import Estimate, SearchResult

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
-from chipmix.planning.comparison.compare import Comparison, ComparisonRow
+from chipmix.planning.comparison.result import Comparison, ComparisonRow
 from chipmix.report.render import fmt_num, fmt_usd
 
 __all__ = ["compare_tables"]

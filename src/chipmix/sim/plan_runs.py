@@ -141,7 +141,7 @@ def simulate_plan(
     """Plan ``scenario`` (a planner scenario file, see `chipmix.planning.portfolio.schema`) and
     simulate each job where the plan puts it."""
     from chipmix.planning.portfolio.planner import plan
-    from chipmix.planning.portfolio.scenario import load_scenario
+    from chipmix.planning.portfolio.scenario_file import load_scenario
 
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     sc = load_scenario(scenario, cat)

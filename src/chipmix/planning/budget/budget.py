@@ -35,142 +35,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.catalog.chip import Precision
 from chipmix.catalog.offer import PRICE_TIERS, Offer, PriceTier
-from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
-from chipmix.planning.portfolio.placements import SearchCache, reference_peak
-from chipmix.planning.portfolio.results import hhi
+from chipmix.planning.budget.lp import solve_lp
+from chipmix.planning.budget.options import (
+    HOURS_PER_YEAR,
+    Option,
+    buy_options,
+    vendor_of,
+)
+from chipmix.planning.budget.result import BudgetLine, BudgetResult
 from chipmix.workload.job import Mode
 from chipmix.workload.model import ModelSpec
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 __all__ = ["HOURS_PER_YEAR", "BudgetLine", "BudgetResult", "budget"]
 
-HOURS_PER_YEAR = 8766.0
-"""365.25 days."""
-TERM_YEARS: dict[PriceTier, float] = {"committed-1y": 1.0, "committed-3y": 3.0}
-"""Commitment terms; other tiers are paid per hour (owned: assumed amortized per hour)."""
 DEFAULT_RUN_CHIPS = 4096
 """Chips per training run when throughput is looked up (clipped to a system's limit)."""
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetLine:
-    """What one offer in one tier contributes."""
-
-    offer: str
-    cloud: str
-    region: str
-    system: str
-    chip: str
-    vendor: str
-    tier: PriceTier
-    usd_per_chip_hour: float
-    """Effective: a commitment's price × billed hours ÷ hours used."""
-    spend_usd: float
-    share: float
-    """Of the total spend."""
-    chip_hours: float
-    chips_held: float
-    """chip-hours ÷ (years × 8766): the average number of chips running."""
-    pflop_days: float
-    """chip-hours × dense bf16 peak, in PFLOP/s-days."""
-    tokens: float | None
-    runs: float | None
-    run_days: float | None
-    """Days one run takes on this offer at the run's chip count."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class BudgetResult:
-    """A budget's purchases (forward) or a goal's budget (reverse)."""
-
-    direction: str
-    """``forward`` (what ``usd`` buys) or ``reverse`` (what ``runs`` need)."""
-    usd: float
-    """The budget given (forward) or needed (reverse)."""
-    years: float
-    lines: list[BudgetLine]
-    """Offers and tiers with a purchase, largest spend first."""
-    spend_usd: float
-    chip_hours: float
-    pflop_days: float
-    model: str | None
-    tokens_per_run: float | None
-    chips_per_run: int | None
-    tokens: float | None
-    runs: float | None
-    vendor_spend: dict[str, float]
-    vendor_caps: dict[str, float]
-    mix: dict[str, float]
-    skipped: dict[str, str]
-    """Offers left out, with the reason (no price in the tiers, no layout fits, …)."""
-    status: str
-    solve_s: float
-    """Seconds for the whole request (searches included)."""
-
-    @property
-    def vendor_shares(self) -> dict[str, float]:
-        total = sum(self.vendor_spend.values()) or 1.0
-        return {v: s / total for v, s in self.vendor_spend.items()}
-
-    @property
-    def hhi(self) -> float:
-        return hhi(list(self.vendor_shares.values()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "direction": self.direction,
-            "usd": self.usd,
-            "years": self.years,
-            "spend_usd": self.spend_usd,
-            "chip_hours": self.chip_hours,
-            "pflop_days": self.pflop_days,
-            "model": self.model,
-            "tokens_per_run": self.tokens_per_run,
-            "chips_per_run": self.chips_per_run,
-            "tokens": self.tokens,
-            "runs": self.runs,
-            "vendor_spend": self.vendor_spend,
-            "vendor_shares": self.vendor_shares,
-            "hhi": self.hhi,
-            "vendor_caps": self.vendor_caps,
-            "mix": self.mix,
-            "lines": [line.to_dict() for line in self.lines],
-            "skipped": self.skipped,
-            "status": self.status,
-            "solve_s": self.solve_s,
-        }
-
-    def to_dataframe(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame.from_records([line.to_dict() for line in self.lines])
-
-
-@dataclass(frozen=True, slots=True)
-class _Option:
-    offer: Offer
-    tier: PriceTier
-    price: float
-    value: float
-    cap_chip_hours: float | None
-    pflop_hours_per_chip_hour: float
-    tokens_per_chip_hour: float | None
-    run_days: float | None
 
 
 def budget(
@@ -224,13 +112,13 @@ def budget(
         )  # fmt: skip
     hours = years * HOURS_PER_YEAR
     skipped: dict[str, str] = {}
-    options = _options(cat, pool, chosen_tiers, job, chips, max_chips, hours, skipped)
+    options = buy_options(cat, pool, chosen_tiers, job, chips, max_chips, hours, skipped)
     if not options:
         raise InfeasibleError(
             "no offer can be bought: " + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))
         )
     groups = _mix_groups(cat, mix or {}, options)
-    z = _solve(options, direction, usd, runs, tokens, caps, groups, cat)
+    z = solve_lp(options, direction, usd, runs, tokens, caps, groups, cat)
     return _result(
         cat, options, z, direction, usd, years, job, chips, tokens, caps, mix, skipped,
         time.perf_counter() - started,
@@ -315,7 +203,7 @@ def _shares(
 
 
 def _mix_groups(
-    cat: Catalog, mix: Mapping[str, float], options: list[_Option]
+    cat: Catalog, mix: Mapping[str, float], options: list[Option]
 ) -> list[tuple[str, float, list[int]]]:
     """Each mix key (vendor, cloud or offer id) with its share and the options it covers."""
     if not mix:
@@ -333,7 +221,7 @@ def _mix_groups(
         members = [
             i
             for i, opt in enumerate(options)
-            if key in (opt.offer.id, opt.offer.cloud, _vendor(cat, opt.offer))
+            if key in (opt.offer.id, opt.offer.cloud, vendor_of(cat, opt.offer))
         ]
         if share > 0 and not members:
             raise InputError(f"mix names {key!r} but no priced offer of it can be bought")
@@ -345,182 +233,9 @@ def _mix_groups(
     return out
 
 
-def _vendor(cat: Catalog, offer: Offer) -> str:
-    return cat.chips[cat.systems[offer.system].chip].vendor
-
-
-def _options(
-    cat: Catalog,
-    pool: list[Offer],
-    tiers: tuple[PriceTier, ...],
-    job: Any,
-    chips: int,
-    max_chips: int | None,
-    hours: float,
-    skipped: dict[str, str],
-) -> list[_Option]:
-    cache = SearchCache.shared(cat)
-    ref = reference_peak(cat)
-    out = []
-    for offer in sorted(pool, key=lambda o: o.id):
-        system = cat.resolve(cat.systems[offer.system])
-        priced = [(t, p) for t in tiers if (p := offer.usd_per_chip_hour(t)) is not None]
-        if not priced:
-            skipped[offer.id] = f"no price in {', '.join(tiers)}"
-            continue
-        peak = system.chip.peak_flops("bf16")
-        tokens_per_chip_hour = run_days = None
-        if job is not None:
-            n = _run_chips(system, chips)
-            found = cache.best(job, system, n)
-            if isinstance(found, InfeasibleError):
-                skipped[offer.id] = f"{job.model.name} on {n:,} chips: {found}"
-                continue
-            tokens_per_chip_hour = found.tokens_per_s * 3600.0 / n
-            run_days = job.tokens / found.tokens_per_s / 86400.0
-        for tier, price in priced:
-            effective = price * _billed_fraction(tier, hours)
-            value = tokens_per_chip_hour if tokens_per_chip_hour is not None else peak / ref
-            out.append(
-                _Option(
-                    offer=offer,
-                    tier=tier,
-                    price=effective,
-                    value=value,
-                    cap_chip_hours=None if max_chips is None else max_chips * hours,
-                    pflop_hours_per_chip_hour=peak / 1e15,
-                    tokens_per_chip_hour=tokens_per_chip_hour,
-                    run_days=run_days,
-                )
-            )
-    return out
-
-
-def _run_chips(system: ResolvedSystem, chips: int) -> int:
-    """The run's chip count on ``system``: ``chips`` in whole nodes, within its limit."""
-    node = system.system.chips_per_node
-    limit = system.system.max_chips or chips
-    n = min(chips, limit)
-    return max(node, n // node * node)
-
-
-def _billed_fraction(tier: PriceTier, hours: float) -> float:
-    """Billed hours ÷ hours used: commitments renew for the whole period, the last term
-    billed whole."""
-    term_years = TERM_YEARS.get(tier)
-    if term_years is None:
-        return 1.0
-    term = term_years * HOURS_PER_YEAR
-    return math.ceil(hours / term - 1e-9) * term / hours
-
-
-# -- the LP ----------------------------------------------------------------------------------
-def _solve(
-    options: list[_Option],
-    direction: str,
-    usd: float | None,
-    runs: float | None,
-    tokens: float | None,
-    caps: dict[str, float],
-    groups: list[tuple[str, float, list[int]]],
-    cat: Catalog,
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Chip-hours per option (the LP of the module docstring).
-
-    Scaled for HiGHS's tolerances: the variables are millions of chip-hours, so prices are
-    $M per million chip-hours (= $/chip-hour, near 1-20) and values are relative to the
-    best offer's (at most 1)."""
-    from chipmix.planning.portfolio.solver import highspy_module
-
-    highspy = highspy_module()
-    n = len(options)
-    unit = 1e6  # chip-hours per variable unit
-    price = np.array([o.price for o in options])  # $M per million chip-hours
-    value = np.array([o.value for o in options])
-    scale = float(value.max()) or 1.0
-    value = value / scale
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    inf = highspy.kHighsInf
-    lower = np.zeros(n)
-    upper = np.array(
-        [inf if o.cap_chip_hours is None else o.cap_chip_hours / unit for o in options]
-    )
-    cost = -value if direction == "forward" else price
-    h.addVars(n, lower, upper)
-    h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
-    idx = np.arange(n, dtype=np.int32)
-
-    def row(lo: float, hi: float, cols: Any, vals: Any) -> None:
-        cols = np.asarray(cols, dtype=np.int32)
-        h.addRow(lo, hi, len(cols), cols, np.asarray(vals, dtype=np.float64))
-
-    if direction == "forward":
-        assert usd is not None
-        row(-inf, usd / 1e6, idx, price)  # (1) budget
-    else:
-        assert runs is not None
-        assert tokens is not None
-        row(runs * tokens / (scale * unit), inf, idx, value)  # (1') goal
-    by_offer: dict[str, list[int]] = {}
-    for i, o in enumerate(options):
-        by_offer.setdefault(o.offer.id, []).append(i)
-    for members in by_offer.values():  # (2) availability, shared by an offer's tiers
-        cap = options[members[0]].cap_chip_hours
-        if cap is not None and len(members) > 1:
-            row(-inf, cap / unit, members, np.ones(len(members)))
-    for vendor, kappa in caps.items():  # (3) vendor caps
-        mine = np.array([_vendor(cat, o.offer) == vendor for o in options], dtype=np.float64)
-        row(-inf, 0.0, idx, price * (mine - kappa))
-    for _, share, members in groups:  # (4) mix
-        mine = np.zeros(n)
-        mine[members] = 1.0
-        row(0.0, 0.0, idx, price * (mine - share))
-    h.run()
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        word = h.modelStatusToString(status)
-        raise InfeasibleError(_why_not(direction, usd, runs, tokens, options, caps, groups, word))
-    values = np.array(h.getSolution().col_value, dtype=np.float64)
-    return np.maximum(values, 0.0) * unit
-
-
-def _why_not(
-    direction: str,
-    usd: float | None,
-    runs: float | None,
-    tokens: float | None,
-    options: list[_Option],
-    caps: dict[str, float],
-    groups: list[tuple[str, float, list[int]]],
-    word: str,
-) -> str:
-    if direction == "reverse" and runs is not None and tokens is not None:
-        capped = all(o.cap_chip_hours is not None for o in options)
-        if capped:
-            best: dict[str, float] = {}
-            for o in options:
-                assert o.cap_chip_hours is not None
-                assert o.tokens_per_chip_hour is not None
-                best[o.offer.id] = max(
-                    best.get(o.offer.id, 0.0), o.cap_chip_hours * o.tokens_per_chip_hour
-                )
-            most = sum(best.values())
-            return (
-                f"{runs:g} runs of {tokens:.3g} tokens need {runs * tokens:.3g} tokens; the "
-                f"offers' capacity holds at most {most:.3g} ({most / tokens:.3g} runs) in the "
-                "period; raise max_chips or years, or add offers"
-            )
-    if groups:
-        return f"the mix cannot be met by the offers allowed (HiGHS: {word})"
-    if caps:
-        return f"the vendor caps cannot be met by the offers allowed (HiGHS: {word})"
-    return f"no purchase meets the request (HiGHS: {word})"
-
-
 def _result(
     cat: Catalog,
-    options: list[_Option],
+    options: list[Option],
     z: np.ndarray[Any, np.dtype[np.float64]],
     direction: str,
     usd: float | None,
@@ -542,7 +257,7 @@ def _result(
             continue
         offer = o.offer
         system = cat.systems[offer.system]
-        vendor = _vendor(cat, offer)
+        vendor = vendor_of(cat, offer)
         spend = o.price * float(z[i])
         vendor_spend[vendor] = vendor_spend.get(vendor, 0.0) + spend
         line_tokens = None if o.tokens_per_chip_hour is None else o.tokens_per_chip_hour * z[i]

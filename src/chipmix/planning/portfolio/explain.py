@@ -2,7 +2,7 @@
 
 Two checks. Before the MILP, a job with no candidate placement cannot run at all: no
 allowed offer fits a layout, or even the most chips it holds finish too late
-(`unplaceable`). After an infeasible MILP, the elastic form of the MILP (`solver`) is
+(`unplaceable`). After an infeasible MILP, the elastic form of the MILP (`formulation`) is
 solved once per constraint group with only that group allowed to give (the others hard): each
 group whose relaxation alone restores a plan is one way out, stated with the least
 violation it needs — "in 2026-03 the runs need 41k H100-equivalents on offers that hold
@@ -18,9 +18,10 @@ from collections import defaultdict
 import numpy as np
 
 from chipmix.planning.portfolio.placements import Candidates
+from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.results import Conflict, PlanInfeasibleError
 from chipmix.planning.portfolio.scenario import Scenario
-from chipmix.planning.portfolio.solver import Problem, Solution, solve
+from chipmix.planning.portfolio.solver import Solution, solve
 
 __all__ = ["active_groups", "explain_infeasible", "unplaceable"]
 

@@ -8,12 +8,14 @@ last one, are reported here with both lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import yaml
 
-__all__ = ["KeyLines", "Path", "format_path"]
+from chipmix.errors import FileFormatError, UnknownNameError
+
+__all__ = ["KeyLines", "Path", "Problems", "format_path"]
 
 Path = tuple[str | int, ...]
 """A location in the document: mapping keys and sequence indices, outermost first."""
@@ -85,3 +87,38 @@ class KeyLines:
             if (*path, part) in self.lines:
                 path = (*path, part)
         return path
+
+
+class Problems:
+    """Problems found while validating, each with the line and key it is about."""
+
+    def __init__(self, origin: str, lines: KeyLines | None) -> None:
+        self.origin, self.lines = origin, lines
+        self.found: list[tuple[int, str]] = []
+
+    def where(self, path: Sequence[str | int]) -> str:
+        line = self.lines.line(path) if self.lines is not None else None
+        shown = self.lines.known(path) if self.lines is not None else tuple(path)
+        at = f" line {line}" if line is not None else ""
+        return f"{self.origin}{at}, {format_path(shown if shown else path)}"
+
+    def add(self, path: Sequence[str | int], message: str) -> None:
+        line = self.lines.line(path) if self.lines is not None else None
+        self.found.append((line or 0, f"{self.where(path)}: {message}"))
+
+    def unknown(
+        self, path: Sequence[str | int], kind: str, name: str, valid: Sequence[str]
+    ) -> UnknownNameError:
+        """An `UnknownNameError` whose message starts with the file, line and key."""
+        error = UnknownNameError(kind, name, valid)
+        error.args = (f"{self.where(path)}: {error.args[0]}",)
+        return error
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            ordered = [m for _, m in sorted(self.found, key=lambda lm: lm[0])]
+            if len(ordered) == 1:
+                raise FileFormatError(ordered[0])
+            raise FileFormatError(
+                f"{self.origin}: {len(ordered)} problems:\n" + "\n".join(f"  {m}" for m in ordered)
+            )

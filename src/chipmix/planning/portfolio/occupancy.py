@@ -1,7 +1,7 @@
 """A plan being edited, period by period: chips per offer and per reservation, and power.
 
 `Occupancy` answers whether a run fits at a start (the capacity (2), reservation (3) and
-power (8) constraints of `chipmix.planning.portfolio.solver`, one run at a time) and
+power (8) constraints of `chipmix.planning.portfolio.formulation`, one run at a time) and
 lets runs move; the planner uses it to start runs as early as they fit and to repair a
 plan for the vendor minimum (`repair_vendors`).
 """
@@ -9,14 +9,12 @@ plan for the vendor minimum (`repair_vendors`).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from chipmix.planning.portfolio.solver import Problem
+from chipmix.planning.portfolio.problem import Problem
 
-__all__ = ["Occupancy", "repair_vendors", "starts"]
+__all__ = ["Occupancy", "compact", "repair_vendors", "starts"]
 
 
 class Occupancy:
@@ -132,3 +130,26 @@ def repair_vendors(
         usage.put(moved, start, +1)
         plan[i] = (moved, start)
     return plan
+
+
+# -- moving runs earlier ---------------------------------------------------------------------
+def compact(
+    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]
+) -> list[tuple[int, int]]:
+    """Start every run as early as its release, the offers' caps (with the reservations),
+    the reservations' cover and the power cap allow, earliest runs first. Cost, deadlines
+    and shares do not change."""
+    usage = Occupancy(pb, units)
+    for p, s in chosen:
+        usage.put(p, s, +1)
+    out = []
+    for p, s in sorted(chosen, key=lambda ps: (ps[1], ps[0])):
+        usage.put(p, s, -1)
+        best = s
+        for earlier in range(int(pb.release_period[pb.job[p]]), s):
+            if usage.fits(p, earlier):
+                best = earlier
+                break
+        usage.put(p, best, +1)
+        out.append((p, best))
+    return sorted(out)

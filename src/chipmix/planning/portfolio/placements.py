@@ -9,7 +9,7 @@ scenario's discount. Compute is counted in H100-equivalent chip-hours: ``chip-ho
 peak(chip) / peak(H100 SXM)``, dense bf16 peaks from the catalog.
 
 Chip counts per job and system (unless the job lists its own ``chip_counts``) come from the
-ladder of `chipmix.planning.comparison.compare.ladder` (whole nodes, neighbours at most 1/8
+ladder of `chipmix.planning.comparison.sizing.ladder` (whole nodes, neighbours at most 1/8
 apart): the fewest chips whose best layout finishes within the job's window — found by doubling from
 the 100 %-MFU bound ``chips ≥ tokens × FLOPs/token ÷ (peak × window)``, then bisecting —
 and then twice and four times that (``sizes_per_system`` counts), while more chips still
@@ -39,7 +39,7 @@ from chipmix.catalog.offer import PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError
 from chipmix.perf.step import model_flops_per_token
-from chipmix.planning.comparison.compare import MAX_CHIPS, MIN_GAIN, ladder
+from chipmix.planning.comparison.sizing import MAX_CHIPS, MIN_GAIN, ladder
 from chipmix.planning.cost import run_cost
 from chipmix.planning.portfolio.scenario import RESERVED_TIERS, PlanJob, PlanOffer, Scenario
 from chipmix.results import Estimate

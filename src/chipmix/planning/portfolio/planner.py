@@ -1,8 +1,8 @@
 """`plan`: a scenario in, a portfolio plan out.
 
-The steps: validate the scenario (`scenario`); find every job's candidate placements
-with the layout search (`placements`); solve the MILP (`solver`) for the scenario's
-objective (min-makespan and max-tokens are lexicographic:
+The steps: validate the scenario (`scenario_file`, `resolve`); find every job's candidate
+placements with the layout search (`placements`); solve the MILP (`formulation`, `solver`)
+for the scenario's objective (`objective`; min-makespan and max-tokens are lexicographic:
 the best value first, then the cheapest plan that keeps it); move every run as early as
 capacity, power and reservations allow (the MILP is indifferent to when a run starts
 within its window, so the plan reads better without changing any constraint or cost);
@@ -23,8 +23,10 @@ from typing import Any
 
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.errors import InfeasibleError
-from chipmix.planning.portfolio.occupancy import Occupancy
+from chipmix.planning.portfolio.objective import plan_cost, solve_objective
+from chipmix.planning.portfolio.occupancy import compact
 from chipmix.planning.portfolio.placements import Candidates, SearchCache, candidates
+from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.results import (
     Allocation,
     PlanInfeasibleError,
@@ -33,10 +35,11 @@ from chipmix.planning.portfolio.results import (
     Share,
     SolveStats,
 )
-from chipmix.planning.portfolio.scenario import Objective, Scenario, load_scenario, parse_scenario
-from chipmix.planning.portfolio.solver import Goal, Problem, Solution, solve
+from chipmix.planning.portfolio.scenario import Scenario
+from chipmix.planning.portfolio.scenario_file import load_scenario, parse_scenario
+from chipmix.planning.portfolio.solver import Solution
 
-__all__ = ["compact", "plan", "plan_cost", "primary_value", "solve_objective"]
+__all__ = ["plan"]
 
 
 def plan(
@@ -123,82 +126,6 @@ def _scenario(scenario: Scenario | str | Path | Mapping[str, Any], cat: Catalog)
     if isinstance(scenario, Mapping):
         return parse_scenario(scenario, catalog=cat)
     return load_scenario(scenario, catalog=cat)
-
-
-# -- solving an objective ----------------------------------------------------------------------
-def solve_objective(
-    pb: Problem,
-    objective: Objective,
-    *,
-    warm: list[tuple[int, int]] | None = None,
-    time_limit_s: float | None = None,
-) -> Solution:
-    """Solve for ``objective``; min-makespan and max-tokens then find the cheapest plan that
-    keeps the best value (a second solve, warm-started from the first)."""
-    if objective == "min-cost":
-        return solve(pb, "cost", warm=warm, time_limit_s=time_limit_s)
-    goal: Goal = "makespan" if objective == "min-makespan" else "tokens"
-    first = solve(pb, goal, warm=warm, time_limit_s=time_limit_s)
-    if not first.ok:
-        return first
-    value = primary_value(pb, first.chosen, first.reserved_units, objective)
-    hold = (
-        {"makespan": value * (1 + 1e-7) + 1e-6}
-        if goal == "makespan"
-        else {"tokens": value * (1 - 1e-7)}
-    )
-    second = solve(pb, "cost", hold=hold, warm=first.chosen, time_limit_s=time_limit_s)
-    if not second.ok:
-        return first
-    return Solution(
-        **{
-            **second.__dict__,
-            "gap": max(first.gap, second.gap),
-            "seconds": first.seconds + second.seconds,
-            "status": "optimal" if first.status == second.status == "optimal" else "feasible",
-        }
-    )
-
-
-def plan_cost(pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]) -> float:
-    """Per-use cost of the runs plus every reservation for its whole term, $."""
-    per_use = sum(float(pb.usd[p]) for p, _ in chosen)
-    return per_use + sum(pb.reservations[k][2] * u for k, u in units.items())
-
-
-def primary_value(
-    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int], objective: Objective
-) -> float:
-    """The objective's value of a plan: $ (min-cost), hours (min-makespan) or
-    priority-weighted tokens (max-tokens)."""
-    if objective == "min-cost":
-        return plan_cost(pb, chosen, units)
-    if objective == "min-makespan":
-        return max((pb.span(p, s)[1] for p, s in chosen), default=0.0)
-    return sum(float(pb.value[pb.job[p]]) for p, _ in chosen)
-
-
-# -- moving runs earlier ---------------------------------------------------------------------
-def compact(
-    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]
-) -> list[tuple[int, int]]:
-    """Start every run as early as its release, the offers' caps (with the reservations),
-    the reservations' cover and the power cap allow, earliest runs first. Cost, deadlines
-    and shares do not change."""
-    usage = Occupancy(pb, units)
-    for p, s in chosen:
-        usage.put(p, s, +1)
-    out = []
-    for p, s in sorted(chosen, key=lambda ps: (ps[1], ps[0])):
-        usage.put(p, s, -1)
-        best = s
-        for earlier in range(int(pb.release_period[pb.job[p]]), s):
-            if usage.fits(p, earlier):
-                best = earlier
-                break
-        usage.put(p, best, +1)
-        out.append((p, best))
-    return sorted(out)
 
 
 # -- the result ------------------------------------------------------------------------------

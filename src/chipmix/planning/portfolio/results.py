@@ -1,6 +1,6 @@
 """Typed results of `chipmix.plan`: the allocation, totals, shares, the binding constraints
 with their marginal value, the Pareto front; each converts to a dict and a DataFrame.
- Infeasible scenarios raise `PlanInfeasibleError` carrying the conflicts."""
+Infeasible scenarios raise `PlanInfeasibleError` carrying the conflicts."""
 
 from __future__ import annotations
 

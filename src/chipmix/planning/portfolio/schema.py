@@ -28,7 +28,7 @@ A scenario names the jobs to run, the offers to rent them from and the constrain
       power_cap_mw: 60
 
 Dates are days: a job may start at 00:00 of its ``start`` and must finish by the end of its
-``deadline`` day. Structure only: `chipmix.planning.portfolio.scenario` resolves the names and
+``deadline`` day. Structure only: `chipmix.planning.portfolio.resolve` resolves the names and
 checks the dates and caps. Every model here rejects unknown keys, naming the valid ones.
 """
 

@@ -24,10 +24,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from chipmix.planning.portfolio.objective import plan_cost, primary_value, solve_objective
+from chipmix.planning.portfolio.occupancy import compact
 from chipmix.planning.portfolio.placements import Candidates
-from chipmix.planning.portfolio.planner import compact, plan_cost, primary_value, solve_objective
+from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.results import Baseline, Binding, ParetoPoint
-from chipmix.planning.portfolio.solver import Problem, Solution, solve
+from chipmix.planning.portfolio.solver import Solution, solve
 
 __all__ = ["binding_constraints", "pareto_front", "single_vendor_plans"]
 

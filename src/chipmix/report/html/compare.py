@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.catalog.version import CatalogVersion
-from chipmix.planning.comparison.compare import Comparison, ComparisonRow
 from chipmix.planning.comparison.pareto import pareto_front
+from chipmix.planning.comparison.result import Comparison, ComparisonRow
 from chipmix.report.html.page import Page, Table
 from chipmix.report.html.style import (
     TIER_COLORS,
