@@ -27,10 +27,10 @@ import numpy as np  # noqa: E402
 
 import chipmix  # noqa: E402
 from chipmix.catalog import load_catalog  # noqa: E402
+from chipmix.layouts.search import _first_reason, run_search  # noqa: E402
+from chipmix.layouts.space import SearchSpace  # noqa: E402
 from chipmix.perf.step import evaluate  # noqa: E402
 from chipmix.perf.validity import violations  # noqa: E402
-from chipmix.search.search import _first_reason, run_search  # noqa: E402
-from chipmix.search.space import SearchSpace  # noqa: E402
 
 MODEL, SYSTEM, CHIPS = "llama3.1-405b", "h100-sxm", 16384
 JOB = {"seq_len": 8192, "global_batch": 2048}

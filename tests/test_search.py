@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 import chipmix
 from chipmix.catalog import load_catalog
+from chipmix.layouts.search import _first_reason, run_search
+from chipmix.layouts.space import SearchSpace
 from chipmix.perf.step import evaluate
 from chipmix.perf.validity import violations
-from chipmix.search.search import _first_reason, run_search
-from chipmix.search.space import SearchSpace
 
 # Llama 3.1 405B pretraining (Dubey et al. 2024, arXiv 2407.21783, §3.3): 16,384 H100s,
 # 8,192-token sequences, 16M tokens (2,048 sequences) per step, tp 8 × pp 16 × dp 128.

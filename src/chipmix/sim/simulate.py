@@ -1,6 +1,6 @@
 """`simulate`: one training run under failures, maintenance, reclaims and outages.
 
-It finds the layout (``chipmix.api.estimate``) on the job's system and, for a scenario, on
+It finds the layout (``chipmix.layouts.best.estimate``) on the job's system and, for a scenario, on
 the chips left during an outage and on the migration target; builds the phases; runs the
 Monte Carlo; and, on request, sweeps checkpoint intervals around Daly's optimum.
 """
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from chipmix.api import estimate
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.catalog.reliability import Reliability, load_reliability
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
+from chipmix.layouts.best import estimate
 from chipmix.planning.cost import cheapest_offers
 from chipmix.sim.checkpoint import checkpoint_spec, daly_interval, parse_interval, young_interval
 from chipmix.sim.failures import HARDWARE_CAUSES, job_rates

@@ -2,8 +2,8 @@
 the chips left, waiting, or migrated to a second system.
 
 A *run* (`SystemRun`) is the job on one system with one chip count: its throughput from the
-layout the search finds there (``chipmix.api.estimate``), its interruption rates, checkpoint
-and restart costs and price. A *phase* says which run is live between two instants, what
+layout the search finds there (``chipmix.layouts.best.estimate``), its interruption rates,
+checkpoint and restart costs and price. A *phase* says which run is live between two instants, what
 entering it costs (``entry_down_s``) and whether entering is sudden (an outage: the work
 since the last checkpoint is lost) or planned (a return: a checkpoint is written first).
 """

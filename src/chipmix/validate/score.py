@@ -17,9 +17,9 @@ import numpy as np
 from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.catalog import Catalog
 from chipmix.errors import ChipmixError
+from chipmix.layouts.search import run_search
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.step import evaluate
-from chipmix.search.search import run_search
 from chipmix.validate.cases import Case
 from chipmix.workload.job import Job
 

@@ -104,7 +104,7 @@ def budget(
     caps = _shares("vendor cap", vendor_caps or {}, _vendors(cat), allow_full=True)
     job = None
     if model is not None:
-        from chipmix.api import make_job
+        from chipmix.workload.make import make_job
 
         job = make_job(
             model, mode=mode, seq_len=seq_len, global_batch=global_batch, precision=precision,

@@ -1,6 +1,6 @@
 """One job across many systems: which chips, how long, how much.
 
-Every system gets its best layout from the layout search (`chipmix.api.search`, which
+Every system gets its best layout from the layout search (`chipmix.layouts.best.search`, which
 prices the run with `chipmix.planning.cost`); this module only decides *how many* chips each
 system uses and ranks the answers. Exactly one sizing rule applies to every system:
 
@@ -83,7 +83,7 @@ def compare(
     string). Bad input raises `InputError`; a system that cannot do the job gets a row with
     its reason rather than an error.
     """
-    from chipmix.api import make_job
+    from chipmix.workload.make import make_job
 
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     tier = _tier(price_tier)

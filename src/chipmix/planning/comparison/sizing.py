@@ -59,7 +59,7 @@ class Prober:
         return self.seen[chips]
 
     def _search(self, chips: int) -> Estimate | InfeasibleError:
-        from chipmix.api import search
+        from chipmix.layouts.best import search
 
         job = self.job
         try:

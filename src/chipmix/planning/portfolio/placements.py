@@ -1,7 +1,7 @@
 """Candidate placements: the ways each job of a scenario can run.
 
 A placement is one job on one offer, in one price tier, on one chip count, with the best
-layout the layout search finds there (`chipmix.api.search`; nothing here models
+layout the layout search finds there (`chipmix.layouts.best.search`; nothing here models
 performance). Its duration, chip-hours and energy come from `chipmix.planning.cost.run_cost`
 (``time = tokens / tokens_per_s``, ``chip-hours = chips × time``, ``energy = chip-hours ×
 W per chip``); its price is ``chip-hours × $/chip-hour`` of the offer's tier after the
@@ -129,7 +129,7 @@ class SearchCache:
             self.hits += 1
             return self.found[key]
         self.misses += 1
-        from chipmix.api import search
+        from chipmix.layouts.best import search
 
         try:
             result: Estimate | InfeasibleError = search(

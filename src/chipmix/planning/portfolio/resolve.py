@@ -234,7 +234,8 @@ class Resolver:
 
     # -- jobs ------------------------------------------------------------------------------
     def _jobs(self, offers: list[PlanOffer], end: date) -> list[PlanJob]:
-        from chipmix.api import KNOWN_STACKS, make_job
+        from chipmix.layouts.best import KNOWN_STACKS
+        from chipmix.workload.make import make_job
 
         out: list[PlanJob] = []
         names: dict[str, int] = {}

@@ -11,11 +11,11 @@ from numpy.typing import NDArray
 from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError, LayoutError
+from chipmix.layouts.space import SearchSpace
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.memory import GIB, memory_per_chip
 from chipmix.perf.step import StepResult, evaluate
 from chipmix.perf.validity import RULES, violations
-from chipmix.search.space import SearchSpace
 from chipmix.workload.job import Job
 
 __all__ = ["SearchOutcome", "run_search"]
