@@ -42,9 +42,10 @@ from numpy.typing import NDArray
 from chipmix.bench.detect import CPU_CHIP
 from chipmix.bench.store import Result, Store, StoredResult
 from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalibration
-from chipmix.catalog.catalog import PRIOR_CALIBRATION, Catalog, read_yaml
+from chipmix.catalog.catalog import PRIOR_CALIBRATION, Catalog
 from chipmix.catalog.chip import Chip
 from chipmix.catalog.system import System
+from chipmix.common.files import read_yaml
 from chipmix.errors import InputError
 from chipmix.perf import collectives as coll
 from chipmix.perf.roofline import ChipRates

@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from chipmix.catalog.calibration import Calibration
@@ -22,6 +21,7 @@ from chipmix.catalog.chip import Chip
 from chipmix.catalog.figure import Figure, Source
 from chipmix.catalog.offer import Offer, PriceTier
 from chipmix.catalog.system import ResolvedSystem, System
+from chipmix.common.files import format_validation_error, read_yaml
 from chipmix.errors import FileFormatError, InputError
 from chipmix.names import lookup
 
@@ -47,30 +47,6 @@ M = TypeVar("M", bound=BaseModel)
 # Assumed average wall power per chip where neither the system nor the chip states one.
 # Stated as an assumption, flagged `power_is_estimated` wherever it is used.
 _ASSUMED_POWER_W = 700.0
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file, turning syntax errors into `FileFormatError` with the line."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise FileFormatError(f"{path}{where}: not valid YAML ({exc})") from None
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot read ({exc.strerror})") from None
-
-
-def format_validation_error(path: Path | str, exc: ValidationError) -> str:
-    """One line per problem: the key path, what is wrong, the value given."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        shown = err["type"] != "missing" and err["loc"]
-        given = f" (got {err['input']!r})" if shown else ""
-        lines.append(f"  {loc}: {err['msg']}{given}")
-    return f"{path}: invalid entries:\n" + "\n".join(lines)
 
 
 def _parse(model: type[M], raw: Any, path: Path, where: str) -> M:

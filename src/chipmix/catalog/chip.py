@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from chipmix.catalog.figure import Figure
+from chipmix.common.units import PRECISIONS, Precision
 
 __all__ = ["PRECISIONS", "Chip", "Precision"]
-
-Precision = Literal["fp32", "tf32", "bf16", "fp8", "int8"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "tf32", "bf16", "fp8", "int8")
 
 
 class Chip(BaseModel):

@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chipmix.catalog.catalog import DATA_DIR, Catalog, format_validation_error, read_yaml
+from chipmix.catalog.catalog import DATA_DIR, Catalog
 from chipmix.catalog.figure import Figure, Source
 from chipmix.catalog.offer import PriceTier
+from chipmix.common.files import format_validation_error, read_yaml
 from chipmix.errors import FileFormatError
 
 __all__ = [

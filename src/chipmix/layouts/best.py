@@ -14,10 +14,10 @@ from typing import Any
 
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.catalog.offer import PRICE_TIERS, PriceTier
+from chipmix.common.units import GIB
 from chipmix.errors import InputError, LayoutError, UnknownNameError
 from chipmix.layouts.search import run_search
 from chipmix.perf.layout import RECOMPUTE, Layout, LayoutBatch
-from chipmix.perf.memory import GIB
 from chipmix.perf.step import evaluate
 from chipmix.perf.validity import check_layout
 from chipmix.planning.cost import run_cost

@@ -10,10 +10,11 @@ from numpy.typing import NDArray
 
 from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
+from chipmix.common.units import GIB
 from chipmix.errors import InfeasibleError, LayoutError
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.layout import Layout, LayoutBatch
-from chipmix.perf.memory import GIB, memory_per_chip
+from chipmix.perf.memory import memory_per_chip
 from chipmix.perf.step import StepResult, evaluate
 from chipmix.perf.validity import RULES, violations
 from chipmix.workload.job import Job

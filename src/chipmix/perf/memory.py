@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numpy.typing import NDArray
 
+from chipmix.common.units import GIB
 from chipmix.perf.layout import LayoutBatch, stage_layers
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
@@ -33,7 +34,6 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
-GIB = float(2**30)
 
 WEIGHT_BYTES = 2.0  # bf16 weights
 GRAD_BYTES = 4.0  # fp32 gradient accumulation buffer

@@ -32,8 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from chipmix.catalog.catalog import read_yaml
 from chipmix.catalog.offer import PriceTier
+from chipmix.common.files import read_yaml
 from chipmix.errors import FileFormatError, InputError
 
 __all__ = [

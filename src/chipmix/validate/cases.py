@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chipmix.catalog.catalog import format_validation_error
+from chipmix.common.files import format_validation_error
 from chipmix.errors import FileFormatError
 from chipmix.workload.model import MLPKind, ModelSpec, MoE
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chipmix.catalog.catalog import format_validation_error
+from chipmix.common.files import format_validation_error
 from chipmix.errors import FileFormatError
 from chipmix.workload.model import MLA, MLPKind, ModelSpec, MoE
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chipmix.catalog.chip import Precision
+from chipmix.common.units import Precision
 from chipmix.workload.model import ModelSpec
 
 __all__ = ["MODES", "TRAIN_PRECISIONS", "Job", "Mode"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from chipmix.catalog.chip import Precision
+from chipmix.common.units import Precision
 from chipmix.errors import InputError
 from chipmix.workload.job import Job, Mode
 from chipmix.workload.model import ModelSpec

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chipmix.catalog.catalog import format_validation_error, read_yaml
+from chipmix.common.files import format_validation_error, read_yaml
 from chipmix.errors import FileFormatError, UnknownNameError
 from chipmix.workload.model import ModelSpec
 

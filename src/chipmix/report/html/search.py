@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chipmix.catalog.version import CatalogVersion
+from chipmix.common.units import GIB
 from chipmix.perf.layout import RECOMPUTE
-from chipmix.perf.memory import GIB
 from chipmix.perf.step import StepResult
 from chipmix.report.html.page import Page, Table
 from chipmix.report.html.style import base_figure
