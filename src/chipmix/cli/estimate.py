@@ -1,0 +1,187 @@
+"""Commands about one job: ``estimate`` (one system, one layout), ``search`` (the best
+layouts) and ``compare`` (every system)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from chipmix.cli.options import (
+    BatchOpt,
+    CatalogOpt,
+    ChipsOpt,
+    JsonOpt,
+    ModelOpt,
+    ModeOpt,
+    PrecisionOpt,
+    ReportOpt,
+    SeqOpt,
+    StackOpt,
+    SystemOpt,
+    TierOpt,
+    TokensOpt,
+    job_kwargs,
+    layout_opts,
+)
+from chipmix.cli.output import report_context, show, write_report
+
+__all__ = ["compare", "estimate", "search"]
+
+
+def estimate(
+    model: ModelOpt,
+    system: SystemOpt,
+    chips: ChipsOpt = None,
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    tokens: TokensOpt = None,
+    price_tier: TierOpt = "on-demand",
+    stack: StackOpt = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor parallel degree.")] = None,
+    pp: Annotated[int | None, typer.Option(help="Pipeline stages.")] = None,
+    dp: Annotated[int | None, typer.Option(help="Data parallel degree.")] = None,
+    cp: Annotated[int | None, typer.Option(help="Context parallel degree.")] = None,
+    ep: Annotated[int | None, typer.Option(help="Expert parallel degree.")] = None,
+    vpp: Annotated[int | None, typer.Option(help="Virtual pipeline stages.")] = None,
+    micro_batch: Annotated[int | None, typer.Option(help="Micro-batch (sequences).")] = None,
+    zero: Annotated[int | None, typer.Option(help="ZeRO stage 0-3 (3 = FSDP).")] = None,
+    recompute: Annotated[str | None, typer.Option(help="none, selective or full.")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the step-time and memory breakdown.")
+    ] = False,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Predict step time, throughput, MFU, memory and (with --tokens) time, cost, energy.
+
+    Layout axes not given are chosen by the search (the best layout that fits)."""
+    from chipmix.api import estimate as run
+    from chipmix.report.render import console, estimate_table, print_json
+
+    result = run(
+        model,
+        system,
+        chips,
+        catalog=catalog,
+        price_tier=price_tier,
+        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
+        **layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute),
+    )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    for table in estimate_table(result, explain=explain):
+        console.print(table)
+
+
+def search(
+    model: ModelOpt,
+    system: SystemOpt,
+    chips: Annotated[int, typer.Option("--chips", "-n", help="Number of chips.")],
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    tokens: TokensOpt = None,
+    stack: StackOpt = None,
+    top: Annotated[int, typer.Option("--top", help="How many layouts to show.")] = 5,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    report: ReportOpt = None,
+) -> None:
+    """Find the best parallel layouts for a job on a system."""
+    from chipmix.api import search as run
+    from chipmix.report.render import search_table
+
+    if top < 1:
+        from chipmix.errors import InputError
+
+        raise InputError(f"--top must be at least 1 (got {top})")
+    result = run(
+        model,
+        system,
+        chips,
+        top=top,
+        catalog=catalog,
+        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
+    )
+    if report is not None:
+        from chipmix.report.html import search_page
+
+        write_report(search_page(result, **report_context(catalog)), report)
+    show(result, search_table, json_out)
+
+
+def compare(
+    model: ModelOpt,
+    tokens: TokensOpt = None,
+    steps: Annotated[
+        float | None,
+        typer.Option("--steps", help="Optimizer steps to train (instead of --tokens)."),
+    ] = None,
+    chips: Annotated[
+        int | None,
+        typer.Option(
+            "--chips",
+            "-n",
+            help="Same chip count on every system. Default when no sizing is given: 1024.",
+        ),
+    ] = None,
+    deadline_days: Annotated[
+        float | None,
+        typer.Option(
+            "--deadline-days", help="Fewest chips (whole nodes) that train within this many days."
+        ),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option("--budget-usd", help="Fastest plan whose cost stays within this budget."),
+    ] = None,
+    systems: Annotated[
+        str | None,
+        typer.Option(
+            "--systems",
+            help="Comma-separated system or chip ids, or 'all' for every system. Default: "
+            "every chip's reference system, priced by that chip's cheapest current offer.",
+        ),
+    ] = None,
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    price_tier: TierOpt = "on-demand",
+    stack: StackOpt = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    report: ReportOpt = None,
+) -> None:
+    """Which chips, how long, how much: one job on every system, ranked by cost.
+
+    Give the run's length (--tokens or --steps) and at most one way to size it (--chips,
+    --deadline-days or --budget-usd; without one, 1024 chips on every system). Each system
+    gets its best layout; the fastest and the cheapest are marked."""
+    from chipmix.planning.comparison.compare import compare as run
+    from chipmix.report.compare_table import compare_tables
+
+    job = job_kwargs(seq_len, global_batch, precision, mode, None, stack)
+    del job["tokens"]
+    result = run(
+        model,
+        tokens=tokens,
+        steps=steps,
+        chips=chips,
+        deadline_days=deadline_days,
+        budget_usd=budget_usd,
+        systems=systems,
+        price_tier=price_tier,
+        catalog=catalog,
+        **job,
+    )
+    if report is not None:
+        from chipmix.report.html import compare_page
+
+        write_report(compare_page(result, **report_context(catalog)), report)
+    show(result, compare_tables, json_out)

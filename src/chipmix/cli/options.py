@@ -1,0 +1,147 @@
+"""The options several commands share (typer ``Annotated`` types), and the small parsers
+that turn option text into the keyword arguments of the library's functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = [
+    "BatchOpt",
+    "CatalogOpt",
+    "ChipsOpt",
+    "JsonOpt",
+    "ModeOpt",
+    "ModelOpt",
+    "PrecisionOpt",
+    "ReportOpt",
+    "SeqOpt",
+    "StackOpt",
+    "SystemOpt",
+    "TierOpt",
+    "TokensOpt",
+    "check_choice",
+    "job_kwargs",
+    "layout_opts",
+    "list_opt",
+    "shares_opt",
+]
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Preset id or model file (YAML/JSON in the preset schema, or a HF config.json).",
+    ),
+]
+SystemOpt = Annotated[
+    str, typer.Option("--system", "-s", help="System id, or a chip id for its reference system.")
+]
+ChipsOpt = Annotated[int | None, typer.Option("--chips", "-n", help="Number of chips.")]
+SeqOpt = Annotated[int, typer.Option("--seq-len", help="Tokens per sequence.")]
+BatchOpt = Annotated[int, typer.Option("--global-batch", help="Sequences per step.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="bf16, fp8 or int8.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="pretrain, finetune or lora.")]
+TokensOpt = Annotated[
+    float | None, typer.Option("--tokens", help="Tokens to train on (e.g. 15e12).")
+]
+TierOpt = Annotated[
+    str, typer.Option("--price-tier", help="on-demand, spot, committed-1y, committed-3y or owned.")
+]
+StackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack", help="Software stack (megatron, torchtitan, maxtext, neuronx-distributed…)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Folder of catalog files overlaying the shipped catalog."),
+]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Also write a self-contained HTML report with plots to this file (opens offline).",
+        dir_okay=False,
+    ),
+]
+
+
+def layout_opts(
+    tp: int | None,
+    pp: int | None,
+    dp: int | None,
+    cp: int | None,
+    ep: int | None,
+    vpp: int | None,
+    micro_batch: int | None,
+    zero: int | None,
+    recompute: str | None,
+) -> dict[str, Any]:
+    return {
+        "tp": tp,
+        "pp": pp,
+        "dp": dp,
+        "cp": cp,
+        "ep": ep,
+        "vpp": vpp,
+        "micro_batch": micro_batch,
+        "zero": zero,
+        "recompute": recompute,
+    }
+
+
+def check_choice(name: str, value: str, valid: tuple[str, ...]) -> Any:
+    from chipmix.errors import UnknownNameError
+
+    if value not in valid:
+        raise UnknownNameError(name, value, valid)
+    return value
+
+
+def job_kwargs(
+    seq_len: int,
+    global_batch: int,
+    precision: str,
+    mode: str,
+    tokens: float | None,
+    stack: str | None,
+) -> dict[str, Any]:
+    from chipmix.workload.job import MODES, TRAIN_PRECISIONS
+
+    return {
+        "seq_len": seq_len,
+        "global_batch": global_batch,
+        "precision": check_choice("precision", precision, TRAIN_PRECISIONS),
+        "mode": check_choice("mode", mode, MODES),
+        "tokens": tokens,
+        "stack": stack,
+    }
+
+
+def shares_opt(text: str | None, option: str) -> dict[str, float] | None:
+    """``nvidia=60%,google=0.3`` → {"nvidia": 0.6, "google": 0.3}."""
+    if text is None:
+        return None
+    from chipmix.errors import InputError
+
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.partition("=")
+        try:
+            share = value.strip()
+            out[name.strip()] = float(share[:-1]) / 100 if share.endswith("%") else float(share)
+        except ValueError:
+            raise InputError(
+                f"{option} takes name=share pairs like nvidia=60% or nvidia=0.6 (got {part!r})"
+            ) from None
+    return out
+
+
+def list_opt(text: str | None) -> list[str] | None:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]

@@ -1,0 +1,157 @@
+"""Commands about many jobs and money: ``plan`` (a portfolio from a scenario file) and
+``budget`` (what a commitment buys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chipmix.cli.options import (
+    BatchOpt,
+    CatalogOpt,
+    JsonOpt,
+    ModeOpt,
+    PrecisionOpt,
+    ReportOpt,
+    SeqOpt,
+    StackOpt,
+    job_kwargs,
+    list_opt,
+    shares_opt,
+)
+from chipmix.cli.output import report_context, show, write_report
+
+__all__ = ["budget", "plan"]
+
+
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).", dir_okay=False)],
+    pareto: Annotated[
+        bool, typer.Option("--pareto", help="Also trace the cost-vs-makespan Pareto front.")
+    ] = False,
+    no_sensitivity: Annotated[
+        bool,
+        typer.Option("--no-sensitivity", help="Skip the binding constraints' marginal values."),
+    ] = False,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Skip the single-vendor comparison plans.")
+    ] = False,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    report: ReportOpt = None,
+) -> None:
+    """Plan a portfolio: which job runs on which offer, tier and chips, and when.
+
+    The scenario file lists the jobs, the offers and the constraints (budget, vendor and
+    cloud share caps, minimum vendors, power cap); the plan meets every deadline at the
+    least cost (or the shortest makespan, or the most tokens within the budget) and says
+    which constraints bind and what relaxing them is worth. See examples/*.yaml."""
+    from chipmix.planning.portfolio.planner import plan as run
+    from chipmix.planning.portfolio.results import PlanInfeasibleError
+    from chipmix.report.plan_tables import plan_tables
+    from chipmix.report.render import print_json
+
+    try:
+        result = run(
+            scenario,
+            catalog=catalog,
+            pareto=pareto,
+            sensitivity=False if no_sensitivity else None,
+            single_vendor=False if no_baseline else None,
+        )
+    except PlanInfeasibleError as exc:
+        if json_out:
+            print_json(exc.to_dict())
+            raise typer.Exit(2) from None
+        raise
+    if report is not None:
+        from chipmix.report.html.plan import plan_page
+
+        text = scenario.read_text(encoding="utf-8")
+        page = plan_page(
+            result, scenario_text=text, scenario_file=str(scenario), **report_context(catalog)
+        )
+        write_report(page, report)
+    show(result, plan_tables, json_out)
+
+
+def budget(
+    usd: Annotated[
+        float | None, typer.Option("--usd", help="Budget in US dollars: what it buys.")
+    ] = None,
+    years: Annotated[float, typer.Option("--years", help="Length of the commitment.")] = 1.0,
+    offers: Annotated[
+        str | None,
+        typer.Option(
+            "--offers",
+            help="Comma-separated offer, system or chip ids (default: every current offer).",
+        ),
+    ] = None,
+    mix: Annotated[
+        str | None,
+        typer.Option(
+            "--mix", help="Fixed spend shares by vendor, cloud or offer: nvidia=50%,google=30%."
+        ),
+    ] = None,
+    cap: Annotated[
+        str | None, typer.Option("--cap", help="Largest spend share per vendor: nvidia=60%.")
+    ] = None,
+    tiers: Annotated[
+        str | None,
+        typer.Option("--tiers", help="Comma-separated price tiers (default: all but spot)."),
+    ] = None,
+    max_chips: Annotated[
+        int | None, typer.Option("--max-chips", help="Chips each offer can hold at once.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model to train (with --tokens per run)."),
+    ] = None,
+    tokens: Annotated[
+        float | None, typer.Option("--tokens", help="Tokens per training run (e.g. 15e12).")
+    ] = None,
+    runs: Annotated[
+        float | None,
+        typer.Option("--runs", help="Runs of --model to train: the budget they need."),
+    ] = None,
+    chips: Annotated[
+        int, typer.Option("--chips", "-n", help="Chips per run, for its throughput.")
+    ] = 4096,
+    seq_len: SeqOpt = 4096,
+    global_batch: BatchOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    mode: ModeOpt = "pretrain",
+    stack: StackOpt = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    report: ReportOpt = None,
+) -> None:
+    """What a commitment buys: chip-hours, PFLOP-days and training runs per offer and tier
+    under vendor caps (--usd); or the budget that K runs need (--runs)."""
+    from chipmix.planning.budget.budget import budget as run
+    from chipmix.report.plan_tables import budget_tables
+
+    job = job_kwargs(seq_len, global_batch, precision, mode, None, stack)
+    del job["tokens"]
+    result = run(
+        usd,
+        years,
+        offers=list_opt(offers),
+        mix=shares_opt(mix, "--mix"),
+        vendor_caps=shares_opt(cap, "--cap"),
+        tiers=list_opt(tiers),
+        max_chips=max_chips,
+        model=model,
+        tokens=tokens,
+        runs=runs,
+        chips=chips,
+        catalog=catalog,
+        **job,
+    )
+    if report is not None:
+        from chipmix.report.html.budget import budget_page
+
+        write_report(budget_page(result, **report_context(catalog)), report)
+    show(result, budget_tables, json_out)

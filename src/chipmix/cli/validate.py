@@ -1,0 +1,131 @@
+"""Commands that check the model against published runs: ``validate`` and ``calibrate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chipmix.cli.options import CatalogOpt, JsonOpt, ReportOpt
+from chipmix.cli.output import report_context, write_report
+
+__all__ = ["calibrate", "validate"]
+
+
+def validate(
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases", help="CSV in the published-measurement schema (default: the shipped cases)."
+        ),
+    ] = None,
+    cross_validate: Annotated[
+        bool,
+        typer.Option(
+            "--cross-validate",
+            help="Leave one source out: refit without each source and predict it.",
+        ),
+    ] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Print the README table (in-sample and cross-validated)."),
+    ] = False,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    report: ReportOpt = None,
+) -> None:
+    """Score predictions against published training runs."""
+    from chipmix.catalog import load_catalog
+    from chipmix.report.render import console, print_json
+    from chipmix.report.validate_table import scorecard_markdown, scorecard_tables
+    from chipmix.validate.cases import DEFAULT_CASES, read_cases
+    from chipmix.validate.crossval import leave_one_source_out
+    from chipmix.validate.score import score_cases
+
+    cat = load_catalog(catalog)
+    rows = read_cases(cases or DEFAULT_CASES)
+    card = score_cases(rows, cat)
+    cross = leave_one_source_out(rows, cat) if (cross_validate or markdown) else None
+    shown = cross if cross is not None else card
+    if report is not None:
+        from chipmix.report.html import validate_page
+
+        vendors = {chip.id: chip.vendor for chip in cat.chips.values()}
+        page = validate_page(
+            shown,
+            vendors,
+            in_sample=card if cross is not None else None,
+            cases=str(cases) if cases else "",
+            **report_context(catalog),
+        )
+        write_report(page, report)
+    if markdown:
+        print(scorecard_markdown(card, cross))
+        return
+    if json_out:
+        print_json(shown.to_dict())
+        return
+    for table in scorecard_tables(shown):
+        console.print(table)
+
+
+def calibrate(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write the fitted calibration (YAML); with --from-bench, the overlay "
+            "folder (default ~/.local/share/chipmix/catalog).",
+        ),
+    ] = None,
+    from_bench: Annotated[
+        bool,
+        typer.Option("--from-bench", help="Fit the chips measured by `chipmix bench` instead."),
+    ] = False,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Bench results file (with --from-bench).")
+    ] = None,
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases", help="CSV in the published-measurement schema (default: the shipped cases)."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Fit the calibration parameters to published runs and write them with provenance;
+    with --from-bench, fit the measured chips and write a catalog overlay folder."""
+    from chipmix.catalog import load_catalog
+    from chipmix.report.render import console, print_json
+    from chipmix.validate.cases import DEFAULT_CASES, read_cases
+    from chipmix.validate.fit import fit_calibration, write_calibration
+
+    if from_bench:
+        from chipmix.bench.commands import calibrate_from_bench
+        from chipmix.report.bench_tables import fit_dict, fit_table
+
+        fit, written = calibrate_from_bench(db=db, out=out, catalog=catalog)
+        files = [str(p) for p in written]
+        if json_out:
+            print_json(fit_dict(fit, files))
+            return
+        for table in fit_table(fit, files):
+            console.print(table)
+        return
+    if out is None:
+        from chipmix.errors import InputError
+
+        raise InputError("give --out FILE for the fitted calibration")
+    result = fit_calibration(read_cases(cases or DEFAULT_CASES), load_catalog(catalog))
+    write_calibration(result, out)
+    if json_out:
+        print_json(
+            {"out": str(out), "parameters": result.parameters, "cases_used": result.cases_used}
+        )
+        return
+    console.print(
+        f"wrote {len(result.parameters)} fitted parameters from "
+        f"{len(result.cases_used)} cases to {out}"
+    )
