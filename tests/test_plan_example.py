@@ -29,7 +29,9 @@ def test_mix_beats_every_single_vendor(result: PlanResult) -> None:
     assert best.cost_usd is not None
     saving = result.savings_vs_single_vendor
     assert saving is not None
-    assert saving > 0.01, saving
+    # The mix's edge is small (under 1 % since issue 15 halved Trainium2's NeuronLink to its
+    # per-direction figure, which made Trn2 about as dear as H100), but it is an edge.
+    assert saving > 0.001, saving
     assert result.cost_usd < best.cost_usd
     for baseline in result.baselines:  # each vendor alone: dearer, or unable to do it all
         assert baseline.cost_usd is None or baseline.cost_usd > result.cost_usd

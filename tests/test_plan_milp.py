@@ -37,9 +37,11 @@ KNOWN = {
     "start": date(2026, 1, 5),
     "end": date(2026, 2, 15),
     "offers": [
-        {"catalog": "aws-p5.48xlarge-us-east-1-2025-06", "max_chips": 32},
-        {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32},
-        {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16},
+        # on demand only: the enumeration below prices per use, not reservations
+        {"catalog": "aws-p5.48xlarge-us-east-1-2025-06", "max_chips": 32, "tiers": ["on-demand"]},
+        {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32,
+         "tiers": ["on-demand"]},
+        {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16, "tiers": ["on-demand"]},
     ],
     "jobs": [
         {"name": "a", **SHAPE, "tokens": 7.5e11, "deadline": date(2026, 1, 25)},

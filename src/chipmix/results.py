@@ -115,8 +115,13 @@ class Estimate:
                 "cost_usd_by_tier": run.cost_usd,
                 "usd_per_chip_hour": run.usd_per_chip_hour,
                 "offer_by_tier": run.offer_by_tier,
+                "offer_date_by_tier": run.offer_date_by_tier,
+                "price_flag_by_tier": run.price_flag_by_tier,
+                "chip_flags": self.system.chip.flags,
                 "energy_mwh": run.energy_mwh,
                 "energy_is_estimated": run.power_is_estimated,
+                "pue": run.pue,
+                "facility_energy_mwh": run.facility_energy_mwh,
             }
         return out
 

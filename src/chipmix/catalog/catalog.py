@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.chip import Chip
+from chipmix.catalog.consistency import check_consistency
 from chipmix.catalog.figure import Figure, Source
 from chipmix.catalog.offer import Offer, PriceTier
 from chipmix.catalog.system import ResolvedSystem, System
@@ -39,6 +40,8 @@ PRIOR_CALIBRATION = "calibration.yaml"
 """Per-chip priors from public microbenchmarks, and stated assumptions."""
 FITTED_CALIBRATION = "calibration-fitted.yaml"
 """Written by ``chipmix calibrate``; overlays the priors field by field."""
+FACILITIES = "facilities.yaml"
+"""Power usage effectiveness (facility / IT power) per provider."""
 CATALOG_ENV = "CHIPMIX_CATALOG"
 """Environment variable naming a user's overlay folder (same as ``--catalog``)."""
 
@@ -70,6 +73,10 @@ class Catalog:
     """Microbenchmark priors only (``calibration.yaml``): where ``chipmix calibrate`` starts."""
     folders: list[str] = field(default_factory=list)
     """The folders read, shipped first, overlays after."""
+    origin: dict[str, str] = field(default_factory=dict)
+    """The file each entry was read from, keyed ``chips:ID``, ``systems:ID``, ``offers:ID``."""
+    pue_by_provider: dict[str, Figure] = field(default_factory=dict)
+    """PUE per provider (``default`` for the rest), from ``facilities.yaml``."""
 
     # -- reading -------------------------------------------------------------------------
     def read_folder(self, folder: Path) -> None:
@@ -85,6 +92,27 @@ class Catalog:
         for name, fitted in ((PRIOR_CALIBRATION, False), (FITTED_CALIBRATION, True)):
             if (folder / name).exists():
                 self._merge_calibration(folder / name, fitted=fitted)
+        if (folder / FACILITIES).exists():
+            self._read_facilities(folder / FACILITIES)
+
+    def _read_facilities(self, path: Path) -> None:
+        raw = read_yaml(path)
+        if not isinstance(raw, dict) or not isinstance(raw.get("pue"), dict):
+            raise FileFormatError(f"{path}: expected a mapping with a 'pue' mapping by provider")
+        for name, value in (raw.get("sources") or {}).items():
+            self.sources[name] = _parse(Source, value, path, f"sources.{name}")
+        for provider, value in raw["pue"].items():
+            figure = _parse(Figure, value, path, f"pue.{provider}")
+            if figure.source not in self.sources:
+                raise FileFormatError(
+                    f"{path} [pue.{provider}]: source {figure.source!r} is not defined"
+                )
+            if figure.value < 1.0:
+                raise FileFormatError(
+                    f"{path} [pue.{provider}]: a PUE is facility / IT power, at least 1 "
+                    f"(got {figure.value:g})"
+                )
+            self.pue_by_provider[str(provider)] = figure
 
     def _read_entries(self, path: Path, key: str, model: type[M], into: dict[str, M]) -> None:
         raw = read_yaml(path)
@@ -117,6 +145,7 @@ class Catalog:
                         f"(this file's sources: {sorted(local_sources)})"
                     )
             into[item.id] = item  # type: ignore[attr-defined]
+            self.origin[f"{key}:{item.id}"] = str(path)  # type: ignore[attr-defined]
 
     def _overlaying(self, path: Path) -> bool:
         """True while reading a user's overlay, whose keys may replace shipped ones."""
@@ -162,7 +191,9 @@ class Catalog:
         domain = system.scaleup_domain_chips or chip.scaleup_domain_chips
         up = system.scaleup_gb_s_per_direction or chip.scaleup_gb_s_per_direction
         out = system.scaleout_gbit_s_per_chip or chip.scaleout_gbit_s_per_chip
-        power, estimated = _power(system, chip)
+        power, estimated = self._power(system, chip)
+        pue = system.pue or self.pue_by_provider.get(system.provider)
+        pue = pue or self.pue_by_provider.get("default")
         return ResolvedSystem(
             system=system,
             chip=chip,
@@ -171,7 +202,21 @@ class Catalog:
             scaleout_bytes_per_s=(out.value if out else 0.0) * 1e9 / 8,
             power_w_per_chip=power,
             power_is_estimated=estimated,
+            pue=pue.value if pue else 1.0,
+            pue_is_estimated=pue.estimated if pue else True,
         )
+
+    def _power(self, system: System, chip: Chip) -> tuple[float, bool]:
+        """IT power per chip: the system's, else its chip's reference system's, else the
+        chip's own board power (flagged: it leaves out the host), else an assumption."""
+        if system.power_w_per_chip is not None:
+            return system.power_w_per_chip.value, system.power_w_per_chip.estimated
+        ref = next((s for s in self.systems.values() if s.chip == chip.id and s.reference), None)
+        if ref is not None and ref.power_w_per_chip is not None:
+            return ref.power_w_per_chip.value, ref.power_w_per_chip.estimated
+        if chip.tdp_w is not None:
+            return chip.tdp_w.value, True
+        return _ASSUMED_POWER_W, True
 
     def offers_for(self, system_id: str, *, current_only: bool = True) -> list[Offer]:
         return [
@@ -179,6 +224,28 @@ class Catalog:
             for o in self.offers.values()
             if o.system == system_id and (o.current or not current_only)
         ]
+
+    def pricing_offers(self, system: ResolvedSystem) -> list[Offer]:
+        """The current offers that price a run computed on ``system``: its own, and those of
+        systems of the same chip whose node, scale-up domain, link and scale-out figures are
+        the same (a reference HGX board and the cloud instance built on it), so a price never
+        comes from a machine the speed was not computed for."""
+        same = {s.id for s in self.systems.values() if self.same_machine(system, s)}
+        return [o for o in self.offers.values() if o.current and o.system in same]
+
+    def same_machine(self, system: ResolvedSystem, other: System) -> bool:
+        """True when ``other`` is ``system`` or runs a job exactly as fast (same figures)."""
+        if other.id == system.id:
+            return True
+        if other.chip != system.chip.id or other.chips_per_node != system.system.chips_per_node:
+            return False
+        theirs = self.resolve(other)
+        return (
+            theirs.scaleup_domain_chips == system.scaleup_domain_chips
+            and _close(theirs.scaleup_bytes_per_s, system.scaleup_bytes_per_s)
+            and _close(theirs.scaleout_bytes_per_s, system.scaleout_bytes_per_s)
+            and (other.max_chips or 0) == (system.system.max_chips or 0)
+        )
 
     def best_price(self, system_id: str, tier: PriceTier) -> tuple[Offer, float] | None:
         """The cheapest current offer of ``system_id`` in ``tier``, with its $/chip-hour."""
@@ -203,12 +270,8 @@ def _as_systems(catalog: Catalog) -> dict[str, System]:
     return out
 
 
-def _power(system: System, chip: Chip) -> tuple[float, bool]:
-    if system.power_w_per_chip is not None:
-        return system.power_w_per_chip.value, system.power_w_per_chip.estimated
-    if chip.tdp_w is not None:
-        return chip.tdp_w.value, chip.tdp_w.estimated
-    return _ASSUMED_POWER_W, True
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1.0)
 
 
 def _source_keys(item: BaseModel) -> Iterable[tuple[str, str]]:
@@ -233,6 +296,7 @@ def _load(overlays: tuple[str, ...]) -> Catalog:
     for folder in overlays:
         catalog.read_folder(Path(folder))
     catalog.check_references()
+    check_consistency(catalog)
     return catalog
 
 

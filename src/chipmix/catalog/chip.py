@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from chipmix.catalog.figure import Figure
 from chipmix.common.units import PRECISIONS, Precision
 
-__all__ = ["PRECISIONS", "Chip", "Precision"]
+__all__ = ["PRECISIONS", "Chip", "ChipStatus", "ChipUse", "Precision"]
+
+ChipStatus = Literal["available", "announced"]
+ChipUse = Literal["training", "inference"]
 
 
 class Chip(BaseModel):
@@ -37,8 +42,25 @@ class Chip(BaseModel):
     scaleout_gbit_s_per_chip: Figure | None = None
     """Scale-out network (InfiniBand, EFA, RoCE, DCN) per chip in the standard system, Gbit/s."""
     tdp_w: Figure | None = None
-    """Board power in W where the vendor publishes one; None where it does not."""
+    """Board power of the accelerator alone in W where the vendor publishes one (host,
+    network and cooling are the system's share, `System.power_w_per_chip`)."""
+    status: ChipStatus = "available"
+    """``announced``: a part its vendor has announced but nobody rents or ships yet; its
+    figures are the announcement's, and answers that do not name it leave it out."""
+    use: ChipUse = "training"
+    """``inference``: a part built for serving (inf2); training answers that do not name it
+    leave it out."""
     note: str = ""
+
+    @property
+    def flags(self) -> list[str]:
+        """What a user must know before trusting this chip's figures (shown beside them)."""
+        out: list[str] = []
+        if self.status == "announced":
+            out.append("announced")
+        if self.use == "inference":
+            out.append("inference-only")
+        return out
 
     def peak_flops(self, precision: Precision) -> float:
         """Dense peak in FLOP/s for ``precision``; falls back to bf16 where a lower one is absent.

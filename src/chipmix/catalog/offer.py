@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["PRICE_TIERS", "Offer", "PriceTier"]
+__all__ = ["PRICE_TIERS", "Offer", "OfferStatus", "PriceTier"]
 
 PriceTier = Literal["on-demand", "spot", "committed-1y", "committed-3y", "owned"]
 PRICE_TIERS: tuple[PriceTier, ...] = ("on-demand", "spot", "committed-1y", "committed-3y", "owned")
+OfferStatus = Literal["listed", "unverified", "estimated"]
 
 
 class Offer(BaseModel):
@@ -32,7 +33,27 @@ class Offer(BaseModel):
     """Last date they held; None while current."""
     source: str
     """Key into the file's ``sources`` table."""
+    status: OfferStatus = "listed"
+    """``listed``: read from a price list (the cloud's or a snapshot of it); ``unverified``:
+    a third-party or single-sighting figure nobody has checked against the cloud's list;
+    ``estimated``: no public list price, every tier derived as ``estimated`` says."""
+    estimated: dict[PriceTier, str] = Field(default_factory=dict)
+    """Tiers whose price is our estimate, each with how it was estimated."""
     note: str = ""
+
+    @model_validator(mode="after")
+    def _estimates_name_priced_tiers(self) -> Offer:
+        unpriced = sorted(set(self.estimated) - set(self.usd_per_unit_hour))
+        if unpriced:
+            raise ValueError(f"estimated names tiers without a price: {unpriced}")
+        if self.status == "estimated":
+            missing = sorted(set(self.usd_per_unit_hour) - set(self.estimated))
+            if missing:
+                raise ValueError(
+                    f"status 'estimated' needs, per priced tier, how it was estimated "
+                    f"(estimated: {{tier: how}}); missing: {missing}"
+                )
+        return self
 
     def usd_per_chip_hour(self, tier: PriceTier) -> float | None:
         price = self.usd_per_unit_hour.get(tier)
@@ -41,3 +62,13 @@ class Offer(BaseModel):
     @property
     def current(self) -> bool:
         return self.valid_to is None
+
+    def flag(self, tier: PriceTier) -> str:
+        """``estimated``, ``unverified`` or ``""`` for the price of ``tier`` (shown beside it)."""
+        if tier in self.estimated or self.status == "estimated":
+            return "estimated"
+        return "unverified" if self.status == "unverified" else ""
+
+    def how(self, tier: PriceTier) -> str:
+        """How the price of ``tier`` was obtained, when it is not a listed price."""
+        return self.estimated.get(tier, "") or (self.note if self.status != "listed" else "")

@@ -34,9 +34,17 @@ class System(BaseModel):
     scaleup_gb_s_per_direction: Figure | None = None
     scaleout_gbit_s_per_chip: Figure | None = None
     power_w_per_chip: Figure | None = None
-    """Average wall power per chip incl. its share of host, network and cooling fans, W."""
+    """The chip's share of the system's IT power, W: accelerator + its share of host CPUs,
+    memory, NICs, switches and fans (the system's power / its chips). No facility overhead:
+    the PUE is applied once, separately (`pue`). Absent: the chip's reference system's."""
+    pue: Figure | None = None
+    """Facility power / IT power of where the system runs; absent: its provider's figure
+    (``facilities.yaml``)."""
     max_chips: int | None = Field(default=None, gt=0)
     """Largest job the system scales to (a TPU pod or slice limit, an UltraCluster size)."""
+    differs_from_chip: dict[str, str] = Field(default_factory=dict)
+    """Why a figure of this system differs from its chip's (key: the figure's name). The
+    catalog refuses a link figure that contradicts the chip's without a reason here."""
     note: str = ""
 
 
@@ -53,7 +61,11 @@ class ResolvedSystem(BaseModel):
     scaleout_bytes_per_s: float
     """Per chip, per direction."""
     power_w_per_chip: float
+    """IT power per chip (see `System.power_w_per_chip`)."""
     power_is_estimated: bool
+    pue: float = 1.0
+    """Facility overhead applied once to the IT energy."""
+    pue_is_estimated: bool = True
 
     @property
     def id(self) -> str:

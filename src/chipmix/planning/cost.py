@@ -1,10 +1,13 @@
 """Cost, time and energy of a whole training run, from its step time and the offers.
 
 ``time = tokens / tokens_per_s``; ``chip-hours = chips × time``; cost per price tier is
-chip-hours × the cheapest current $/chip-hour of an offer for the system (or, for a
-reference system nobody rents as such, of any offer with the same chip); energy is
-chip-hours × average wall power per chip (the system's figure, else the chip's TDP, else a
-stated assumption), without the data centre's PUE.
+chip-hours × the cheapest current $/chip-hour of an offer of the system the speed was
+computed on, or of a system with the same figures (`Catalog.pricing_offers`: a reference
+HGX board is priced by the instances built on it, never by a slower machine of the same
+chip). Each tier keeps its offer, the offer's date and its flag (estimated / unverified).
+IT energy is chip-hours × the chip's share of its system's IT power (accelerator + host +
+network, `System.power_w_per_chip`); facility energy is IT energy × the site's PUE, applied
+once, here.
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ class RunCost:
     usd_per_chip_hour: dict[PriceTier, float] = field(default_factory=dict)
     offer_by_tier: dict[PriceTier, str] = field(default_factory=dict)
     """The offer each tier's price comes from."""
+    offer_date_by_tier: dict[PriceTier, str] = field(default_factory=dict)
+    """The date the offer's prices hold from (``valid_from``)."""
+    price_flag_by_tier: dict[PriceTier, str] = field(default_factory=dict)
+    """``estimated`` or ``unverified`` where the price is not a listed one ("" otherwise)."""
+    pue: float = 1.0
+    """Facility / IT power of the site, applied once to the IT energy."""
+
+    @property
+    def facility_energy_mwh(self) -> float:
+        """IT energy × PUE: what the site draws, cooling and power conversion included."""
+        return self.energy_mwh * self.pue
 
     @property
     def cost_usd(self) -> dict[PriceTier, float]:
@@ -40,12 +54,9 @@ class RunCost:
 def cheapest_offers(
     catalog: Catalog, system: ResolvedSystem
 ) -> dict[PriceTier, tuple[Offer, float]]:
-    """Per tier, the cheapest current offer of the system — or, if the system has none, of
-    any system with the same chip."""
-    offers = catalog.offers_for(system.id)
-    if not offers:
-        same_chip = {s.id for s in catalog.systems.values() if s.chip == system.chip.id}
-        offers = [o for o in catalog.offers.values() if o.current and o.system in same_chip]
+    """Per tier, the cheapest current offer of the system or of a system with the same
+    figures (`Catalog.pricing_offers`)."""
+    offers = catalog.pricing_offers(system)
     out: dict[PriceTier, tuple[Offer, float]] = {}
     for tier in PRICE_TIERS:
         priced = [(o, p) for o in offers if (p := o.usd_per_chip_hour(tier)) is not None]
@@ -75,4 +86,7 @@ def run_cost(
         power_is_estimated=system.power_is_estimated,
         usd_per_chip_hour={tier: p for tier, (_, p) in prices.items()},
         offer_by_tier={tier: o.id for tier, (o, _) in prices.items()},
+        offer_date_by_tier={tier: o.valid_from for tier, (o, _) in prices.items()},
+        price_flag_by_tier={tier: o.flag(tier) for tier, (o, _) in prices.items()},
+        pue=system.pue,
     )

@@ -44,6 +44,7 @@ def catalog_rows(cat: Catalog, kind: str, *, all_vintages: bool = False) -> list
                 "scaleup_domain_chips": _figure(cat, chip.scaleup_domain_chips),
                 "scaleout_gbit_s_per_chip": _figure(cat, chip.scaleout_gbit_s_per_chip),
                 "tdp_w": _figure(cat, chip.tdp_w),
+                "status": chip.status, "use": chip.use, "flags": chip.flags,
             })  # fmt: skip
         return rows
     if kind == "systems":
@@ -59,7 +60,9 @@ def catalog_rows(cat: Catalog, kind: str, *, all_vintages: bool = False) -> list
                 "scaleout_gbit_s_per_chip": r.scaleout_bytes_per_s * 8 / 1e9,
                 "power_w_per_chip": r.power_w_per_chip,
                 "power_is_estimated": r.power_is_estimated,
+                "pue": r.pue, "pue_is_estimated": r.pue_is_estimated,
                 "max_chips": system.max_chips,
+                "differs_from_chip": dict(system.differs_from_chip),
             })  # fmt: skip
         return rows
     rows = []
@@ -75,6 +78,10 @@ def catalog_rows(cat: Catalog, kind: str, *, all_vintages: bool = False) -> list
                                   for t in offer.usd_per_unit_hour},
             "valid_from": offer.valid_from, "valid_to": offer.valid_to,
             "source": src.title, "url": src.url, "as_of": src.as_of,
+            "status": offer.status,
+            "flag_by_tier": {t: offer.flag(t) for t in offer.usd_per_unit_hour},
+            "how_by_tier": {t: h for t in offer.usd_per_unit_hour if (h := offer.how(t))},
+            "note": offer.note,
         })  # fmt: skip
     return rows
 
@@ -87,7 +94,10 @@ def _v(d: dict[str, Any] | None, fmt: str = "{:g}") -> str:
 
 def catalog_table(kind: str, rows: list[dict[str, Any]]) -> Table:
     if kind == "chips":
-        table = Table(title="chips (dense peaks; * = estimated)", title_justify="left")
+        table = Table(
+            title="chips (dense peaks; * = estimated; announced and inference-only parts marked)",
+            title_justify="left",
+        )
         for col in (
             "id",
             "vendor",
@@ -104,7 +114,7 @@ def catalog_table(kind: str, rows: list[dict[str, Any]]) -> Table:
         for r in rows:
             peaks = r["peak_tflops_dense"]
             table.add_row(
-                r["id"],
+                r["id"] + (f" ({', '.join(r['flags'])})" if r["flags"] else ""),
                 r["vendor"],
                 _v(peaks.get("bf16")),
                 _v(peaks.get("fp8")),
@@ -143,14 +153,21 @@ def catalog_table(kind: str, rows: list[dict[str, Any]]) -> Table:
                 f"{r['power_w_per_chip']:g}" + ("*" if r["power_is_estimated"] else ""),
             )
         return table
-    table = Table(title="offers ($ per chip-hour)", title_justify="left")
+    table = Table(
+        title="offers ($ per chip-hour; † = estimated, see --json for how; ‡ = unverified)",
+        title_justify="left",
+    )
     for col in ("id", "system", "region", "on-demand", "spot", "1y", "3y", "valid"):
         table.add_column(col)
     for r in rows:
         p = r["usd_per_chip_hour"]
 
-        def cell(tier: str, p: dict[str, float] = p) -> str:
-            return f"{p[tier]:.2f}" if tier in p and p[tier] is not None else "—"
+        def cell(
+            tier: str, p: dict[str, float] = p, flags: dict[str, str] = r["flag_by_tier"]
+        ) -> str:
+            if tier not in p or p[tier] is None:
+                return "—"
+            return f"{p[tier]:.2f}" + _MARK.get(flags.get(tier, ""), "")
 
         table.add_row(
             r["id"],
@@ -163,6 +180,9 @@ def catalog_table(kind: str, rows: list[dict[str, Any]]) -> Table:
             f"{r['valid_from']}…{r['valid_to'] or ''}",
         )
     return table
+
+
+_MARK = {"estimated": "†", "unverified": "‡"}
 
 
 def model_rows() -> list[dict[str, Any]]:

@@ -57,17 +57,24 @@ def _ranking(c: Comparison, show_system: bool) -> Table:
     table = _table(_title(c))
     heads = ["#", "chip", "vendor"] + (["system"] if show_system else [])
     heads += ["chips", "tok/s", "MFU", "days", "cost", "$/M tok", "MWh", ""]
+    left = ("chip", "vendor", "system", "")
     for h in heads:
-        table.add_column(h, justify="left" if h in ("chip", "vendor", "system", "") else "right")
+        table.add_column(h, justify="left" if h in left else "right")
     estimated = False
+    flags: set[str] = set()
     for r in c.feasible:
         e = r.estimate
         assert e is not None
         assert e.run is not None
         per_m = r.usd_per_million_tokens
         estimated |= e.run.power_is_estimated
-        cells = [str(r.rank), r.system.chip.id, r.system.chip.vendor]
+        chip_flags = r.system.chip.flags
+        flags.update(chip_flags)
+        chip = r.system.chip.id + (f" ({', '.join(chip_flags)})" if chip_flags else "")
+        cells = [str(r.rank), chip, r.system.chip.vendor]
         cells += [r.system.id] if show_system else []
+        flag = e.run.price_flag_by_tier.get(c.price_tier, "")
+        flags.update([flag] if flag else [])
         cells += [
             f"{e.chips:,}",
             fmt_num(e.tokens_per_s),
@@ -84,10 +91,22 @@ def _ranking(c: Comparison, show_system: bool) -> Table:
         notes.append(f"— no {c.price_tier} price for the chip in the catalog")
     if estimated:
         notes.append("* energy from an assumed power per chip")
+    notes.append("MWh: IT energy (× the site's PUE in --json)")
+    for flag, meaning in _FLAGS.items():
+        if flag in flags:
+            notes.append(f"{flag}: {meaning}")
     if notes:
         table.caption = "; ".join(notes)
         table.caption_justify = "left"
     return table
+
+
+_FLAGS = {
+    "estimated": "no public list price; the offer says how it was estimated",
+    "unverified": "a third-party or single-sighting price, not checked against the cloud",
+    "announced": "not shipping; figures from the announcement",
+    "inference-only": "a serving part, here because it was named",
+}
 
 
 def _details(c: Comparison, show_system: bool) -> Table:
@@ -95,6 +114,7 @@ def _details(c: Comparison, show_system: bool) -> Table:
     table.add_column("#", justify="right")
     table.add_column("system" if show_system else "chip")
     table.add_column("best layout")
+    table.add_column("as of")
     table.add_column("other tiers")
     if c.sizing != "chips":
         table.add_column("why this many chips")
@@ -103,9 +123,16 @@ def _details(c: Comparison, show_system: bool) -> Table:
         assert e is not None
         assert e.run is not None
         others = ", ".join(
-            f"{t} {fmt_usd(cost)}" for t, cost in e.run.cost_usd.items() if t != c.price_tier
+            f"{t.removeprefix('committed-')} {fmt_usd(cost)}"
+            for t, cost in e.run.cost_usd.items()
+            if t != c.price_tier
         )
-        cells = [str(r.rank), _label(r, show_system), str(e.layout), others or "—"]
+        run = e.run
+        offer = run.offer_by_tier.get(c.price_tier)
+        flag = run.price_flag_by_tier.get(c.price_tier, "")
+        date = run.offer_date_by_tier.get(c.price_tier)
+        priced = "—" if offer is None or date is None else f"{date} {flag}".strip()
+        cells = [str(r.rank), _label(r, show_system), str(e.layout), priced, others or "—"]
         table.add_row(*cells, *([r.note] if c.sizing != "chips" else []))
     return table
 

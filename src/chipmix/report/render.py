@@ -98,8 +98,9 @@ def estimate_table(e: Estimate, explain: bool = False) -> list[Table]:
             ("chip-hours", fmt_num(run.chip_hours)),
             (
                 "energy",
-                f"{run.energy_mwh:,.0f} MWh"
-                + (" (assumed power)" if run.power_is_estimated else ""),
+                f"{run.energy_mwh:,.0f} MWh IT"
+                + (" (estimated power)" if run.power_is_estimated else "")
+                + f"; {run.facility_energy_mwh:,.0f} MWh at PUE {run.pue:g}",
             ),
         ]
         for tier, cost in run.cost_usd.items():
@@ -108,7 +109,9 @@ def estimate_table(e: Estimate, explain: bool = False) -> list[Table]:
                     f"cost {tier}",
                     f"{fmt_usd(cost)} "
                     f"(${run.usd_per_chip_hour[tier]:.2f}/chip-h, "
-                    f"{run.offer_by_tier[tier]})",
+                    f"{run.offer_by_tier[tier]} as of {run.offer_date_by_tier[tier]}"
+                    + (f", {flag}" if (flag := run.price_flag_by_tier.get(tier)) else "")
+                    + ")",
                 )
             )
         if not run.cost_usd:

@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from chipmix.catalog.catalog import Catalog, load_catalog
-from chipmix.catalog.chip import Precision
+from chipmix.catalog.chip import Chip, Precision
 from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InputError, UnknownNameError
@@ -78,7 +78,8 @@ def compare(
 
     Size each system's run by ``chips``, ``deadline_days`` or ``budget_usd`` (at most one;
     none means ``chips=DEFAULT_CHIPS``). ``systems`` is None (every chip's reference
-    system, one row per chip, priced by the cheapest current offer of that chip), ``"all"``
+    system, one row per chip, priced by the cheapest current offer of that system or of one
+    with the same figures; announced and inference-only chips only when named), ``"all"``
     (every system in the catalog), or system ids / chip ids (a list, or one comma-separated
     string). Bad input raises `InputError`; a system that cannot do the job gets a row with
     its reason rather than an error.
@@ -162,7 +163,9 @@ def _tokens(tokens: float | None, steps: float | None, tokens_per_step: int) -> 
 
 def _systems(cat: Catalog, systems: str | Sequence[str] | None) -> list[ResolvedSystem]:
     if systems is None:
-        chosen = [s for s in cat.systems.values() if s.reference]
+        chosen = [
+            s for s in cat.systems.values() if s.reference and not _left_out(cat.chips[s.chip])
+        ]
         chosen.sort(key=lambda s: s.chip)
         return [cat.resolve(s) for s in chosen]
     names = [n.strip() for n in systems.split(",")] if isinstance(systems, str) else list(systems)
@@ -176,6 +179,11 @@ def _systems(cat: Catalog, systems: str | Sequence[str] | None) -> list[Resolved
         resolved = cat.system(name)  # UnknownNameError with "did you mean"
         out.setdefault(resolved.id, resolved)
     return list(out.values())
+
+
+def _left_out(chip: Chip) -> bool:
+    """Chips a training answer leaves out unless named: announced parts, inference parts."""
+    return chip.status == "announced" or chip.use == "inference"
 
 
 # -- ranking ---------------------------------------------------------------------------------

@@ -160,14 +160,19 @@ def per_million_figure(c: Comparison) -> go.Figure | None:
 
 def _ranking(c: Comparison, show_system: bool) -> Table:
     heads = ["#", "chip", "vendor"] + (["system"] if show_system else [])
-    heads += ["chips", "layout", "tokens/s", "MFU", "days", "cost", "$/M tokens", "MWh", ""]
+    heads += ["chips", "layout", "tokens/s", "MFU", "days", "cost", "$/M tokens", "price as of"]
+    heads += ["MWh", ""]
     rows, bold = [], []
     for i, r in enumerate(c.feasible):
         e = r.estimate
         assert e is not None
         assert e.run is not None
         per_m = r.usd_per_million_tokens
-        cells = [str(r.rank), r.system.chip.id, vendor_name(r.system.chip.vendor)]
+        flags = r.system.chip.flags
+        chip = r.system.chip.id + (f" ({', '.join(flags)})" if flags else "")
+        cells = [str(r.rank), chip, vendor_name(r.system.chip.vendor)]
+        date = e.run.offer_date_by_tier.get(c.price_tier)
+        flag = e.run.price_flag_by_tier.get(c.price_tier, "")
         cells += [r.system.id] if show_system else []
         cells += [
             f"{e.chips:,}",
@@ -177,6 +182,7 @@ def _ranking(c: Comparison, show_system: bool) -> Table:
             f"{e.run.time_to_train_h / 24:,.1f}",
             fmt_usd(r.cost_usd),
             "—" if per_m is None else f"${per_m:.2f}",
+            "—" if date is None else f"{date} {flag}".strip(),
             f"{e.run.energy_mwh:,.0f}" + ("*" if e.run.power_is_estimated else ""),
             " ".join(m for m, on in (("fastest", r.fastest), ("cheapest", r.cheapest)) if on),
         ]
@@ -184,6 +190,10 @@ def _ranking(c: Comparison, show_system: bool) -> Table:
         if r.fastest or r.cheapest:
             bold.append(i)
     notes = [f"ranked by {c.price_tier} cost; — no {c.price_tier} price in the catalog"]
+    notes.append(
+        "price as of: the priced offer's date; estimated: no public list price (the offer "
+        "says how); unverified: a third-party price; MWh: IT energy, before PUE"
+    )
     if any(r.estimate and r.estimate.run and r.estimate.run.power_is_estimated for r in c.feasible):
         notes.append("* energy from an assumed power per chip")
     if c.sizing != "chips":
