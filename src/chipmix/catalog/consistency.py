@@ -18,20 +18,33 @@ contradiction naming both files and both values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
+from chipmix.catalog.chip import Chip
 from chipmix.catalog.figure import Figure
+from chipmix.catalog.offer import Offer
 from chipmix.catalog.system import System
 from chipmix.errors import FileFormatError
-
-if TYPE_CHECKING:
-    from chipmix.catalog.catalog import Catalog
 
 __all__ = ["TOLERANCE", "check_consistency", "contradictions"]
 
 TOLERANCE = 0.10
 """Relative difference two statements of one figure may have (rounding, GiB vs GB)."""
+
+
+class Catalog(Protocol):
+    """What the checks read of a `chipmix.catalog.catalog.Catalog` (which calls them)."""
+
+    @property
+    def chips(self) -> Mapping[str, Chip]: ...
+    @property
+    def systems(self) -> Mapping[str, System]: ...
+    @property
+    def offers(self) -> Mapping[str, Offer]: ...
+    @property
+    def origin(self) -> Mapping[str, str]: ...
+
 
 _LINK = "scaleup_gb_s_per_direction"
 _REFERENCE_FIGURES = ("scaleup_domain_chips", "scaleout_gbit_s_per_chip")
