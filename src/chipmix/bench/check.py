@@ -4,9 +4,11 @@ measurement of the same step.
 The prediction is `chipmix.perf.step.evaluate` for the bench's job on one chip (no
 parallelism: tp = pp = dp = cp = 1, the whole batch as one micro-batch, no ZeRO, no
 recomputation) with the catalog's calibration — after ``chipmix calibrate --from-bench``,
-the measured one — and the stack ``chipmix-bench`` (no fixed per-step overhead: the bench's
-loop loads no data and logs nothing) unless the catalog calibrates it. Nothing here imports
-torch.
+the measured one. The eager step is predicted with the stack ``pytorch`` (the eager terms
+of `chipmix.perf.eager`: unfused norms, rotary, activations, the fp32 loss, autocast casts,
+kernel launches, fused AdamW); a ``torch.compile``d step with ``chipmix-bench``, the fused
+kernels every other stack assumes. Neither has a fixed per-step overhead: the bench's loop
+loads no data and logs nothing. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -18,14 +20,25 @@ from chipmix.bench.store import Result
 from chipmix.catalog.calibration import Calibration, StackCalibration
 from chipmix.catalog.catalog import Catalog
 from chipmix.perf.layout import Layout, LayoutBatch
-from chipmix.perf.step import evaluate
+from chipmix.perf.step import StepResult, evaluate
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 
-__all__ = ["BENCH_STACK", "CheckResult", "Prediction", "compare", "predict_step"]
+__all__ = [
+    "BENCH_STACK",
+    "EAGER_STACK",
+    "CheckResult",
+    "Prediction",
+    "compare",
+    "predict_step",
+    "stack_for",
+]
 
 BENCH_STACK = "chipmix-bench"
-"""The stack the check predicts with: the bench's own training loop."""
+"""The stack a compiled bench step is predicted with: fused kernels, no overhead."""
+EAGER_STACK = "pytorch"
+"""The stack an eager bench step (and a plain PyTorch / Transformers loop) is predicted
+with."""
 _BENCH_STACK_CALIBRATION = StackCalibration(
     step_overhead_s=0.0,
     source="chipmix bench's training loop: random tokens already on the device, no data "
@@ -71,15 +84,23 @@ class CheckResult:
         return out
 
 
+def stack_for(compiled: bool) -> str:
+    """The stack a bench step is predicted with."""
+    return BENCH_STACK if compiled else EAGER_STACK
+
+
 def predict_step(
-    catalog: Catalog, chip: str, model: ModelSpec, *, seq_len: int, batch: int
-) -> Prediction:
-    """Predict one optimizer step of ``batch`` sequences on one ``chip``."""
-    job = Job(model=model, seq_len=seq_len, global_batch=batch, stack=BENCH_STACK)
+    catalog: Catalog, chip: str, model: ModelSpec, *, seq_len: int, batch: int,
+    compiled: bool = False,
+) -> Prediction:  # fmt: skip
+    """Predict one optimizer step of ``batch`` sequences on one ``chip``, eager (stack
+    ``pytorch``) or compiled (``chipmix-bench``)."""
+    stack = stack_for(compiled)
+    job = Job(model=model, seq_len=seq_len, global_batch=batch, stack=stack)
     system = catalog.system(chip)
     layout = Layout(micro_batch=batch, zero=0)
     calibration = catalog.calibration
-    if BENCH_STACK not in calibration.stacks:
+    if stack == BENCH_STACK and BENCH_STACK not in calibration.stacks:
         calibration = calibration.overlay(
             Calibration(stacks={BENCH_STACK: _BENCH_STACK_CALIBRATION})
         )
@@ -88,16 +109,27 @@ def predict_step(
         step_time_s=float(result.step_time_s[0]),
         tokens_per_s=float(result.tokens_per_s[0]),
         mfu=float(result.mfu[0]),
-        breakdown=result.breakdown.row(0),
+        breakdown=_breakdown(result),
         calibration_source=catalog.calibration.for_chip(system.chip.id).source,
     )
+
+
+def _breakdown(result: StepResult) -> dict[str, float]:
+    """Seconds per step by term, the eager total replaced by its named terms."""
+    row = result.breakdown.row(0)
+    eager = row.pop("eager", 0.0)
+    named = {k: float(v[0]) for k, v in result.eager_terms.items()}
+    if not named and eager:
+        named = {"eager": eager}
+    return row | named
 
 
 def compare(catalog: Catalog, chip: str, measured: Result) -> CheckResult:
     """The check for an ``e2e`` result: its prediction beside it."""
     model = ModelSpec.model_validate(measured.shape["model"])
     seq_len, batch = int(measured.shape["seq_len"]), int(measured.shape["batch"])
-    predicted = predict_step(catalog, chip, model, seq_len=seq_len, batch=batch)
+    compiled = bool(measured.shape.get("compile", False))
+    predicted = predict_step(catalog, chip, model, seq_len=seq_len, batch=batch, compiled=compiled)
     peak = catalog.chip(chip).peak_flops("bf16")
     return CheckResult(
         chip=chip,

@@ -40,10 +40,12 @@ import yaml
 from numpy.typing import NDArray
 
 from chipmix.bench.detect import CPU_CHIP
+from chipmix.bench.fit_eager import attention_core_s, fit_launch_s
 from chipmix.bench.store import Result, Store, StoredResult
 from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalibration
 from chipmix.catalog.catalog import PRIOR_CALIBRATION, Catalog
 from chipmix.catalog.chip import Chip
+from chipmix.catalog.eager import EagerCalibration
 from chipmix.catalog.system import System
 from chipmix.common.files import read_yaml
 from chipmix.errors import InputError
@@ -62,6 +64,8 @@ BENCH_SOURCE = "chipmix-bench"
 """Source key of the figures the bench measured (in the overlay's chip and system files)."""
 
 _LOW, _HIGH = 0.02, 1.0
+EAGER_STACK = "pytorch"
+"""The stack whose per-kernel cost the eager-kernel microbenchmarks fit."""
 
 MEASUREMENT_LOG_SIGMA = 0.05
 """Typical scatter of a bench median in log terms (≈5% run to run): each matmul's log error
@@ -97,6 +101,9 @@ class ChipFit:
     """For ``cpu``: its one-chip reference system."""
     device_name: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    launch_s: float | None = None
+    """The ``pytorch`` stack's per-kernel cost fitted from the eager kernels, if measured."""
+    launch_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,8 +116,22 @@ class BenchFit:
     def calibration(self) -> Calibration:
         """The fitted fields of every chip, with provenance (what the overlay holds)."""
         today = date.today().isoformat()
+        stacks: dict[str, StackCalibration] = {}
+        launches = [f for f in self.chips if f.launch_s is not None]
+        eager_parameters: list[dict[str, str | float | int]] = []
+        if launches:
+            value = statistics.median(float(f.launch_s or 0.0) for f in launches)
+            rows = sum(f.launch_rows for f in launches)
+            note = "median per-kernel time of the eager norm / SwiGLU kernels beyond their traffic"
+            stacks[EAGER_STACK] = StackCalibration(
+                eager=EagerCalibration(launch_s=value, source=f"launch_s: {note} ({rows} results)")
+            )
+            eager_parameters.append({"scope": "stack", "key": EAGER_STACK, "name": "launch_s",
+                                     "prior": EagerCalibration().launch_s, "fitted": value,
+                                     "rows": rows, "note": note})  # fmt: skip
         return Calibration(
             chips={f.chip: f.calibration for f in self.chips},
+            stacks=stacks,
             provenance={
                 "command": "chipmix calibrate --from-bench",
                 "date": today,
@@ -121,7 +142,8 @@ class BenchFit:
             },
             parameters=[
                 {"scope": "chip", "key": f.chip, **p} for f in self.chips for p in f.parameters
-            ],
+            ]
+            + eager_parameters,
         )
 
 
@@ -330,14 +352,20 @@ def fit_chip(chip_id: str, stored: Sequence[StoredResult], catalog: Catalog) -> 
         parameters.append({"name": name, "prior": float(getattr(prior, name)),
                            "fitted": float(value), "rows": rows, "note": note})  # fmt: skip
 
-    streaming = [*_results(stored, "copy"), *_results(stored, "norm"),
-                 *_results(stored, "elementwise")]  # fmt: skip
+    streaming = [*_results(stored, "copy"), *_results(stored, "read")]
     memory_efficiency = prior.memory_efficiency
     if streaming:
         logs = [math.log(r.bytes_per_s / peaks.hbm_bytes_per_s) for r in streaming]
         memory_efficiency = _clamp(math.exp(statistics.fmean(logs)))
         record("memory_efficiency", memory_efficiency, len(streaming),
-               "geometric mean of copy, norm and SwiGLU bandwidth / memory bandwidth")  # fmt: skip
+               "geometric mean of copy / read bandwidth over memory bandwidth (the hardware; "
+               "eager norm and SwiGLU kernels fit the pytorch stack's launch_s)")  # fmt: skip
+    elif eager_kernels := _results(stored, "norm") + _results(stored, "elementwise"):
+        # No copy measured: the eager kernels are the only streaming figures there are.
+        logs = [math.log(r.bytes_per_s / peaks.hbm_bytes_per_s) for r in eager_kernels]
+        memory_efficiency = _clamp(math.exp(statistics.fmean(logs)))
+        record("memory_efficiency", memory_efficiency, len(eager_kernels),
+               "geometric mean of eager norm / SwiGLU bandwidth (no copy measured)")  # fmt: skip
     residuals: dict[str, float] = {}
     matmuls = _results(stored, "matmul", "bf16")
     if matmuls:
@@ -346,7 +374,9 @@ def fit_chip(chip_id: str, stored: Sequence[StoredResult], catalog: Catalog) -> 
         record("matmul_half_dim", half, len(matmuls), "least squares over matmul shapes")
     attention = _results(stored, "attention", "bf16")
     if attention:
-        logs = [math.log(r.flops / (r.median_s * peaks.bf16_flops)) for r in attention]
+        stream = peaks.hbm_bytes_per_s * memory_efficiency
+        logs = [math.log(r.flops / (attention_core_s(r, stream) * peaks.bf16_flops))
+                for r in attention]  # fmt: skip
         value = _clamp(math.exp(statistics.fmean(logs)))
         record("attention_efficiency", value, len(attention), "geometric mean over shapes")
     for name, (value, rows) in _collectives(_results(stored, "collective"), peaks, prior).items():
@@ -356,6 +386,11 @@ def fit_chip(chip_id: str, stored: Sequence[StoredResult], catalog: Catalog) -> 
             f"the stored results for chip {chip_id!r} hold no copy, matmul, attention or "
             "collective measurement to fit from"
         )
+    launch_s = fit_launch_s(
+        [*_results(stored, "norm"), *_results(stored, "elementwise")],
+        peaks.hbm_bytes_per_s * memory_efficiency,
+    )
+    launch_rows = len(_results(stored, "norm")) + len(_results(stored, "elementwise"))
     last = stored[-1]
     versions = ", ".join(f"{k} {v}" for k, v in sorted(last.versions.items()))
     runs = sorted({s.run_id for s in stored})
@@ -374,6 +409,8 @@ def fit_chip(chip_id: str, stored: Sequence[StoredResult], catalog: Catalog) -> 
         system_entry=system_entry,
         device_name=last.device_name,
         versions=last.versions,
+        launch_s=launch_s if fitted else None,
+        launch_rows=launch_rows,
     )
 
 
@@ -422,6 +459,9 @@ def write_overlay(fit: BenchFit, folder: str | Path) -> list[Path]:
     doc.pop("default_chip", None)
     doc.pop("default_stack", None)
     doc["chips"] = {k: v.model_dump(exclude_unset=True) for k, v in new.chips.items()}
+    doc["stacks"] = {k: v.model_dump(exclude_unset=True) for k, v in new.stacks.items()}
+    if not doc["stacks"]:
+        doc.pop("stacks")
     doc["parameters"] = new.parameters
     header = (
         "# Written by `chipmix calibrate --from-bench`: chip parameters measured on real\n"

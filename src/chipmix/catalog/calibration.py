@@ -11,9 +11,23 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chipmix.catalog.eager import EagerCalibration
+
 __all__ = ["Calibration", "ChipCalibration", "StackCalibration"]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _merge(old: M, upper: BaseModel) -> M:
+    """``old`` with the fields ``upper`` sets; a nested entry (a stack's ``eager``) merges
+    field by field too."""
+    update: dict[str, object] = {}
+    for name in upper.model_fields_set:
+        value, current = getattr(upper, name), getattr(old, name, None)
+        if isinstance(value, BaseModel) and isinstance(current, BaseModel):
+            value = _merge(current, value)
+        update[name] = value
+    return old.model_copy(update=update)
 
 
 class ChipCalibration(BaseModel):
@@ -65,6 +79,9 @@ class StackCalibration(BaseModel):
     recipes keep weight-gradient or sensitive GEMMs in bf16); 1 = all of them."""
     step_overhead_s: float = Field(0.02, ge=0)
     """Fixed time per optimizer step outside the model (data loading, logging, host sync)."""
+    eager: EagerCalibration | None = None
+    """For a stack that runs op by op (eager PyTorch): what it pays beyond fused kernels
+    (`chipmix.perf.eager`); None for fused stacks."""
     source: str = ""
 
 
@@ -93,7 +110,7 @@ class Calibration(BaseModel):
         def merge(old: M, upper: M | None) -> M:
             if upper is None:
                 return old
-            return old.model_copy(update=upper.model_dump(exclude_unset=True))
+            return _merge(old, upper)
 
         chips = {k: merge(self.chips[k], v) if k in self.chips else v for k, v in new.chips.items()}
         stacks = {
@@ -131,4 +148,4 @@ class Calibration(BaseModel):
         entry = self.stacks.get(stack) if stack is not None else None
         if entry is None:
             return self.default_stack
-        return self.default_stack.model_copy(update=entry.model_dump(exclude_unset=True))
+        return _merge(self.default_stack, entry)

@@ -13,7 +13,7 @@ thousands of layouts in one call; `chipmix.estimate` is the same code on one lay
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
+from chipmix.perf.eager import eager_terms
 from chipmix.perf.layout import LayoutBatch, stage_layers
 from chipmix.perf.memory import (
     GRAD_BYTES,
@@ -70,6 +71,9 @@ class StepBreakdown:
     """The optimizer update (memory-bound)."""
     overhead: Array
     """Fixed per-step cost of the stack (data loading, logging, host sync)."""
+    eager: Array
+    """What an eager (unfused) stack pays beyond fused kernels; its named terms are in
+    `StepResult.eager_terms` (`chipmix.perf.eager`). Zero for fused stacks."""
 
     @property
     def total(self) -> Array:
@@ -92,6 +96,9 @@ class StepResult:
     hfu: Array
     memory_capacity_bytes: float
     model_flops_per_token: float
+    eager_terms: dict[str, Array] = field(default_factory=dict)
+    """The eager stack's named terms (seconds per step; they add up to ``breakdown.eager``),
+    empty for fused stacks."""
 
     @property
     def fits(self) -> NDArray[np.bool_]:
@@ -261,7 +268,14 @@ def evaluate(
     p2p = coll.p2p_time(act_bytes / tp, pp_bw, alpha)
     pp_mb = np.where(pp > 1, 2.0 * vpp * p2p * (1.0 - stack_cal.pp_overlap), 0.0)
 
+    eager = None
+    if stack_cal.eager is not None:
+        weights_here = parameters_per_chip(job, batch)[0]
+        eager = eager_terms(model, job.seq_len, batch, layers_per_stage, stack_cal.eager,
+                            bf16, weights_per_chip=weights_here)  # fmt: skip
     t_mb = matmul_mb + attention_mb + memory_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
+    if eager is not None:
+        t_mb = t_mb + eager.microbatch_s
     bubble = (pp - 1.0) / vpp * t_mb
 
     # -- data parallel: gradients reduce-scattered (fp32) and weights all-gathered (bf16)
@@ -294,7 +308,8 @@ def evaluate(
 
     # -- optimizer: Adam over this chip's shard of the trainable weights.
     shard = np.where(zero >= 1, trainable / dp, trainable)
-    optimizer = rates.memory_time(shard * ADAM_STEP_BYTES)
+    adam_bytes = stack_cal.eager.optimizer_bytes_per_param if stack_cal.eager else ADAM_STEP_BYTES
+    optimizer = rates.memory_time(shard * adam_bytes)
     overhead = np.full_like(tp, stack_cal.step_overhead_s)
 
     breakdown = StepBreakdown(
@@ -310,6 +325,7 @@ def evaluate(
         dp_comm=np.asarray(dp_exposed),
         optimizer=optimizer,
         overhead=overhead,
+        eager=eager.total(microbatches) if eager else np.zeros_like(tp),
     )
     step_time = breakdown.total
     tokens_per_s = job.tokens_per_step / step_time
@@ -329,6 +345,7 @@ def evaluate(
         hfu=np.asarray(hfu),
         memory_capacity_bytes=chip.hbm_bytes,
         model_flops_per_token=flops_per_token,
+        eager_terms=eager.named(microbatches) if eager else {},
     )
 
 
