@@ -280,7 +280,16 @@ def _fit_matmul(
         errors = np.log(predict(full) / measured) / MEASUREMENT_LOG_SIGMA
         return np.concatenate([robust_residuals(errors), (full - x0)[free] / sigma[free]])
 
-    solution = least_squares(residuals, x0, diff_step=1e-3, max_nfev=400)
+    # matmul_efficiency is the maximum achievable fraction of peak: the fitted curve may not
+    # climb above both the prior (the public maximum-achievable figure) and the best GEMM
+    # measured here, however far a flat set of sizes would extrapolate it.
+    best = float(np.max(2.0 * m * k * n / measured)) / peaks.bf16_flops
+    ceiling = to_fit_space("logit", min(max(prior.matmul_efficiency, best), 0.999))
+    upper = np.array([ceiling, np.inf])
+    start = np.minimum(x0, upper - 1e-6)
+    solution = least_squares(
+        residuals, start, diff_step=1e-3, max_nfev=400, bounds=(np.array([-np.inf] * 2), upper)
+    )
     x = np.where(free, solution.x, x0)
     errors = np.log(predict(x) / measured)
     labels = [f"{r.name} {r.shape['m']}×{r.shape['k']}×{r.shape['n']}" for r in results]

@@ -37,7 +37,7 @@ between two device synchronizations, fresh random inputs made before every sampl
 
 def method_of(result: Result) -> str:
     """How ``result`` was timed (`LEGACY_METHOD` where the store does not say)."""
-    return str(result.extra.get("method") or LEGACY_METHOD)
+    return result.method or LEGACY_METHOD
 
 
 def attention_core_s(result: Result, stream_bytes_per_s: float) -> float:

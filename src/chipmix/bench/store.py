@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS results (
     repeats INTEGER NOT NULL,
     flops REAL NOT NULL,
     bytes REAL NOT NULL,
-    extra TEXT NOT NULL
+    extra TEXT NOT NULL,
+    method TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
 """
@@ -101,6 +102,10 @@ class Result:
     """Bytes moved per call (memory traffic, or the message size of a collective)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Derived figures: bus bandwidth, tokens/s, MFU, loss."""
+    method: str = ""
+    """How the time was taken (`chipmix.bench.timing`: ``cuda-events``, ``host-timer``);
+    empty for results stored before the method was recorded (a host timer around calls
+    between synchronizations, fresh inputs per sample)."""
 
     @property
     def flops_per_s(self) -> float:
@@ -141,10 +146,18 @@ class StoredResult:
 
 
 class Store:
-    """The SQLite results file. Use as a context manager, or call `close`."""
+    """The SQLite results file. Use as a context manager, or call `close`.
 
-    def __init__(self, path: str | Path) -> None:
+    ``readonly``: open a finished file without writing anything to it or beside it (no
+    schema upgrade, no write-ahead-log files; SQLite's ``immutable`` URI flag), as
+    ``validate --from-bench`` reads a store kept under version control."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self._methods = True
+        if readonly:
+            self._open_readonly()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -154,6 +167,19 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise FileFormatError(f"{self.path}: not a chipmix results file ({exc})") from None
         self._create()
+
+    def _open_readonly(self) -> None:
+        uri = f"{self.path.resolve().as_uri().replace('file://', 'file:', 1)}?mode=ro&immutable=1"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+        except sqlite3.DatabaseError as exc:
+            raise FileFormatError(f"{self.path}: not a chipmix results file ({exc})") from None
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            raise FileFormatError(f"{self.path}: not a chipmix results file of schema "
+                                  f"{SCHEMA_VERSION}")  # fmt: skip
+        self._methods = "method" in columns
 
     def _create(self) -> None:
         try:
@@ -170,6 +196,11 @@ class Store:
                     raise FileFormatError(
                         f"{self.path}: results schema {row[0]}, this chipmix reads "
                         f"{SCHEMA_VERSION}; use another --db"
+                    )
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+                if "method" not in columns:  # a file from before methods were recorded
+                    self._db.execute(
+                        "ALTER TABLE results ADD COLUMN method TEXT NOT NULL DEFAULT ''"
                     )
         except sqlite3.DatabaseError as exc:
             raise FileFormatError(f"{self.path}: not a chipmix results file ({exc})") from None
@@ -210,7 +241,8 @@ class Store:
         with self._transaction():
             cursor = self._db.execute(
                 "INSERT INTO results (run_id, created, kind, name, dtype, shape, median_s, "
-                "min_s, repeats, flops, bytes, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "min_s, repeats, flops, bytes, extra, method) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     _now(),
@@ -224,6 +256,7 @@ class Store:
                     result.flops,
                     result.bytes,
                     json.dumps(result.extra, sort_keys=True),
+                    result.method,
                 ),
             )
         return int(cursor.lastrowid or 0)
@@ -239,7 +272,9 @@ class Store:
         """Stored results, oldest first, filtered by chip, kind or run."""
         query = (
             "SELECT r.id, r.run_id, r.created, r.kind, r.name, r.dtype, r.shape, r.median_s, "
-            "r.min_s, r.repeats, r.flops, r.bytes, r.extra, u.chip, u.device_kind, "
+            "r.min_s, r.repeats, r.flops, r.bytes, r.extra, "
+            + ("r.method" if self._methods else "''")
+            + ", u.chip, u.device_kind, "
             "u.device_name, u.versions, u.device FROM results r JOIN runs u ON u.id = r.run_id"
         )
         where, args = [], []
@@ -288,7 +323,7 @@ def _now() -> str:
 
 def _stored(row: tuple[Any, ...]) -> StoredResult:
     (rid, run_id, created, kind, name, dtype, shape, median_s, min_s, repeats, flops, nbytes,
-     extra, chip, device_kind, device_name, versions, device) = row  # fmt: skip
+     extra, method, chip, device_kind, device_name, versions, device) = row  # fmt: skip
     return StoredResult(
         id=int(rid),
         run_id=int(run_id),
@@ -309,5 +344,6 @@ def _stored(row: tuple[Any, ...]) -> StoredResult:
             flops=float(flops),
             bytes=float(nbytes),
             extra=json.loads(extra),
+            method=str(method),
         ),
     )
