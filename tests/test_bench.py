@@ -19,7 +19,7 @@ from chipmix.bench.e2e import scale_model
 from chipmix.bench.fit import fit_chip, write_overlay
 from chipmix.bench.runner import workload_gemms
 from chipmix.bench.store import Result, RunInfo, Store, StoredResult
-from chipmix.bench.timing import measure
+from chipmix.bench.timing import CUDA_EVENTS, HOST_TIMER, input_sets, measure
 from chipmix.catalog import load_catalog
 from chipmix.catalog.calibration import ChipCalibration, StackCalibration
 from chipmix.errors import FileFormatError, InputError
@@ -71,8 +71,9 @@ def test_cpu_peak_is_derived_from_isa_clock_and_threads() -> None:
     assert plain.derived_peak_flops()["bf16"] == plain.derived_peak_flops()["fp32"] == 32e9
 
 
-def test_timing_takes_the_median_of_fresh_samples() -> None:
+def test_host_timing_makes_inputs_once_and_takes_the_median() -> None:
     made: list[int] = []
+    used: list[int] = []
     durations = iter([0.0, 0.0, 3.0, 1.0, 2.0])  # two warm-ups, then three samples
 
     def make() -> int:
@@ -81,7 +82,8 @@ def test_timing_takes_the_median_of_fresh_samples() -> None:
 
     clock = {"t": 0.0}
 
-    def run(_: int) -> None:
+    def run(inputs: int) -> None:
+        used.append(inputs)
         clock["t"] += next(durations)
 
     import chipmix.bench.timing as timing
@@ -89,13 +91,59 @@ def test_timing_takes_the_median_of_fresh_samples() -> None:
     real = timing.time.perf_counter
     timing.time.perf_counter = lambda: clock["t"]  # type: ignore[assignment]
     try:
-        t = measure(run, make, lambda: None, warmup=2, repeats=3)
+        t = measure(run, make, lambda: None, warmup=2, repeats=3, buffers=2)
     finally:
         timing.time.perf_counter = real  # type: ignore[assignment]
-    assert t.median_s == 2.0
-    assert t.min_s == 1.0
-    assert t.max_s == 3.0
-    assert len(made) == 5  # fresh inputs for every call, warm-ups included
+    assert (t.median_s, t.min_s, t.max_s) == (2.0, 1.0, 3.0)
+    assert t.method == HOST_TIMER
+    assert len(made) == 2  # made up front, never inside the timed loop
+    assert used == [1, 2, 1, 2, 1]  # the sets are rotated
+
+
+class _FakeEvent:
+    """A device event whose elapsed times are scripted; counts the host's waits."""
+
+    clock = 0.0
+    waits = 0
+
+    def __init__(self) -> None:
+        self.at = 0.0
+
+    def record(self) -> None:
+        self.at = _FakeEvent.clock
+
+    def synchronize(self) -> None:
+        _FakeEvent.waits += 1
+
+    def elapsed_time(self, end: _FakeEvent) -> float:
+        return (end.at - self.at) * 1e3  # milliseconds, as CUDA events report
+
+
+def test_event_timing_queues_every_sample_and_waits_once() -> None:
+    syncs = {"n": 0}
+    steps = iter([0.0, 0.0, 0.003, 0.001, 0.002])  # two warm-ups, three samples
+
+    def run(_: None) -> None:
+        _FakeEvent.clock += next(steps)
+
+    def sync() -> None:
+        syncs["n"] += 1
+
+    _FakeEvent.waits = 0
+    t = measure(run, lambda: None, sync, warmup=2, repeats=3, event=_FakeEvent, min_sample_s=0.0)
+    assert t.method == CUDA_EVENTS
+    assert (t.median_s, t.min_s, t.max_s) == pytest.approx((0.002, 0.001, 0.003))
+    assert _FakeEvent.waits == 1  # one wait after every sample was queued
+    assert syncs["n"] == 1 + 2 + 1  # after making inputs, after each warm-up, before timing
+
+
+def test_input_sets_state_the_l2() -> None:
+    l2 = 50 * 2**20
+    assert input_sets(256 * 2**20, l2)[0] == 1  # operands outsize twice the L2
+    n, said = input_sets(8 * 2**20, l2)
+    assert n * 8 * 2**20 >= 2 * l2
+    assert "rotated" in said
+    assert input_sets(8 * 2**20, None) == (1, "one input set; L2 size unknown")
 
 
 def _info(chip: str = "h100-sxm") -> RunInfo:

@@ -1,11 +1,12 @@
 """issue 7, "Must show" on the CPU: ``chipmix bench`` stores results, ``chipmix calibrate
 --from-bench`` turns them into a catalog overlay that changes the CPU prediction, ``chipmix
-bench --check`` lands within 30% after calibration, collectives run under torchrun, and an
-interrupted bench (Ctrl-C, SIGKILL) leaves every completed result readable.
+bench --check`` sets that prediction beside a measured step (how close is a benchmark,
+``benchmarks/bench_check.py``, not a unit test: issue 16), collectives run under torchrun,
+and an interrupted bench (Ctrl-C, SIGKILL) leaves every completed result readable.
 
 The runs use the ``smoke`` suite (tiny shapes, seconds) and one CPU thread: this machine is
-shared with other processes, and one thread keeps the timings steady enough for the loose
-bound. The quick suite's own time limit is checked by the opt-in test at the end.
+shared with other processes, and one thread keeps the timings steadier. The quick suite's
+own time limit is checked by the opt-in test at the end.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def test_bench_stores_every_kind_with_device_and_versions(
     work: Path, bench_json: dict[str, Any]
 ) -> None:
     kinds = {r["kind"] for r in bench_json["results"]}
-    assert kinds == {"matmul", "attention", "copy", "norm", "elementwise", "e2e"}
+    assert kinds == {"matmul", "attention", "copy", "read", "norm", "elementwise", "e2e"}
+    assert all(r["method"] == "host-timer" for r in bench_json["results"])
     assert bench_json["device"]["chip"] == "cpu"
     assert bench_json["versions"]["torch"]
     e2e = next(r for r in bench_json["results"] if r["kind"] == "e2e")
@@ -130,21 +132,25 @@ def test_calibration_writes_measured_cpu_chip_and_changes_the_prediction(
     assert fitted.matmul_efficiency != default.matmul_efficiency
 
 
-def test_check_is_within_30_percent_after_calibration(work: Path, overlay: Path) -> None:
+def test_check_sets_the_calibrated_prediction_beside_the_measurement(
+    work: Path, overlay: Path
+) -> None:
+    """No bound on the error here: a wall-clock measurement on a loaded 2-core machine is
+    not a unit test (issue 16). How close the prediction lands is measured by
+    ``benchmarks/bench_check.py`` on this machine and, without a device, by the stored H200
+    steps in ``tests/test_bench_offline.py``."""
     args = ["bench", "--check", *RUN, "--model", str(work / "tiny.yaml"),
             "--db", str(work / "db.sqlite"), "--catalog", str(overlay), "--json"]  # fmt: skip
-    errors = []
-    # Up to four tries: on a CPU shared with other jobs (this machine's load reaches 4 on 2
-    # cores) whole seconds run at half speed, so one step can be measured 2× slower than
-    # the kernels it was predicted from; an unloaded machine passes on the first.
-    for _ in range(4):
-        result = json.loads(chipmix(*args).stdout)
-        errors.append(result["error"])
-        if abs(result["error"]) < 0.30:
-            break
-    assert abs(errors[-1]) < 0.30, errors
+    done = chipmix(*args)
+    result = json.loads(done.stdout)  # stdout is the JSON document alone
     assert result["predicted"]["calibration_source"].startswith("measured by chipmix bench")
     assert result["measured_step_time_s"] > 0
+    assert result["error"] == pytest.approx(
+        result["predicted"]["step_time_s"] / result["measured_step_time_s"] - 1.0
+    )
+    breakdown = result["predicted"]["breakdown"]
+    assert {"eager_loss", "autocast_casts", "launches"} <= set(breakdown)
+    assert sum(breakdown.values()) == pytest.approx(result["predicted"]["step_time_s"])
 
 
 def test_check_of_an_uncalibrated_cpu_says_how_to_calibrate(work: Path) -> None:

@@ -135,6 +135,8 @@ class Device:
     count: int = 1
     """Devices of this kind visible to the process (one node)."""
     memory_bytes: float = 0.0
+    l2_bytes: float = 0.0
+    """Last-level on-chip cache (the GPU's L2), where the driver says; 0 unknown."""
     versions: dict[str, str] = field(default_factory=dict)
     """torch, CUDA / HIP / XLA / Neuron, cuDNN, NCCL, driver: what produced the numbers."""
     fp8: bool = False
@@ -151,6 +153,7 @@ class Device:
             "chip": self.chip,
             "count": self.count,
             "memory_bytes": self.memory_bytes,
+            "l2_bytes": self.l2_bytes,
             "fp8": self.fp8,
             "cpu": self.cpu.as_dict() if self.cpu is not None else None,
         }
@@ -251,6 +254,7 @@ def _gpu(index: int, chip: str | None, known: Iterable[str]) -> Device:
         chip=matched,
         count=count,
         memory_bytes=float(props.total_memory),
+        l2_bytes=float(getattr(props, "L2_cache_size", 0) or 0),
         versions=versions,
         fp8=fp8,
     )

@@ -5,8 +5,10 @@ The model is the requested architecture (a preset or a model file) built in PyTo
 first, so the per-layer GEMM shapes stay those of the real model, then width (heads, hidden
 and MLP halved together, head size kept), then the vocabulary. A step is forward,
 cross-entropy, backward and AdamW, under bf16 autocast with fp32 master weights (the mixed
-precision `chipmix.perf.memory` assumes), on fresh random tokens, optionally through
-``torch.compile``. Tokens/s and MFU follow DESIGN.md (PaLM appendix B model FLOPs).
+precision `chipmix.perf.memory` assumes), on random tokens made before timing (two sets,
+alternated), optionally through ``torch.compile``; timed as the microbenchmarks are
+(`chipmix.bench.timing`: steps back to back, device events where there are). Tokens/s
+and MFU follow DESIGN.md (PaLM appendix B model FLOPs).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from chipmix.bench.detect import Device, synchronize
-from chipmix.bench.micro import TimingConfig
+from chipmix.bench.micro import TimingConfig, device_event
 from chipmix.bench.store import Result
 from chipmix.bench.timing import measure
 from chipmix.perf.step import model_flops_per_token
@@ -123,6 +125,9 @@ def train_step(
         lambda: synchronize(device),
         warmup=cfg.warmup + (2 if compile else 0),
         repeats=cfg.repeats,
+        event=device_event(device),
+        buffers=2,
+        l2="two token sets alternated; weights and activations outsize the L2",
     )
     tokens = batch * seq_len
     job = Job(model=spec, seq_len=seq_len, global_batch=batch)
@@ -151,4 +156,5 @@ def train_step(
         repeats=t.repeats,
         flops=flops,
         extra=extra,
+        method=t.method,
     )

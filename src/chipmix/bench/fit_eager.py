@@ -23,12 +23,18 @@ from collections.abc import Sequence
 from chipmix.bench.store import Result
 
 __all__ = [
+    "LAUNCH_CAP_S",
     "LEGACY_METHOD",
     "attention_core_s",
     "eager_kernel_traffic",
     "fit_launch_s",
     "method_of",
 ]
+
+LAUNCH_CAP_S = 1e-4
+"""Largest per-kernel cost the fit reports: beyond ~100 µs the excess is not launch and
+tail but arithmetic (a CPU's eager norm and SiLU are compute-bound), which the eager
+terms, counted in bytes, do not model."""
 
 LEGACY_METHOD = "host-timer-fresh-inputs"
 """How results without a recorded method were timed: a host clock around ``inner`` calls
@@ -67,11 +73,11 @@ def eager_kernel_traffic(result: Result) -> tuple[float, int]:
 
 def fit_launch_s(results: Sequence[Result], stream_bytes_per_s: float) -> float | None:
     """Median over the eager-kernel results of (measured − traffic at the streaming rate)
-    per kernel; None without such results."""
+    per kernel, at most `LAUNCH_CAP_S`; None without such results."""
     values = []
     for r in results:
         if r.kind not in ("norm", "elementwise") or r.median_s <= 0:
             continue
         nbytes, kernels = eager_kernel_traffic(r)
         values.append(max(r.median_s - nbytes / stream_bytes_per_s, 0.0) / max(kernels, 1))
-    return statistics.median(values) if values else None
+    return min(statistics.median(values), LAUNCH_CAP_S) if values else None

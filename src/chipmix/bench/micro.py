@@ -1,38 +1,48 @@
-"""Microbenchmarks: matmul (bf16, fp8 where supported), attention, copy, norms, elementwise.
+"""Microbenchmarks: matmul (bf16, fp8 where supported), attention, copy and read bandwidth,
+and the eager norm and SwiGLU kernels a PyTorch step runs.
 
-Each function times one kernel with `chipmix.bench.timing.measure` and returns a `Result`
-whose FLOPs and bytes are counted exactly as `chipmix.perf.ops` counts them, so the fitter
-compares like with like:
+Each function times one op with `chipmix.bench.timing.measure` (inputs made up front,
+calls back to back, device events where the device has them; see there) and returns a
+`Result` whose FLOPs and bytes are counted exactly as `chipmix.perf.ops` counts them, so
+the fitter compares like with like, and whose ``method`` says how it was timed:
 
-- matmul ``(m × k) · (k × n)``: ``2·m·k·n`` FLOPs;
-- attention (scaled-dot-product, causal, forward + backward): the forward's useful FLOPs
-  ``2·b·s·(s/2)·heads·(d_qk + d_v)`` (the causal mask halves the work) times 3.5, since the
-  backward costs 2.5 forwards (FlashAttention-2, Dao 2023, arXiv 2307.08691 §3.1);
-- copy: bytes read + bytes written (BabelStream's convention, Deakin et al. 2016);
-- norm: the input read and the output written; SwiGLU elementwise: two inputs read, one
-  output written.
+- matmul ``(m × k) · (k × n)``: ``2·m·k·n`` FLOPs, into a preallocated output;
+- attention (scaled-dot-product, causal, forward + backward, grouped-query heads handled
+  by the kernel, ``enable_gqa``): the forward's useful FLOPs ``2·b·s·(s/2)·heads·(d_qk +
+  d_v)`` (the causal mask halves the work) times 3.5, since the backward costs 2.5
+  forwards (FlashAttention-2, Dao 2023, arXiv 2307.08691 §3.1);
+- what the hardware streams: copy counts bytes read + written (BabelStream's convention,
+  Deakin et al. 2016), read a sum over the buffer (bytes read);
+- what an eager step runs: ``rms_norm`` / ``layer_norm`` (input read, output written) and
+  SwiGLU as ``silu(gate) * up`` (two kernels). Their ``bytes`` count what a fused kernel
+  moves (what `chipmix.perf.ops` charges); ``extra`` holds the kernels and bytes as run,
+  from which `chipmix.bench.fit_eager` fits the eager stack's per-kernel cost.
 
 torch is imported inside each function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chipmix.bench.detect import Device, synchronize
 from chipmix.bench.store import Result
-from chipmix.bench.timing import Timing, measure
+from chipmix.bench.timing import Event, Timing, input_sets, measure
 
 __all__ = [
     "DTYPES",
     "TimingConfig",
     "attention",
+    "attention_flops",
     "copy",
+    "device_event",
     "elementwise",
     "matmul",
     "matmul_fp8",
     "norm",
+    "read",
 ]
 
 DTYPES = ("bf16", "fp16", "fp32")
@@ -60,7 +70,19 @@ def _element_size(dtype: str) -> int:
     return {"bf16": 2, "fp16": 2, "fp32": 4}[dtype]
 
 
-def _time(device: Device, run: Any, make: Any, cfg: TimingConfig) -> Timing:
+def device_event(device: Device) -> Callable[[], Event] | None:
+    """Device events where the device has them (CUDA, ROCm)."""
+    if device.kind not in ("cuda", "rocm"):
+        return None
+    import torch
+
+    return lambda: torch.cuda.Event(enable_timing=True)
+
+
+def _time(
+    device: Device, run: Any, make: Any, cfg: TimingConfig, *, operand_bytes: float = 0.0
+) -> Timing:
+    buffers, l2 = input_sets(operand_bytes, device.l2_bytes or None)
     return measure(
         run,
         make,
@@ -68,6 +90,9 @@ def _time(device: Device, run: Any, make: Any, cfg: TimingConfig) -> Timing:
         warmup=cfg.warmup,
         repeats=cfg.repeats,
         min_sample_s=cfg.min_sample_s,
+        event=device_event(device),
+        buffers=buffers,
+        l2=l2,
     )
 
 
@@ -83,7 +108,8 @@ def _result(kind: str, name: str, dtype: str, shape: dict[str, Any], t: Timing,
         repeats=t.repeats,
         flops=flops,
         bytes=nbytes,
-        extra={"inner": t.inner, "max_s": t.max_s, **extra},
+        extra={"inner": t.inner, "max_s": t.max_s, "l2": t.l2, **extra},
+        method=t.method,
     )
 
 
@@ -91,19 +117,21 @@ def matmul(
     device: Device, m: int, k: int, n: int, *, dtype: str = "bf16", name: str = "square",
     cfg: TimingConfig = TimingConfig(),
 ) -> Result:  # fmt: skip
-    """``(m × k) · (k × n)`` in ``dtype`` with fresh random operands per sample."""
+    """``(m × k) · (k × n)`` in ``dtype`` into a preallocated output."""
     import torch
 
     dt = _torch_dtype(dtype)
     dev = torch.device(device.torch_device)
+    out = torch.empty(m, n, device=dev, dtype=dt)
 
     def make() -> tuple[Any, Any]:
         return torch.randn(m, k, device=dev, dtype=dt), torch.randn(k, n, device=dev, dtype=dt)
 
     def run(ab: tuple[Any, Any]) -> None:
-        torch.matmul(ab[0], ab[1])
+        torch.matmul(ab[0], ab[1], out=out)
 
-    t = _time(device, run, make, cfg)
+    size = _element_size(dtype)
+    t = _time(device, run, make, cfg, operand_bytes=float(size * (m * k + k * n)))
     return _result("matmul", name, dtype, {"m": m, "k": k, "n": n}, t, flops=2.0 * m * k * n)
 
 
@@ -130,7 +158,7 @@ def matmul_fp8(
         torch._scaled_mm(ab[0], ab[1], scale_a=scale, scale_b=scale, out_dtype=torch.bfloat16)
 
     try:
-        t = _time(device, run, make, cfg)
+        t = _time(device, run, make, cfg, operand_bytes=float(m * k + k * n))
     except (RuntimeError, TypeError, AttributeError):
         return None
     return _result("matmul", name, "fp8", {"m": m, "k": k, "n": n}, t, flops=2.0 * m * k * n)
@@ -146,13 +174,16 @@ def attention(
     dtype: str = "bf16", cfg: TimingConfig = TimingConfig(),
 ) -> Result:  # fmt: skip
     """Causal ``scaled_dot_product_attention`` forward and backward (flash / memory-efficient
-    kernels where the backend has them), grouped-query when ``kv_heads < heads``."""
+    kernels where the backend has them), grouped-query heads passed to the kernel as they
+    are (``enable_gqa``; torch < 2.5 expands them with ``repeat_interleave``, recorded in
+    ``extra["gqa"]``)."""
     import torch
     from torch.nn import functional
 
     dt = _torch_dtype(dtype)
     dev = torch.device(device.torch_device)
     groups = heads // kv_heads
+    gqa = "kernel"
 
     def make() -> tuple[Any, Any, Any, Any]:
         q = torch.randn(batch, heads, seq_len, head_dim, device=dev, dtype=dt)
@@ -163,14 +194,24 @@ def attention(
         return q.requires_grad_(), kv[0].requires_grad_(), kv[1].requires_grad_(), grad
 
     def run(qkvg: tuple[Any, Any, Any, Any]) -> None:
+        nonlocal gqa
         q, k, v, grad = qkvg
-        if groups > 1:
-            k = k.repeat_interleave(groups, dim=1)
-            v = v.repeat_interleave(groups, dim=1)
-        out = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-        out.backward(grad)
+        if groups > 1 and gqa == "kernel":
+            try:
+                out = functional.scaled_dot_product_attention(
+                    q, k, v, is_causal=True, enable_gqa=True
+                )
+            except TypeError:
+                gqa = "repeat_interleave"
+        if groups > 1 and gqa == "repeat_interleave":
+            ke, ve = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            out = functional.scaled_dot_product_attention(q, ke, ve, is_causal=True)
+        elif groups == 1:
+            out = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        torch.autograd.grad(out, (q, k, v), grad)
 
-    t = _time(device, run, make, cfg)
+    size = _element_size(dtype) * batch * seq_len * head_dim
+    t = _time(device, run, make, cfg, operand_bytes=float(size * (2 * heads + 2 * kv_heads)))
     forward = attention_flops(batch, heads, seq_len, head_dim)
     shape = {
         "batch": batch, "heads": heads, "kv_heads": kv_heads, "seq_len": seq_len,
@@ -178,13 +219,13 @@ def attention(
     }  # fmt: skip
     return _result(
         "attention", "sdpa_causal_fwd_bwd", dtype, shape, t, flops=3.5 * forward,
-        forward_flops=forward,
+        forward_flops=forward, gqa=gqa if groups > 1 else "none",
     )  # fmt: skip
 
 
 def copy(device: Device, nbytes: int, *, cfg: TimingConfig = TimingConfig()) -> Result:
-    """``dst.copy_(src)`` of ``nbytes``: the streaming bandwidth the memory-bound ops get.
-    The buffers outsize every cache, so their contents need not change between samples."""
+    """``dst.copy_(src)`` of ``nbytes``: the streaming bandwidth of the hardware (read +
+    write). The buffers should outsize every cache (the suites make them ≥ 16 × L2)."""
     import torch
 
     dev = torch.device(device.torch_device)
@@ -200,11 +241,27 @@ def copy(device: Device, nbytes: int, *, cfg: TimingConfig = TimingConfig()) -> 
     return _result("copy", "copy", "fp32", {"bytes": size}, t, nbytes=2.0 * size)
 
 
+def read(device: Device, nbytes: int, *, cfg: TimingConfig = TimingConfig()) -> Result:
+    """``src.sum()`` over ``nbytes`` of fp32: the read bandwidth of the hardware."""
+    import torch
+
+    dev = torch.device(device.torch_device)
+    count = max(nbytes // 4, 1)
+    src = torch.ones(count, device=dev, dtype=torch.float32)
+    out = torch.empty((), device=dev, dtype=torch.float32)
+
+    def run(_: None) -> None:
+        torch.sum(src, dim=0, out=out)
+
+    t = _time(device, run, lambda: None, cfg)
+    return _result("read", "sum", "fp32", {"bytes": count * 4}, t, nbytes=float(count * 4))
+
+
 def norm(
     device: Device, tokens: int, hidden: int, *, kind: str = "rmsnorm", dtype: str = "bf16",
     cfg: TimingConfig = TimingConfig(),
 ) -> Result:  # fmt: skip
-    """RMSNorm or LayerNorm forward over ``tokens × hidden``."""
+    """RMSNorm or LayerNorm forward over ``tokens × hidden``, as eager PyTorch runs it."""
     import torch
     from torch.nn import functional
 
@@ -218,16 +275,19 @@ def norm(
         else:
             functional.rms_norm(x, (hidden,), weight)
 
-    t = _time(device, run, lambda: torch.randn(tokens, hidden, device=dev, dtype=dt), cfg)
     nbytes = 2.0 * tokens * hidden * _element_size(dtype)
-    return _result("norm", kind, dtype, {"tokens": tokens, "hidden": hidden}, t, nbytes=nbytes)
+    make = lambda: torch.randn(tokens, hidden, device=dev, dtype=dt)  # noqa: E731
+    t = _time(device, run, make, cfg, operand_bytes=nbytes / 2.0)
+    shape = {"tokens": tokens, "hidden": hidden}
+    return _result("norm", kind, dtype, shape, t, nbytes=nbytes, kernels=1, bytes_as_run=nbytes)
 
 
 def elementwise(
     device: Device, tokens: int, width: int, *, dtype: str = "bf16",
     cfg: TimingConfig = TimingConfig(),
 ) -> Result:  # fmt: skip
-    """The SwiGLU product ``silu(gate) · up`` over ``tokens × width``."""
+    """The SwiGLU product ``silu(gate) · up`` over ``tokens × width``, as eager PyTorch
+    runs it: silu (read, write) then the product (read two, write one)."""
     import torch
     from torch.nn import functional
 
@@ -243,7 +303,7 @@ def elementwise(
     def run(ab: tuple[Any, Any]) -> None:
         functional.silu(ab[0]) * ab[1]
 
-    t = _time(device, run, make, cfg)
-    nbytes = 3.0 * tokens * width * _element_size(dtype)
+    plane = float(tokens * width * _element_size(dtype))
+    t = _time(device, run, make, cfg, operand_bytes=2.0 * plane)
     return _result("elementwise", "swiglu", dtype, {"tokens": tokens, "width": width}, t,
-                   nbytes=nbytes)  # fmt: skip
+                   nbytes=3.0 * plane, kernels=2, bytes_as_run=5.0 * plane)  # fmt: skip

@@ -45,6 +45,15 @@ Progress = Callable[[str, int, int], None]
 """Called with (label of the task starting or done, tasks done, tasks in all)."""
 
 MiB = 1 << 20
+SWEEP_TOKENS = 16384
+"""Tokens per attention-sweep shape: every sequence length sees the same batch of work."""
+
+
+def _sweep(
+    head_dims: tuple[int, ...], seqs: tuple[int, ...], kv_heads: tuple[int, ...], heads: int = 32
+) -> tuple[tuple[int, int, int, int], ...]:
+    """Every (head dim, sequence, heads, key-value heads) of the given axes."""
+    return tuple((d, s, heads, kv) for d in head_dims for s in seqs for kv in kv_heads)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,6 +72,9 @@ class SuiteConfig:
     max_vocab: int | None
     attention_seqs: tuple[int, ...] = ()
     """Extra sequence lengths for attention at the model's heads."""
+    attention_sweep: tuple[tuple[int, int, int, int], ...] = ()
+    """Attention shapes measured whatever the model: (head dim, sequence, heads, key-value
+    heads), each at ``SWEEP_TOKENS`` tokens (batch = tokens / sequence, at least 1)."""
     collective_bytes: tuple[int, ...] = (1 << 12, 1 << 20, 1 << 24, 1 << 28)
     timing: TimingConfig = field(default_factory=TimingConfig)
     e2e_timing: TimingConfig = field(default_factory=TimingConfig)
@@ -107,6 +119,7 @@ def suite_config(suite: Suite, device: Device) -> SuiteConfig:
         return SuiteConfig(
             square=(1024, 2048, 4096, 8192), preset_shapes=True, copy_bytes=2048 * MiB,
             seq_len=2048, batch=4, max_params=max_params, max_vocab=None,
+            attention_sweep=_sweep((64, 128), (2048, 8192), (8,)),
             timing=TimingConfig(warmup=3, repeats=10, min_sample_s=0.02),
             e2e_timing=TimingConfig(warmup=3, repeats=10),
         )  # fmt: skip
@@ -114,6 +127,7 @@ def suite_config(suite: Suite, device: Device) -> SuiteConfig:
         square=(256, 512, 1024, 2048, 4096, 8192, 16384), preset_shapes=True,
         copy_bytes=4096 * MiB, seq_len=4096, batch=2, max_params=max_params, max_vocab=None,
         attention_seqs=(1024, 2048, 4096, 8192, 16384),
+        attention_sweep=_sweep((64, 128), (1024, 2048, 4096, 8192, 16384), (32, 8, 4)),
         collective_bytes=(1 << 10, 1 << 14, 1 << 18, 1 << 22, 1 << 26, 1 << 28, 1 << 30),
         timing=TimingConfig(warmup=5, repeats=20, min_sample_s=0.05),
         e2e_timing=TimingConfig(warmup=5, repeats=20),
@@ -198,11 +212,17 @@ def plan(
             heads.add((model.num_heads, model.num_kv_heads, model.head_dim, seq))
         for s in cfg.attention_seqs:
             heads.add((model.num_heads, model.num_kv_heads, model.head_dim, s))
-        for h, kv, hd, s in sorted(heads):
-            tasks.append(Task(f"attention {bsz}×{h}h×{s}×{hd}", lambda h=h, kv=kv, hd=hd, s=s:  # type: ignore[misc]
-                              [micro.attention(device, bsz, h, kv, s, hd, cfg=t)]))  # fmt: skip
+        shapes4 = {(bsz, h, kv, s, hd) for h, kv, hd, s in heads}
+        shapes4 |= {(max(1, SWEEP_TOKENS // s), h, kv, s, hd)
+                    for hd, s, h, kv in cfg.attention_sweep}  # fmt: skip
+        for b, h, kv, s, hd in sorted(shapes4):
+            label = f"attention {b}×{h}h/{kv}kv×{s}×{hd}"
+            tasks.append(Task(label, lambda b=b, h=h, kv=kv, hd=hd, s=s:  # type: ignore[misc]
+                              [micro.attention(device, b, h, kv, s, hd, cfg=t)]))  # fmt: skip
         tasks.append(Task(f"copy {cfg.copy_bytes // MiB} MiB",
                           lambda: [micro.copy(device, cfg.copy_bytes, cfg=t)]))  # fmt: skip
+        tasks.append(Task(f"read {cfg.copy_bytes // MiB} MiB",
+                          lambda: [micro.read(device, cfg.copy_bytes, cfg=t)]))  # fmt: skip
         tokens = seq * bsz
         tasks.append(Task(f"{small.norm} {tokens}×{small.hidden_size}", lambda: [micro.norm(
             device, tokens, small.hidden_size, kind=small.norm, cfg=t)]))  # fmt: skip
