@@ -24,7 +24,7 @@ from chipmix.errors import InputError
 from chipmix.perf.eager import EAGER_TERMS
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.step import evaluate
-from chipmix.validate.bench_cases import score_bench
+from chipmix.bench.score import score_bench
 from chipmix.workload.job import Job
 from chipmix.workload.registry import load_model
 

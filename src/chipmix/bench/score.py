@@ -8,7 +8,10 @@ temporary folder and loaded over the catalog in use, so the prediction is the on
 gets after calibrating. Each stored step is then predicted as ``bench --check`` predicts
 it (`chipmix.bench.check.compare`: the eager step with the ``pytorch`` stack, a compiled
 one with the fused stack). A store holding only steps (a ``bench --check`` file) is
-calibrated from another store given as ``fit_db``. No device is needed.
+calibrated from another store given as ``fit_db``. No device is needed, nor torch.
+
+It lives in ``bench/`` (the room that reads results files) and scores with
+``validate``'s types, so ``chipmix validate --from-bench`` prints it like any scorecard.
 """
 
 from __future__ import annotations
