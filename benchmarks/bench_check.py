@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 
 from chipmix.bench.check import compare
+from chipmix.bench.score import score_bench
 from chipmix.bench.store import Store
 from chipmix.catalog import load_catalog
-from chipmix.bench.score import score_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 H200 = ROOT / "measurements" / "h200-2026-11-29"

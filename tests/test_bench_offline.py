@@ -8,6 +8,10 @@ CUDA-event timing made the same day. Needs no torch."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import pytest
 from chipmix.bench.check import EAGER_STACK, predict_step
 from chipmix.bench.fit import fit_chip, fit_from_store
 from chipmix.bench.fit_eager import LEGACY_METHOD, attention_core_s, method_of
+from chipmix.bench.score import score_bench
 from chipmix.bench.store import Store
 from chipmix.catalog import load_catalog
 from chipmix.catalog.calibration import Calibration
@@ -24,7 +29,6 @@ from chipmix.errors import InputError
 from chipmix.perf.eager import EAGER_TERMS
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.step import evaluate
-from chipmix.bench.score import score_bench
 from chipmix.workload.job import Job
 from chipmix.workload.registry import load_model
 
@@ -183,3 +187,63 @@ def test_check_predicts_eager_and_compiled_with_their_stacks() -> None:
     assert "eager_loss" in eager.breakdown
     assert "eager_loss" not in compiled.breakdown
     assert eager.step_time_s > 1.15 * compiled.step_time_s
+
+
+# -- the command line --------------------------------------------------------------------
+def _chipmix(*args: str, block_torch: bool = False) -> subprocess.CompletedProcess[str]:
+    code = "import sys\n"
+    if block_torch:
+        code += "sys.modules['torch'] = None\n"
+    code += "from chipmix.cli import main\nsys.argv = ['chipmix', *sys.argv[1:]]\nmain()\n"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CHIPMIX_CATALOG": "", "COLUMNS": "200"},
+    )  # fmt: skip
+
+
+def test_validate_from_bench_prints_one_json_document_within_10_percent() -> None:
+    done = _chipmix("validate", "--from-bench", str(CHECK_8B), "--fit-db", str(QUICK_8B), "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    (row,) = out["rows"]
+    assert abs(row["error"]) < 0.10
+    assert row["stack"] == EAGER_STACK
+    assert {"eager_loss", "launches"} <= set(row["breakdown"])
+    assert out["summary"]["count"] == 1
+    assert {p["name"] for p in out["calibration"]} >= {"matmul_efficiency", "launch_s"}
+
+
+def test_validate_from_bench_table_names_every_term() -> None:
+    done = _chipmix("validate", "--from-bench", str(QUICK_1B))
+    assert done.returncode == 0, done.stderr
+    for word in ("pytorch", "eager_rotary", "autocast_casts", "launch_s", "-3."):
+        assert word in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--from-bench", "no-such.sqlite"], "no such results file"),
+        (["--fit-db", str(QUICK_8B)], "--fit-db goes with --from-bench"),
+        (["--from-bench", str(QUICK_1B), "--cross-validate"], "does not combine"),
+        (["--from-bench", str(CHECK_8B)], "--fit-db"),
+    ],
+    ids=["missing", "fit-db-alone", "cross-validate", "steps-only"],
+)
+def test_validate_from_bench_bad_input_is_one_line(args: list[str], says: str) -> None:
+    done = _chipmix("validate", *args)
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+def test_bench_without_torch_says_how_to_install_it() -> None:
+    """issue 16: exit 2 and one line, with the extra's name printed as written."""
+    done = _chipmix("bench", "--suite", "smoke", block_torch=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: chipmix bench needs PyTorch, which is not installed: pip install 'chipmix[bench]'"
+    )
+    helped = _chipmix("bench", "--help")
+    assert "chipmix[bench]" in " ".join(helped.stdout.split())

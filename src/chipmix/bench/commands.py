@@ -14,7 +14,21 @@ from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.errors import InputError
 from chipmix.workload.registry import load_model
 
-__all__ = ["calibrate_from_bench", "default_overlay", "run_bench", "run_check"]
+__all__ = ["calibrate_from_bench", "default_overlay", "require_torch", "run_bench", "run_check"]
+
+INSTALL_HINT = "pip install 'chipmix[bench]'"
+
+
+def require_torch() -> None:
+    """Raise a one-line `InputError` saying how to install PyTorch when it is missing."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):  # blocked (sys.modules["torch"] = None) or broken
+        spec = None
+    if spec is None:
+        raise InputError(f"chipmix bench needs PyTorch, which is not installed: {INSTALL_HINT}")
 
 
 def default_overlay() -> Path:
@@ -45,6 +59,7 @@ def run_bench(
     Under torchrun (WORLD_SIZE > 1) the suite is the collectives; rank 0 stores."""
     from chipmix.bench.collectives import world
 
+    require_torch()
     cat = load_catalog(catalog)
     spec = load_model(model)
     dev = _device(cat, device, chip, threads)
@@ -75,6 +90,7 @@ def run_check(
 ) -> tuple[BenchRun, CheckResult]:
     """Measure one end-to-end step (stored like any result) and predict it with the
     catalog in use (``catalog`` / ``$CHIPMIX_CATALOG``)."""
+    require_torch()
     cat = load_catalog(catalog)
     dev = _device(cat, device, chip, threads)
     if dev.chip not in cat.chips:

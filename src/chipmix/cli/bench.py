@@ -47,8 +47,9 @@ def bench(
     catalog: CatalogOpt = None,
 ) -> None:
     """Measure this machine's accelerator (or CPU) and store the results: matmul, attention,
-    memory, norms, a training step; collectives under torchrun. Needs chipmix[bench]."""
-    from chipmix.bench.commands import run_bench, run_check
+    memory, norms, a training step; collectives under torchrun. Needs PyTorch: pip install
+    'chipmix\\[bench]'."""
+    from chipmix.bench.commands import require_torch, run_bench, run_check
     from chipmix.bench.runner import SUITES
     from chipmix.report.bench_tables import bench_dict, bench_progress, bench_table, check_table
     from chipmix.report.render import console, error_console, print_json
@@ -58,8 +59,10 @@ def bench(
         "chip": chip, "threads": threads, "seq_len": seq_len, "batch": batch,
         "compile": compile, "db": db, "catalog": catalog,
     }  # fmt: skip
+    require_torch()
     try:
-        with bench_progress(error_console) as progress:
+        # Progress goes to stderr, and with --json not at all: stdout is the answer alone.
+        with bench_progress(error_console, enabled=not json_out) as progress:
             if check:
                 run, result = run_check(progress=progress, **options)
             else:

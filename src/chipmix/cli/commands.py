@@ -53,7 +53,11 @@ def main() -> None:
     try:
         app()
     except ChipmixError as exc:
+        from rich.markup import escape
+
         from chipmix.report.render import error_console
 
-        error_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message is text, not markup: "chipmix[bench]" must print as written.
+        error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                            soft_wrap=True)  # fmt: skip
         sys.exit(2)

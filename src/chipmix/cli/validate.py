@@ -31,11 +31,32 @@ def validate(
         bool,
         typer.Option("--markdown", help="Print the README table (in-sample and cross-validated)."),
     ] = False,
+    from_bench: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-bench",
+            help="Score every training step stored in this `chipmix bench` results file, "
+            "predicted with the calibration fitted from the same file (no device needed).",
+        ),
+    ] = None,
+    fit_db: Annotated[
+        Path | None,
+        typer.Option(
+            "--fit-db",
+            help="With --from-bench: fit the calibration from this results file instead "
+            "(for a `bench --check` file, the suite it was calibrated from).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
     report: ReportOpt = None,
 ) -> None:
-    """Score predictions against published training runs."""
+    """Score predictions against published training runs, or against the training steps
+    of a bench results file (--from-bench)."""
+    if from_bench is not None or fit_db is not None:
+        _validate_bench(from_bench, fit_db, json_out, catalog, cases, cross_validate,
+                        markdown, report)  # fmt: skip
+        return
     from chipmix.catalog import load_catalog
     from chipmix.report.render import console, print_json
     from chipmix.report.validate_table import scorecard_markdown, scorecard_tables
@@ -67,6 +88,30 @@ def validate(
         print_json(shown.to_dict())
         return
     for table in scorecard_tables(shown):
+        console.print(table)
+
+
+def _validate_bench(
+    db: Path | None, fit_db: Path | None, json_out: bool, catalog: Path | None,
+    cases: Path | None, cross_validate: bool, markdown: bool, report: Path | None,
+) -> None:  # fmt: skip
+    from chipmix.bench.score import score_bench
+    from chipmix.errors import InputError
+    from chipmix.report.bench_tables import bench_score_tables
+    from chipmix.report.render import console, print_json
+
+    if db is None:
+        raise InputError("--fit-db goes with --from-bench DB (the file whose steps to score)")
+    other = [name for name, given in (("--cases", cases), ("--cross-validate", cross_validate),
+             ("--markdown", markdown), ("--report", report)) if given]  # fmt: skip
+    if other:
+        raise InputError(f"--from-bench scores a results file; it does not combine with "
+                         f"{', '.join(other)}")  # fmt: skip
+    scored = score_bench(db, fit_db=fit_db, catalog=catalog)
+    if json_out:
+        print_json(scored.to_dict())
+        return
+    for table in bench_score_tables(scored):
         console.print(table)
 
 

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from chipmix.bench.check import CheckResult
     from chipmix.bench.detect import Device
     from chipmix.bench.fit import BenchFit
+    from chipmix.bench.score import BenchScorecard
     from chipmix.bench.store import Result
 
 __all__ = [
     "bench_dict",
     "bench_progress",
+    "bench_score_tables",
     "bench_table",
     "check_table",
     "fit_dict",
@@ -31,8 +33,14 @@ __all__ = [
 
 
 @contextmanager
-def bench_progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar on ``console``; yields the callback the runner reports to."""
+def bench_progress(
+    console: Console, *, enabled: bool = True
+) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on ``console``; yields the callback the runner reports to
+    (None when not ``enabled``: nothing is drawn)."""
+    if not enabled:
+        yield None
+        return
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -90,8 +98,10 @@ def bench_table(device: Device, results: Sequence[Result], db: str) -> Table:
         table.add_column(column)
     table.add_column("median", justify="right")
     table.add_column("rate", justify="right")
+    table.add_column("timed by")
     for r in results:
-        table.add_row(r.kind, r.name, r.dtype, _shape(r), f"{r.median_s * 1e3:.3g} ms", _rate(r))
+        table.add_row(r.kind, r.name, r.dtype, _shape(r), f"{r.median_s * 1e3:.3g} ms", _rate(r),
+                      r.method or "host timer (unrecorded)")  # fmt: skip
     return table
 
 
@@ -170,3 +180,40 @@ def check_table(check: CheckResult) -> list[Table]:
             parts.add_row(name, f"{seconds * 1e3:.4g} ms")
     parts.add_row("calibration", p.calibration_source or "defaults (not calibrated)")
     return [table, parts]
+
+
+def bench_score_tables(scored: BenchScorecard) -> list[Table]:
+    """``validate --from-bench``: the scorecard, each distinct step's predicted breakdown
+    beside its measurement, and the parameters fitted from the store."""
+    from chipmix.report.validate_table import scorecard_tables
+
+    tables = scorecard_tables(scored.card)
+    seen: dict[tuple[str, float], str] = {}
+    for row_id, check in scored.checks.items():
+        seen.setdefault((check.model, round(check.predicted.step_time_s, 9)), row_id)
+    if seen:
+        parts = Table(title="predicted breakdown (ms per step)", title_justify="left")
+        parts.add_column("term")
+        ids = list(seen.values())
+        for row_id in ids:
+            parts.add_column(row_id, justify="right")
+        terms = list(scored.checks[ids[0]].predicted.breakdown)
+        for term in terms:
+            values = [scored.checks[i].predicted.breakdown.get(term, 0.0) for i in ids]
+            if any(values):
+                parts.add_row(term, *(f"{v * 1e3:.4g}" for v in values))
+        parts.add_row("predicted", *(f"{scored.checks[i].predicted.step_time_s * 1e3:.4g}"
+                                     for i in ids), style="bold")  # fmt: skip
+        parts.add_row("measured", *(f"{scored.checks[i].measured_step_time_s * 1e3:.4g}"
+                                    for i in ids))  # fmt: skip
+        tables.append(parts)
+    if scored.fit is not None:
+        params = Table(title=f"fitted from {scored.fit_db}", title_justify="left")
+        for column in ("scope", "key", "parameter", "prior", "fitted", "results"):
+            params.add_column(column, justify="right" if column in ("prior", "fitted") else "left")
+        for p in scored.fit.calibration().parameters:
+            params.add_row(str(p["scope"]), str(p["key"]), str(p["name"]),
+                           f"{float(p['prior']):.4g}", f"{float(p['fitted']):.4g}",
+                           str(p["rows"]))  # fmt: skip
+        tables.append(params)
+    return tables
