@@ -247,3 +247,40 @@ def test_bench_without_torch_says_how_to_install_it() -> None:
     )
     helped = _chipmix("bench", "--help")
     assert "chipmix[bench]" in " ".join(helped.stdout.split())
+
+
+def test_the_8b_matmul_fit_stays_below_the_maximum_achievable() -> None:
+    """The 8B store's square sweep is flat from 2048³ to 8192³; unbounded, the small-GEMM
+    curve would extrapolate to 0.88 of peak, above any timing made on the chip."""
+    catalog = load_catalog()
+    with Store(QUICK_8B, readonly=True) as store:
+        fit = fit_from_store(store, catalog).chips[0].calibration
+    prior = catalog.prior_calibration.for_chip("h200").matmul_efficiency
+    assert fit.matmul_efficiency <= prior + 1e-9
+    assert fit.matmul_efficiency * catalog.chip("h200").peak_flops("bf16") <= 793e12
+
+
+def _eager_seconds(model: str, **eager: float) -> dict[str, float]:
+    catalog = load_catalog()
+    cal = catalog.calibration
+    stack = cal.for_stack(EAGER_STACK)
+    assert stack.eager is not None
+    changed = stack.model_copy(update={"eager": stack.eager.model_copy(update=eager)})
+    cal = cal.model_copy(update={"stacks": {**cal.stacks, EAGER_STACK: changed}})
+    job = Job(model=load_model(model), seq_len=2048, global_batch=4, stack=EAGER_STACK)
+    result = evaluate(job, catalog.system("h200"), cal, LayoutBatch.of([Layout(micro_batch=4)]))
+    return {k: float(v[0]) for k, v in result.eager_terms.items()}
+
+
+def test_a_bf16_residual_stream_needs_no_activation_casts() -> None:
+    fp32 = _eager_seconds("llama3.2-1b")
+    bf16 = _eager_seconds("llama3.2-1b", residual_bytes=2.0)
+    assert bf16["eager_norms"] < fp32["eager_norms"]
+    assert bf16["autocast_casts"] < fp32["autocast_casts"]
+
+
+def test_eager_terms_follow_the_architecture() -> None:
+    """GeLU moves what the fused count charges (no extra); no launches, no launch term."""
+    gpt = _eager_seconds("gpt3-175b")
+    assert gpt["eager_activations"] == 0.0
+    assert _eager_seconds("llama3.2-1b", launch_s=0.0)["launches"] == 0.0

@@ -57,7 +57,7 @@ class Estimate:
             mfu=float(result.mfu[i]), hfu=float(result.hfu[i]),
             memory_gib=result.memory.as_gib(i),
             memory_capacity_gib=result.memory_capacity_bytes / 2**30,
-            breakdown=result.breakdown.row(i),
+            breakdown=result.breakdown_row(i),
             run=run, price_tier=price_tier, stack=stack,
         )  # fmt: skip
 

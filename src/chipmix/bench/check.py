@@ -20,7 +20,7 @@ from chipmix.bench.store import Result
 from chipmix.catalog.calibration import Calibration, StackCalibration
 from chipmix.catalog.catalog import Catalog
 from chipmix.perf.layout import Layout, LayoutBatch
-from chipmix.perf.step import StepResult, evaluate
+from chipmix.perf.step import evaluate
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 
@@ -109,19 +109,9 @@ def predict_step(
         step_time_s=float(result.step_time_s[0]),
         tokens_per_s=float(result.tokens_per_s[0]),
         mfu=float(result.mfu[0]),
-        breakdown=_breakdown(result),
+        breakdown=result.breakdown_row(0),
         calibration_source=catalog.calibration.for_chip(system.chip.id).source,
     )
-
-
-def _breakdown(result: StepResult) -> dict[str, float]:
-    """Seconds per step by term, the eager total replaced by its named terms."""
-    row = result.breakdown.row(0)
-    eager = row.pop("eager", 0.0)
-    named = {k: float(v[0]) for k, v in result.eager_terms.items()}
-    if not named and eager:
-        named = {"eager": eager}
-    return row | named
 
 
 def compare(catalog: Catalog, chip: str, measured: Result) -> CheckResult:

@@ -107,6 +107,7 @@ def _take(result: StepResult, order: NDArray[np.intp]) -> StepResult:
         hfu=result.hfu[order],
         memory_capacity_bytes=result.memory_capacity_bytes,
         model_flops_per_token=result.model_flops_per_token,
+        eager_terms={k: v[order] for k, v in result.eager_terms.items()},
     )
 
 

@@ -100,6 +100,15 @@ class StepResult:
     """The eager stack's named terms (seconds per step; they add up to ``breakdown.eager``),
     empty for fused stacks."""
 
+    def breakdown_row(self, i: int) -> dict[str, float]:
+        """Seconds per step by term for layout ``i``; an eager stack's ``eager`` total is
+        replaced by its named terms (`chipmix.perf.eager`)."""
+        row = self.breakdown.row(i)
+        if self.eager_terms:
+            row.pop("eager")
+            row |= {name: float(seconds[i]) for name, seconds in self.eager_terms.items()}
+        return row
+
     @property
     def fits(self) -> NDArray[np.bool_]:
         return np.asarray(self.memory.total <= self.memory_capacity_bytes)
