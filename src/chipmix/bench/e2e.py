@@ -137,6 +137,7 @@ def train_step(
         "loss": float(losses[-1].float().item()) if losses else None,
         "params": spec.num_params(),
         "max_s": t.max_s,
+        "l2": t.l2,
     }
     if peak_flops:
         extra["mfu"] = flops / t.median_s / peak_flops
