@@ -22,7 +22,7 @@ from chipmix.bench.check import EAGER_STACK, predict_step
 from chipmix.bench.fit import fit_chip, fit_from_store
 from chipmix.bench.fit_eager import LEGACY_METHOD, attention_core_s, method_of
 from chipmix.bench.score import score_bench
-from chipmix.bench.store import Store
+from chipmix.bench.store import RunInfo, Store
 from chipmix.catalog import load_catalog
 from chipmix.catalog.calibration import Calibration
 from chipmix.errors import InputError
@@ -284,3 +284,26 @@ def test_eager_terms_follow_the_architecture() -> None:
     gpt = _eager_seconds("gpt3-175b")
     assert gpt["eager_activations"] == 0.0
     assert _eager_seconds("llama3.2-1b", launch_s=0.0)["launches"] == 0.0
+
+
+def test_readonly_store_sees_results_still_in_the_write_ahead_log(tmp_path: Path) -> None:
+    """A store killed before a checkpoint keeps committed results in its -wal file."""
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "live.sqlite"
+    shutil.copy(QUICK_1B, db)
+    writer = Store(db)  # held open: its commits stay in the -wal file
+    (step,) = [s.result for s in writer.results(kind="e2e", run_id=3)]
+    run = writer.start_run(_run_info())
+    writer.add(run, step)
+    assert db.with_name(db.name + "-wal").exists()
+    with Store(db, readonly=True) as reader:
+        assert len(reader.results(kind="e2e")) == 4
+    writer.close()
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _run_info() -> RunInfo:
+    return RunInfo(device_kind="cuda", device_name="NVIDIA H200", chip="h200", suite="quick-check",
+                   versions={}, device={})  # fmt: skip

@@ -148,8 +148,8 @@ class StoredResult:
 class Store:
     """The SQLite results file. Use as a context manager, or call `close`.
 
-    ``readonly``: open a finished file without writing anything to it or beside it (no
-    schema upgrade, no write-ahead-log files; SQLite's ``immutable`` URI flag), as
+    ``readonly``: open a file without writing to it (no schema upgrade; for a file without
+    a write-ahead log, nothing beside it either: SQLite's ``immutable`` URI flag), as
     ``validate --from-bench`` reads a store kept under version control."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
@@ -169,7 +169,12 @@ class Store:
         self._create()
 
     def _open_readonly(self) -> None:
-        uri = f"{self.path.resolve().as_uri().replace('file://', 'file:', 1)}?mode=ro&immutable=1"
+        # immutable: no lock, no -wal/-shm files beside a store kept under version control.
+        # A store with a write-ahead log (still written, or killed before a checkpoint)
+        # keeps committed results there: read it through SQLite's read-only mode instead.
+        wal = self.path.with_name(self.path.name + "-wal").exists()
+        uri = self.path.resolve().as_uri().replace("file://", "file:", 1)
+        uri += "?mode=ro" if wal else "?mode=ro&immutable=1"
         try:
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
             row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
