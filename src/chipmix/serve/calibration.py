@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chipmix.catalog.catalog import DATA_DIR, read_yaml
+from chipmix.catalog.catalog import DATA_DIR
+from chipmix.common.files import read_yaml
 from chipmix.errors import FileFormatError
 
 __all__ = [
