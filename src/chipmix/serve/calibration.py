@@ -37,6 +37,9 @@ class ServeChipCalibration(BaseModel):
     memory_efficiency: float | None = Field(None, gt=0, le=1)
     """Fraction of HBM bandwidth decode reaches streaming weights and KV cache (None: the
     chip calibration's ``memory_efficiency``, a STREAM-like figure)."""
+    compute_efficiency: float = Field(1.0, gt=0, le=3.0)
+    """Multiplier on the chip's matmul peak at the weights' precision when serving (what
+    its microbenchmarks did not measure, e.g. an fp4 rate the catalog does not list yet)."""
     source: str = ""
 
 
@@ -48,10 +51,13 @@ class ServeStackCalibration(BaseModel):
     compute_efficiency: float = Field(1.0, gt=0, le=1.5)
     """Multiplier on the chip's achieved matmul and attention rates (kernel quality, fusion,
     CUDA graphs); 1 = microbenchmark speed."""
-    iteration_overhead_s: float = Field(0.003, ge=0)
-    """Fixed time per forward iteration outside the kernels: scheduling, sampling,
-    detokenization and launch gaps. Prior: vLLM's CPU overhead of a few ms per step
-    (vLLM v0.6 performance update, blog.vllm.ai 2024-09-05)."""
+    iteration_overhead_s: float = Field(0.002, ge=0)
+    """Fixed time per forward iteration outside the kernels: launch gaps, synchronization.
+    Prior assumed: a few ms per step (vLLM v0.6 performance update, blog.vllm.ai
+    2024-09-05, found CPU overhead a large share of each step before overlapping it)."""
+    request_overhead_s: float = Field(5e-6, ge=0)
+    """Host time per running request per iteration: scheduling, sampling, detokenization
+    and block-table updates grow with the batch (same source; prior assumed)."""
     source: str = ""
 
 
@@ -67,6 +73,10 @@ class ServeCalibration(BaseModel):
     """Share of its offline throughput a replica sustains under Poisson arrivals within
     p99 latency limits (queueing needs headroom: Kingman's formula, the M/G/1 wait grows as
     ρ/(1−ρ)). Prior: MLPerf Server results typically reach ~90% of Offline."""
+    expert_efficiency: float = Field(0.7, gt=0, le=1.5)
+    """Achieved rate of routed-expert GEMMs relative to dense GEMMs of the same shape (an op
+    class: grouped/fused MoE kernels gather tokens per expert and run many small GEMMs;
+    MegaBlocks, Gale et al. 2022, arXiv 2211.15841, §5, measures the gap). Prior assumed."""
     vendor_stacks: dict[str, str] = {}
     """The stack a request without ``stack`` is assumed to run on each vendor's chips."""
     provenance: dict[str, str] = {}
@@ -98,7 +108,13 @@ class ServeCalibration(BaseModel):
             stacks[key] = (
                 sold.model_copy(update=svalue.model_dump(exclude_unset=True)) if sold else svalue
             )
-        update = new.model_dump(include={"server_utilization"}, exclude_unset=True)
+        update: dict[str, object] = dict(
+            new.model_dump(include={"server_utilization", "expert_efficiency"}, exclude_unset=True)
+        )
+        if "default_stack" in new.model_fields_set:
+            update["default_stack"] = self.default_stack.model_copy(
+                update=new.default_stack.model_dump(exclude_unset=True)
+            )
         return self.model_copy(
             update={
                 "chips": chips,

@@ -97,6 +97,8 @@ class ServeSetup:
     system: ResolvedSystem
     gemm: ChipRates
     """Rates of the weights' GEMMs (weight bytes per element, the matmul precision's peak)."""
+    experts: ChipRates
+    """Rates of routed-expert GEMMs (the same, at the calibrated expert efficiency)."""
     attention: ChipRates
     """Rates of the attention core (bf16)."""
     stack: ServeStackCalibration
@@ -122,12 +124,19 @@ def serve_setup(
     stack = serving.for_stack(serving.stack_name(job.stack, chip.vendor))
     stack_cal = StackCalibration(compute_efficiency=stack.compute_efficiency)
     peak = matmul_peak_flops(chip, job.precision, weight_only=job.weight_only)
+    peak *= own.compute_efficiency
     gemm = ChipRates(peak, chip.hbm_bytes_per_s, chip_cal, stack_cal, weight_bytes(job.precision))
-    attention = ChipRates(chip.peak_flops("bf16"), chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)
+    bf16 = chip.peak_flops("bf16") * own.compute_efficiency
+    attention = ChipRates(bf16, chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)
+    experts = ChipRates(
+        peak * serving.expert_efficiency, chip.hbm_bytes_per_s, chip_cal, stack_cal,
+        weight_bytes(job.precision),
+    )  # fmt: skip
     return ServeSetup(
         job=job,
         system=system,
         gemm=gemm,
+        experts=experts,
         attention=attention,
         stack=stack,
         alpha=chip_cal.collective_latency_s,
@@ -183,7 +192,7 @@ def _gemms_time(s: ServeSetup, gemms: list[Gemm], tokens: Array, tp: Array, ep: 
             widen = ep if g.name == "experts_in" else 1.0
             k_scale = ep if g.name == "experts_out" else 1.0
             count = touched / ep
-            total = total + gemm_time(s.gemm, m, g.k * k_scale, n * widen) * count
+            total = total + gemm_time(s.experts, m, g.k * k_scale, n * widen) * count
             continue
         total = total + gemm_time(s.gemm, m, g.k, n) * count
     return np.asarray(total)
@@ -239,7 +248,7 @@ def _forward(
         tp_comm=np.asarray(share * tp_comm),
         ep_comm=np.asarray(share * ep_comm),
         pp_comm=np.asarray((pp - 1.0) * p2p),
-        overhead=np.full_like(tokens, s.stack.iteration_overhead_s, dtype=np.float64),
+        overhead=np.asarray(s.stack.iteration_overhead_s + s.stack.request_overhead_s * seqs * pp),
     )
 
 

@@ -83,7 +83,9 @@ def _layout_axes(s: ServeSetup, chips: int, pins: dict[str, int]) -> list[tuple[
     return out
 
 
-def _candidates(s: ServeSetup, chips: int, pins: dict[str, int]) -> ReplicaBatch:
+def _candidates(
+    s: ServeSetup, chips: int, pins: dict[str, int], batch_cap: int | None
+) -> ReplicaBatch:
     axes = _layout_axes(s, chips, pins)
     if not axes:
         raise InputError(
@@ -95,7 +97,8 @@ def _candidates(s: ServeSetup, chips: int, pins: dict[str, int]) -> ReplicaBatch
         s.job, tp.astype(np.float64), pp.astype(np.float64), s.system.chip.hbm_bytes,
         s.memory_reserved_bytes,
     )  # fmt: skip
-    most = np.minimum(memory.max_batch(s.job.mean_context), MAX_BATCH).astype(np.int64)
+    cap = MAX_BATCH if batch_cap is None else min(batch_cap, MAX_BATCH)
+    most = np.minimum(memory.max_batch(s.job.mean_context), cap).astype(np.int64)
     ladder = 2 ** np.arange(int(np.log2(MAX_BATCH)) + 1)
     rows: list[tuple[int, int, int, int, int]] = []
     for i in range(len(tp)):
@@ -111,15 +114,20 @@ def _candidates(s: ServeSetup, chips: int, pins: dict[str, int]) -> ReplicaBatch
 
 
 def run_serve_search(
-    s: ServeSetup, chips: int, targets: Targets = Targets(), pins: dict[str, int] | None = None
+    s: ServeSetup,
+    chips: int,
+    targets: Targets = Targets(),
+    pins: dict[str, int] | None = None,
+    batch_cap: int | None = None,
 ) -> ServeOutcome:
     """Evaluate every candidate; keep those that fit and meet ``targets``, best first.
 
     Raises `InfeasibleError` saying how much memory the model needs when no replica holds
-    it, or which target rules every layout out and by how much.
+    it, or which target rules every layout out and by how much. ``batch_cap`` bounds the
+    requests per replica (a client's maximum concurrency).
     """
     pins = dict(pins or {})
-    cands = _candidates(s, chips, pins)
+    cands = _candidates(s, chips, pins, batch_cap)
     m = evaluate_serving(s, cands)
     fits = m.fits & (m.max_batch >= 1)
     if not fits.any():
