@@ -26,6 +26,9 @@ EXPORTED = [
     "ModelSpec",
     "PlanResult",
     "SearchResult",
+    "ServeComparison",
+    "ServeEstimate",
+    "ServeSearchResult",
     "SimulationResult",
     "UnknownNameError",
     "budget",
@@ -37,6 +40,9 @@ EXPORTED = [
     "plan",
     "preset_names",
     "search",
+    "serve_compare",
+    "serve_estimate",
+    "serve_search",
     "simulate",
 ]
 

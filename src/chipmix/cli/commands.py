@@ -8,6 +8,7 @@ Each command group lives in its own module (parse, call, render; no logic):
 - `simulate`: ``simulate`` (a run under failures)
 - `bench`: ``bench`` (measure this machine)
 - `plan`: ``plan``, ``budget`` (many jobs and money)
+- `serve`: ``serve estimate``, ``serve search``, ``serve compare`` (inference)
 
 A new group (e.g. ``serve``) is a module beside these, registered below in the order
 ``chipmix --help`` lists it.
@@ -19,7 +20,7 @@ import sys
 
 import typer
 
-from chipmix.cli import bench, catalog, estimate, plan, simulate, validate
+from chipmix.cli import bench, catalog, estimate, plan, serve, simulate, validate
 from chipmix.cli.output import ARGV
 from chipmix.errors import ChipmixError
 
@@ -45,6 +46,7 @@ app.command()(simulate.simulate)
 app.command()(bench.bench)
 app.command()(plan.plan)
 app.command()(plan.budget)
+app.add_typer(serve.app)
 
 
 def main() -> None:

@@ -51,8 +51,9 @@ def validate(
     catalog: CatalogOpt = None,
     report: ReportOpt = None,
 ) -> None:
-    """Score predictions against published training runs, or against the training steps
-    of a bench results file (--from-bench)."""
+    """Score predictions against published training runs (or, given a file in the
+    published-serving schema, serving measurements), or against the training steps of a
+    bench results file (--from-bench)."""
     if from_bench is not None or fit_db is not None:
         _validate_bench(from_bench, fit_db, json_out, catalog, cases, cross_validate,
                         markdown, report)  # fmt: skip
@@ -63,11 +64,22 @@ def validate(
     from chipmix.validate.cases import DEFAULT_CASES, read_cases
     from chipmix.validate.crossval import leave_one_source_out
     from chipmix.validate.score import score_cases
+    from chipmix.validate.serve_cases import is_serving_file
 
     cat = load_catalog(catalog)
-    rows = read_cases(cases or DEFAULT_CASES)
-    card = score_cases(rows, cat)
-    cross = leave_one_source_out(rows, cat) if (cross_validate or markdown) else None
+    if cases is not None and is_serving_file(cases):  # the published-serving schema
+        from chipmix.validate.serve_cases import read_serve_cases
+        from chipmix.validate.serve_crossval import serve_leave_one_source_out
+        from chipmix.validate.serve_score import score_serve_cases
+
+        serving = read_serve_cases(cases)
+        card = score_serve_cases(serving, cat)
+        want = cross_validate or markdown
+        cross = serve_leave_one_source_out(serving, cat) if want else None
+    else:
+        rows = read_cases(cases or DEFAULT_CASES)
+        card = score_cases(rows, cat)
+        cross = leave_one_source_out(rows, cat) if (cross_validate or markdown) else None
     shown = cross if cross is not None else card
     if report is not None:
         from chipmix.report.html import validate_page
