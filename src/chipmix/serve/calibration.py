@@ -77,6 +77,10 @@ class ServeCalibration(BaseModel):
     """Achieved rate of routed-expert GEMMs relative to dense GEMMs of the same shape (an op
     class: grouped/fused MoE kernels gather tokens per expert and run many small GEMMs;
     MegaBlocks, Gale et al. 2022, arXiv 2211.15841, §5, measures the gap). Prior assumed."""
+    fp4_speedup: float = Field(1.0, gt=0, le=4.0)
+    """Rate of fp4 matmuls relative to the fp8 rate on chips whose catalog entry lists no
+    fp4 peak (an op class; FP4 tensor cores run at twice the FP8 rate on Blackwell and
+    MI355X datasheets, but a chip without them gains nothing: the prior says nothing)."""
     vendor_stacks: dict[str, str] = {}
     """The stack a request without ``stack`` is assumed to run on each vendor's chips."""
     provenance: dict[str, str] = {}
@@ -109,7 +113,10 @@ class ServeCalibration(BaseModel):
                 sold.model_copy(update=svalue.model_dump(exclude_unset=True)) if sold else svalue
             )
         update: dict[str, object] = dict(
-            new.model_dump(include={"server_utilization", "expert_efficiency"}, exclude_unset=True)
+            new.model_dump(
+                include={"server_utilization", "expert_efficiency", "fp4_speedup"},
+                exclude_unset=True,
+            )
         )
         if "default_stack" in new.model_fields_set:
             update["default_stack"] = self.default_stack.model_copy(

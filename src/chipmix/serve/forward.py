@@ -45,7 +45,7 @@ from chipmix.perf.roofline import ChipRates, gemm_efficiency
 from chipmix.serve.calibration import ServeCalibration, ServeStackCalibration
 from chipmix.serve.job import ServeJob
 from chipmix.serve.memory import _kv_elements_per_token_layer
-from chipmix.serve.precision import kv_bytes, matmul_peak_flops, weight_bytes
+from chipmix.serve.precision import has_fp4_peak, kv_bytes, matmul_peak_flops, weight_bytes
 
 __all__ = [
     "ForwardTime",
@@ -125,6 +125,8 @@ def serve_setup(
     stack_cal = StackCalibration(compute_efficiency=stack.compute_efficiency)
     peak = matmul_peak_flops(chip, job.precision, weight_only=job.weight_only)
     peak *= own.compute_efficiency
+    if job.precision == "fp4" and not job.weight_only and not has_fp4_peak(chip):
+        peak *= serving.fp4_speedup
     gemm = ChipRates(peak, chip.hbm_bytes_per_s, chip_cal, stack_cal, weight_bytes(job.precision))
     bf16 = chip.peak_flops("bf16") * own.compute_efficiency
     attention = ChipRates(bf16, chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)

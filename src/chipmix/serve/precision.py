@@ -20,6 +20,7 @@ __all__ = [
     "WEIGHT_PRECISIONS",
     "KVPrecision",
     "WeightPrecision",
+    "has_fp4_peak",
     "kv_bytes",
     "matmul_peak_flops",
     "weight_bytes",
@@ -42,6 +43,11 @@ def weight_bytes(precision: str) -> float:
 def kv_bytes(precision: str) -> float:
     """Bytes per stored KV-cache element."""
     return _KV_BYTES[precision]
+
+
+def has_fp4_peak(chip: Chip) -> bool:
+    """True when the chip's catalog entry lists a dense fp4 peak."""
+    return "fp4" in cast(dict[str, Figure], chip.peak_tflops_dense)
 
 
 def matmul_peak_flops(chip: Chip, precision: str, *, weight_only: bool = False) -> float:

@@ -73,10 +73,12 @@ SERVE_FIT_PARAMETERS: tuple[ServeFitParameter, ...] = (
     ServeFitParameter("all", "request_overhead_s", "log", 1.0),
     ServeFitParameter("moe", "expert_efficiency", "log", 1.0),
     ServeFitParameter("server", "server_utilization", "logit", 1.0),
+    ServeFitParameter("fp4", "fp4_speedup", "log", 1.0),
 )
 
 
-_UPPER = {"compute_efficiency": 1.5, "expert_efficiency": 1.5, "chip_compute": 3.0}
+_UPPER = {"compute_efficiency": 1.5, "expert_efficiency": 1.5, "chip_compute": 3.0,
+          "fp4_speedup": 4.0}  # fmt: skip
 """Upper bounds of scale parameters fitted in log space (the calibration's own limits)."""
 
 
@@ -111,6 +113,8 @@ def _key(case: ServeCase, scope: str) -> str | None:
         return "all"
     if scope == "moe":
         return "moe" if case.job.model.moe is not None else None
+    if scope == "fp4":
+        return "fp4" if case.job.precision == "fp4" else None
     return "server" if case.row.scenario == "server" else None
 
 
