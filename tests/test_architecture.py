@@ -39,6 +39,7 @@ MAY_ONLY: dict[str, frozenset[str]] = {
     "workload": FOUNDATION,
     "perf": FOUNDATION | {"catalog", "workload"},
     "serve": FOUNDATION | {"catalog", "workload", "perf"},
+    "uncertainty": FOUNDATION,
 }
 """Rooms near the top of the flow, with every room they may import."""
 

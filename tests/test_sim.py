@@ -160,6 +160,7 @@ def test_mean_completion_matches_the_exact_exponential_model(tmp_path: Path) -> 
         hot_spare_nodes=1,
         checkpoint_interval="20m",
         catalog=_exact_overlay(tmp_path),
+        model_error=False,  # the failure model alone: throughput at its point prediction
     )
     run = r.primary
     m = run.lossy_mtbf_s

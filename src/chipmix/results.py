@@ -10,6 +10,8 @@ from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf.layout import Layout
 from chipmix.perf.step import StepResult
 from chipmix.planning.cost import RunCost
+from chipmix.uncertainty.evidence import EvidenceClass
+from chipmix.uncertainty.interval import ErrorDistribution, Interval
 from chipmix.workload.job import Job
 
 if TYPE_CHECKING:
@@ -38,6 +40,10 @@ class Estimate:
     stack: str | None = None
     """The stack whose calibration the prediction used (the chip vendor's reference stack
     when the job names none)."""
+    evidence: EvidenceClass | None = None
+    """Where the prediction's parameters came from."""
+    error: ErrorDistribution | None = None
+    """The distribution of actual ÷ predicted throughput for that evidence class."""
 
     @staticmethod
     def from_step(
@@ -78,6 +84,35 @@ class Estimate:
         if self.run is None:
             return None
         return self.run.cost_usd.get(self.price_tier)
+
+    @property
+    def usd_per_million_tokens(self) -> float | None:
+        cost = self.cost_usd
+        return None if cost is None or self.run is None else cost / self.run.tokens * 1e6
+
+    @property
+    def interval(self) -> Interval | None:
+        """p10–p90 of throughput and of every figure derived from it (None without an
+        error model)."""
+        if self.error is None:
+            return None
+        throughput = {
+            "tokens_per_s": self.tokens_per_s,
+            "tokens_per_s_per_chip": self.tokens_per_s_per_chip,
+            "mfu": self.mfu,
+        }
+        inverse: dict[str, float | None] = {"step_time_s": self.step_time_s}
+        if self.run is not None:
+            run = self.run
+            inverse |= {
+                "time_to_train_h": run.time_to_train_h,
+                "time_to_train_days": run.time_to_train_h / 24.0,
+                "chip_hours": run.chip_hours,
+                "cost_usd": self.cost_usd,
+                "usd_per_million_tokens": self.usd_per_million_tokens,
+                "energy_mwh": run.energy_mwh,
+            }
+        return Interval.of(self.error, throughput, inverse)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -123,6 +158,11 @@ class Estimate:
                 "pue": run.pue,
                 "facility_energy_mwh": run.facility_energy_mwh,
             }
+        interval = self.interval
+        if interval is not None and self.evidence is not None and self.error is not None:
+            out["interval"] = interval.to_dict()
+            out["evidence"] = self.evidence.to_list()
+            out["evidence_class"] = self.evidence.to_dict() | {"error": self.error.to_dict()}
         return out
 
     def to_dataframe(self) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from chipmix.cli.options import (
     ModelOpt,
     ModeOpt,
     PrecisionOpt,
+    PricesAsOfOpt,
     ReportOpt,
     SeqOpt,
     StackOpt,
@@ -23,6 +24,7 @@ from chipmix.cli.options import (
     TokensOpt,
     job_kwargs,
     layout_opts,
+    priced_catalog,
 )
 from chipmix.cli.output import report_context, show, write_report
 
@@ -54,6 +56,7 @@ def estimate(
     ] = False,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    prices_as_of: PricesAsOfOpt = None,
 ) -> None:
     """Predict step time, throughput, MFU, memory and (with --tokens) time, cost, energy.
 
@@ -65,7 +68,7 @@ def estimate(
         model,
         system,
         chips,
-        catalog=catalog,
+        catalog=priced_catalog(catalog, prices_as_of),
         price_tier=price_tier,
         **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
         **layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute),
@@ -90,6 +93,7 @@ def search(
     top: Annotated[int, typer.Option("--top", help="How many layouts to show.")] = 5,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
 ) -> None:
     """Find the best parallel layouts for a job on a system."""
@@ -105,7 +109,7 @@ def search(
         system,
         chips,
         top=top,
-        catalog=catalog,
+        catalog=priced_catalog(catalog, prices_as_of),
         **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
     )
     if report is not None:
@@ -154,8 +158,17 @@ def compare(
     mode: ModeOpt = "pretrain",
     price_tier: TierOpt = "on-demand",
     stack: StackOpt = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="System, chip or offer id: each plan's price-performance relative to it, "
+            "with its p10–p90 interval.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
 ) -> None:
     """Which chips, how long, how much: one job on every system, ranked by cost.
@@ -177,7 +190,8 @@ def compare(
         budget_usd=budget_usd,
         systems=systems,
         price_tier=price_tier,
-        catalog=catalog,
+        catalog=priced_catalog(catalog, prices_as_of),
+        baseline=baseline,
         **job,
     )
     if report is not None:

@@ -16,6 +16,7 @@ __all__ = [
     "ModeOpt",
     "ModelOpt",
     "PrecisionOpt",
+    "PricesAsOfOpt",
     "ReportOpt",
     "SeqOpt",
     "StackOpt",
@@ -62,6 +63,13 @@ CatalogOpt = Annotated[
     Path | None,
     typer.Option("--catalog", help="Folder of catalog files overlaying the shipped catalog."),
 ]
+PricesAsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prices-as-of",
+        help="Price with the offers valid on this date (YYYY-MM-DD); default: today's prices.",
+    ),
+]
 ReportOpt = Annotated[
     Path | None,
     typer.Option(
@@ -70,6 +78,17 @@ ReportOpt = Annotated[
         dir_okay=False,
     ),
 ]
+
+
+def priced_catalog(catalog: Path | None, prices_as_of: str | None) -> Any:
+    """The overlay folder as given, or, with --prices-as-of, the catalog with that date's
+    offers (`chipmix.catalog.vintage.prices_as_of`)."""
+    if prices_as_of is None:
+        return catalog
+    from chipmix.catalog.catalog import load_catalog
+    from chipmix.catalog.vintage import prices_as_of as dated
+
+    return dated(load_catalog(catalog), prices_as_of)
 
 
 def layout_opts(

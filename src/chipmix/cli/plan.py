@@ -14,11 +14,13 @@ from chipmix.cli.options import (
     JsonOpt,
     ModeOpt,
     PrecisionOpt,
+    PricesAsOfOpt,
     ReportOpt,
     SeqOpt,
     StackOpt,
     job_kwargs,
     list_opt,
+    priced_catalog,
     shares_opt,
 )
 from chipmix.cli.output import report_context, show, write_report
@@ -40,6 +42,7 @@ def plan(
     ] = False,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
 ) -> None:
     """Plan a portfolio: which job runs on which offer, tier and chips, and when.
@@ -56,7 +59,7 @@ def plan(
     try:
         result = run(
             scenario,
-            catalog=catalog,
+            catalog=priced_catalog(catalog, prices_as_of),
             pareto=pareto,
             sensitivity=False if no_sensitivity else None,
             single_vendor=False if no_baseline else None,
@@ -126,6 +129,7 @@ def budget(
     stack: StackOpt = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
 ) -> None:
     """What a commitment buys: chip-hours, PFLOP-days and training runs per offer and tier
@@ -147,7 +151,7 @@ def budget(
         tokens=tokens,
         runs=runs,
         chips=chips,
-        catalog=catalog,
+        catalog=priced_catalog(catalog, prices_as_of),
         **job,
     )
     if report is not None:

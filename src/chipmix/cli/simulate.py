@@ -71,6 +71,14 @@ def simulate(
         bool,
         typer.Option("--sweep", help="Also sweep checkpoint intervals: the simulated optimum."),
     ] = False,
+    no_model_error: Annotated[
+        bool,
+        typer.Option(
+            "--no-model-error",
+            help="Replay the point prediction instead of drawing each replica's throughput "
+            "from the prediction's p10–p90 error distribution.",
+        ),
+    ] = False,
     seq_len: SeqOpt = 4096,
     global_batch: BatchOpt = 1024,
     precision: PrecisionOpt = "bf16",
@@ -128,6 +136,7 @@ def simulate(
         scenario=scenario,
         replicas=replicas,
         seed=seed,
+        model_error=not no_model_error,
         deadline_days=deadline_days,
         price_tier=price_tier,
         hot_spare_nodes=hot_spares,

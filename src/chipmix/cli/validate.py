@@ -63,6 +63,7 @@ def validate(
     from chipmix.report.validate_table import scorecard_markdown, scorecard_tables
     from chipmix.validate.cases import DEFAULT_CASES, read_cases
     from chipmix.validate.crossval import leave_one_source_out
+    from chipmix.validate.prediction_error import with_intervals
     from chipmix.validate.score import score_cases
     from chipmix.validate.serve_cases import is_serving_file
 
@@ -78,8 +79,12 @@ def validate(
         cross = serve_leave_one_source_out(serving, cat) if want else None
     else:
         rows = read_cases(cases or DEFAULT_CASES)
-        card = score_cases(rows, cat)
-        cross = leave_one_source_out(rows, cat) if (cross_validate or markdown) else None
+        card = with_intervals(score_cases(rows, cat), rows, cat)
+        cross = (
+            with_intervals(leave_one_source_out(rows, cat), rows, cat)
+            if (cross_validate or markdown)
+            else None
+        )
     shown = cross if cross is not None else card
     if report is not None:
         from chipmix.report.html import validate_page

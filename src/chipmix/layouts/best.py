@@ -22,11 +22,13 @@ from chipmix.perf.step import evaluate
 from chipmix.perf.validity import check_layout
 from chipmix.planning.cost import run_cost
 from chipmix.results import Estimate, SearchResult
+from chipmix.uncertainty.evidence import evidence_for
+from chipmix.uncertainty.interval import error_model
 from chipmix.workload.job import Job
 from chipmix.workload.make import make_job
 from chipmix.workload.model import ModelSpec
 
-__all__ = ["KNOWN_STACKS", "LAYOUT_AXES", "estimate", "search"]
+__all__ = ["KNOWN_STACKS", "LAYOUT_AXES", "estimate", "search", "with_uncertainty"]
 
 LAYOUT_AXES = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute")
 
@@ -129,7 +131,8 @@ def search(
             run_cost(cat, resolved, n, tps, job.tokens_per_step, job.tokens) if job.tokens else None
         )
         stack = cat.calibration.stack_name(job.stack, resolved.chip.vendor)
-        estimates.append(Estimate.from_step(job, resolved, outcome.result, i, run, tier, stack))
+        estimate = Estimate.from_step(job, resolved, outcome.result, i, run, tier, stack)
+        estimates.append(with_uncertainty(cat, estimate))
     return SearchResult(
         estimates, outcome.tried, outcome.feasible, outcome.rejected, layouts=outcome.result
     )
@@ -198,4 +201,21 @@ def _estimate_exact(
         else None
     )
     stack = cat.calibration.stack_name(job.stack, resolved.chip.vendor)
-    return Estimate.from_step(job, resolved, result, 0, run, tier, stack)
+    return with_uncertainty(cat, Estimate.from_step(job, resolved, result, 0, run, tier, stack))
+
+
+def with_uncertainty(cat: Catalog, estimate: Estimate) -> Estimate:
+    """The estimate with its evidence class and the distribution of its error
+    (`chipmix.uncertainty`)."""
+    from dataclasses import replace
+
+    model = error_model()
+    evidence = evidence_for(
+        model.envelope,
+        cat.calibration,
+        chip=estimate.system.chip.id,
+        stack=estimate.stack,
+        precision=estimate.job.precision,
+        chips=estimate.chips,
+    )
+    return replace(estimate, evidence=evidence, error=model.for_evidence(evidence))

@@ -38,6 +38,33 @@ def _marks(r: ComparisonRow) -> str:
     return " ".join(m for m, on in (("fastest", r.fastest), ("cheapest", r.cheapest)) if on)
 
 
+def _spread(r: ComparisonRow) -> str:
+    interval = r.rank_interval()
+    if interval is None:
+        return "—"
+    lo, hi = interval
+    if r.cost_usd is not None:
+        return "$" + _range(lo, hi)
+    return f"{lo / 24:,.0f}–{hi / 24:,.0f}d"
+
+
+def _range(lo: float, hi: float) -> str:
+    """``13–33M``: both ends with two significant digits and the upper end's suffix."""
+    for bound, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")):
+        if hi >= bound:
+            return f"{lo / bound:.2g}–{hi / bound:.2g}{suffix}"
+    return f"{lo:.2g}–{hi:.2g}"
+
+
+def _relative(r: ComparisonRow) -> str:
+    if r.relative_price_performance is None:
+        return "—"
+    mid, lo, hi = r.relative_price_performance
+    if lo == hi:
+        return f"{mid:.2f}×"
+    return f"{mid:.2f}× [{lo:.2f}–{hi:.2f}]"
+
+
 def _label(r: ComparisonRow, show_system: bool) -> str:
     return r.system.id if show_system else r.system.chip.id
 
@@ -56,10 +83,17 @@ def _table(title: str) -> Table:
 def _ranking(c: Comparison, show_system: bool) -> Table:
     table = _table(_title(c))
     heads = ["#", "chip", "vendor"] + (["system"] if show_system else [])
-    heads += ["chips", "tok/s", "MFU", "days", "cost", "$/M tok", "MWh", ""]
+    heads += ["chips", "tok/s", "MFU", "days", "cost", "p10–p90", "$/M tok", "MWh"]
+    heads += [f"vs {c.baseline}"] if c.baseline else []
+    heads += [""]
     left = ("chip", "vendor", "system", "")
     for h in heads:
-        table.add_column(h, justify="left" if h in left else "right")
+        table.add_column(
+            h,
+            justify="left" if h in left else "right",
+            no_wrap=h in ("chip", ""),
+            min_width={"chip": 7, "": 8}.get(h),
+        )
     estimated = False
     flags: set[str] = set()
     for r in c.feasible:
@@ -70,7 +104,8 @@ def _ranking(c: Comparison, show_system: bool) -> Table:
         estimated |= e.run.power_is_estimated
         chip_flags = r.system.chip.flags
         flags.update(chip_flags)
-        chip = r.system.chip.id + (f" ({', '.join(chip_flags)})" if chip_flags else "")
+        chip = r.system.chip.id + ("†" if r.extrapolated else "")
+        chip += f" ({', '.join(chip_flags)})" if chip_flags else ""
         cells = [str(r.rank), chip, r.system.chip.vendor]
         cells += [r.system.id] if show_system else []
         flag = e.run.price_flag_by_tier.get(c.price_tier, "")
@@ -81,10 +116,13 @@ def _ranking(c: Comparison, show_system: bool) -> Table:
             f"{e.mfu:.0%}",
             _days(e.run.time_to_train_h),
             fmt_usd(r.cost_usd),
+            _spread(r),
             "—" if per_m is None else f"${per_m:.2f}",
             f"{e.run.energy_mwh:,.0f}" + ("*" if e.run.power_is_estimated else ""),
-            _marks(r),
         ]
+        if c.baseline:
+            cells.append(_relative(r))
+        cells.append(_marks(r))
         table.add_row(*cells, style="bold" if r.fastest or r.cheapest else None)
     notes = []
     if any(r.cost_usd is None for r in c.feasible):
@@ -95,8 +133,27 @@ def _ranking(c: Comparison, show_system: bool) -> Table:
     for flag, meaning in _FLAGS.items():
         if flag in flags:
             notes.append(f"{flag}: {meaning}")
+    if any(r.extrapolated for r in c.feasible):
+        notes.append(
+            "† extrapolated: no published run of this chip, or the job leaves what its runs "
+            "cover (precision, chip count, stack); wider interval"
+        )
+    notes.append("p10–p90: the ranking figure's interval from cross-validated residuals")
+    close = [r for r in c.feasible if r.distinguishable_from_best is False]
+    best = next((r for r in c.feasible if r.rank == 1), None)
+    if close and best is not None:
+        names = ", ".join(_label(r, show_system) for r in close)
+        notes.append(
+            f"{_label(best, show_system)} and {names} are not distinguishable at this "
+            "evidence (their intervals overlap)"
+        )
+    if c.baseline:
+        notes.append(
+            f"vs {c.baseline}: tokens per dollar relative to the baseline's, p10–p90 in "
+            "brackets (1.30× = 30 % better price-performance)"
+        )
     if notes:
-        table.caption = "; ".join(notes)
+        table.caption = "\n".join(notes)
         table.caption_justify = "left"
     return table
 

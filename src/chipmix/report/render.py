@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.console import Console
@@ -64,6 +64,15 @@ def fmt_duration(hours: float) -> str:
     return f"{hours / 24:.1f} days"
 
 
+def _between(e: Estimate, key: str, fmt: Callable[[float], str]) -> str:
+    """`` (p10–p90 a–b)`` for one of the estimate's figures, or nothing."""
+    interval = e.interval
+    if interval is None or key not in interval.figures:
+        return ""
+    lo, hi = interval[key]
+    return f" (p10–p90 {fmt(lo)}–{fmt(hi)})"
+
+
 def _kv_table(title: str, rows: Iterable[tuple[str, str]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -86,7 +95,11 @@ def estimate_table(e: Estimate, explain: bool = False) -> list[Table]:
         ("layout", str(e.layout)),
         ("stack", (e.stack or "generic defaults") + ("" if e.job.stack else " (vendor default)")),
         ("step time", f"{e.step_time_s:.3f} s"),
-        ("tokens/s", f"{fmt_num(e.tokens_per_s)} ({fmt_num(e.tokens_per_s_per_chip)} per chip)"),
+        (
+            "tokens/s",
+            f"{fmt_num(e.tokens_per_s)} ({fmt_num(e.tokens_per_s_per_chip)} per chip)"
+            + _between(e, "tokens_per_s", fmt_num),
+        ),
         ("MFU / HFU", f"{e.mfu:.1%} / {e.hfu:.1%}"),
         ("memory/chip", f"{e.memory_gib_per_chip:.1f} of {e.memory_capacity_gib:.0f} GiB"),
     ]
@@ -94,7 +107,10 @@ def estimate_table(e: Estimate, explain: bool = False) -> list[Table]:
         run = e.run
         rows += [
             ("tokens", fmt_num(run.tokens)),
-            ("time to train", fmt_duration(run.time_to_train_h)),
+            (
+                "time to train",
+                fmt_duration(run.time_to_train_h) + _between(e, "time_to_train_h", fmt_duration),
+            ),
             ("chip-hours", fmt_num(run.chip_hours)),
             (
                 "energy",
@@ -114,8 +130,21 @@ def estimate_table(e: Estimate, explain: bool = False) -> list[Table]:
                     + ")",
                 )
             )
+        if e.cost_usd is not None:
+            rows.append(("cost p10–p90", _between(e, "cost_usd", fmt_usd).strip(" ()")))
         if not run.cost_usd:
             rows.append(("cost", "no priced offer for this chip in the catalog"))
+    if e.evidence is not None and e.error is not None:
+        mark = "extrapolated — " if e.evidence.extrapolated else ""
+        rows.append(("evidence", f"{mark}{e.evidence.describe()}"))
+        rows.append(
+            (
+                "interval",
+                f"p10–p90 of actual ÷ predicted throughput {e.error.p10_factor:.2f}–"
+                f"{e.error.p90_factor:.2f} (class {e.error.level}; "
+                "cross-validated residuals)",
+            )
+        )
     tables = [_kv_table("chipmix estimate", rows)]
     if explain:
         tables.append(breakdown_table(e))

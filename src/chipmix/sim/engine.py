@@ -191,6 +191,16 @@ def _compile(tl: Timeline) -> _Compiled:
     )
 
 
+def _speeds(timeline: Timeline, replicas: int, rng: np.random.Generator) -> Floats:
+    """Per replica and run: actual ÷ predicted throughput, drawn from the run's error model."""
+    errors = rng.spawn(1)[0]
+    columns = []
+    for run in timeline.runs:
+        error = run.estimate.error
+        columns.append(np.ones(replicas) if error is None else error.sample(errors, replicas))
+    return np.stack(columns, axis=1) if columns else np.ones((replicas, 0))
+
+
 def run_replicas(
     timeline: Timeline,
     *,
@@ -199,13 +209,18 @@ def run_replicas(
     replicas: int,
     rng: np.random.Generator,
     trace: Trace | None = None,
+    model_error: bool = True,
 ) -> ReplicaArrays:
     """Simulate ``replicas`` histories of the run. ``window``: the last phase's end is the
     end of a fixed window (``--duration-days``) rather than a give-up horizon. ``trace``:
     record the history of its replica there (spans and events; the numbers do not
-    change)."""
+    change). ``model_error``: each replica runs each system at its predicted throughput
+    times a factor drawn from the prediction's error distribution (its p10–p90 interval,
+    `chipmix.uncertainty`), from a stream spawned off ``rng`` so the failure draws stay
+    the same with or without it."""
     c = _compile(timeline)
     R = replicas
+    speed = _speeds(timeline, R, rng) if model_error else np.ones((R, len(timeline.runs)))
     n_phases = len(timeline.phases)
     hw = np.array([cause in HARDWARE_CAUSES for cause in CAUSES])
     n_causes = len(CAUSES)
@@ -353,7 +368,7 @@ def run_replicas(
             continue
         ids, pm, km, idle_m = idx[m], p[m], kk[m], idle[m]
         rm, fm, endm, usdm, t0m, um = r[m], f[m], end[m], usd[m], t0[m], u[m]
-        tps = np.where(idle_m, 0.0, c.tps[km])
+        tps = np.where(idle_m, 0.0, c.tps[km] * speed[ids, km])
         tau, blk = c.tau[km], c.blocking[km]
         with np.errstate(divide="ignore", invalid="ignore"):
             left = (target_tokens - tokens[ids]) / np.where(tps > 0, tps, 1.0)

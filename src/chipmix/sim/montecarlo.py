@@ -53,6 +53,8 @@ class Outcome:
     window: bool
     """True for a fixed window (``--duration-days``), False for a token target."""
     deadline_s: float | None
+    model_error: bool = True
+    """True when each replica drew its throughput from the prediction's error model."""
 
     @property
     def ideal_tokens_per_s(self) -> float:
@@ -121,13 +123,16 @@ def monte_carlo(
     replicas: int,
     seed: int,
     deadline_s: float | None,
+    model_error: bool = True,
 ) -> Outcome:
-    """Run ``replicas`` seeded histories of ``timeline``."""
+    """Run ``replicas`` seeded histories of ``timeline`` (each with its throughput drawn
+    from the prediction's error model unless ``model_error`` is False)."""
     rng = np.random.default_rng(seed)
     arrays = run_replicas(
-        timeline, target_tokens=target_tokens, window=window, replicas=replicas, rng=rng
-    )
-    return Outcome(label, timeline, arrays, window, deadline_s)
+        timeline, target_tokens=target_tokens, window=window, replicas=replicas, rng=rng,
+        model_error=model_error,
+    )  # fmt: skip
+    return Outcome(label, timeline, arrays, window, deadline_s, model_error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +165,15 @@ def sweep_intervals(
     window: bool,
     replicas: int,
     seed: int,
+    model_error: bool = True,
 ) -> IntervalSweep:
     """Simulate each interval with the same seed; the best maximizes mean ETTR (for a token
     target that is the same as minimizing the mean completion time)."""
     ettr, days = [], []
     for tau in intervals_s:
         out = monte_carlo("sweep", timeline_at(tau), target_tokens=target_tokens,
-                          window=window, replicas=replicas, seed=seed, deadline_s=None)  # fmt: skip
+                          window=window, replicas=replicas, seed=seed, deadline_s=None,
+                          model_error=model_error)  # fmt: skip
         ettr.append(float(out.arrays.ettr.mean()))
         done = out.completion_days[np.isfinite(out.completion_days)]
         days.append(float(done.mean()) if done.size else None)

@@ -66,6 +66,7 @@ def sample_history(result: SimulationResult, replica: int | None = None) -> Samp
         replicas=count,
         rng=np.random.default_rng(result.seed),
         trace=trace,
+        model_error=outcome.model_error,
     )
     wall = float(a.wall_s[index])
     done = not outcome.window and math.isfinite(wall)

@@ -71,6 +71,7 @@ def simulate(
     failure_rate_multiplier: float | None = None,
     sweep: bool = False,
     catalog: Catalog | str | Path | None = None,
+    model_error: bool = True,
     **job_and_layout: Any,
 ) -> SimulationResult:
     """Monte Carlo of training ``model`` on ``chips`` chips of ``system``.
@@ -80,7 +81,10 @@ def simulate(
     seconds, a string with a unit (``"30m"``) or ``"daly"`` (default) / ``"young"``.
     ``scenario``: a `ContinuityScenario` or the path of a scenario file (outages, migration,
     what-ifs); with a migration target the result also holds the run without it. ``sweep``
-    adds the simulated best checkpoint interval beside Young's and Daly's. Other keyword
+    adds the simulated best checkpoint interval beside Young's and Daly's. ``model_error``
+    (default) draws each replica's throughput from the prediction's p10–p90 error
+    distribution, so a deadline inside that interval is met with a probability below 1;
+    False replays the point prediction. Other keyword
     arguments are `chipmix.make_job`'s and layout axes to pin on the job's own system.
     """
     if (tokens is None) == (duration_days is None):
@@ -174,13 +178,13 @@ def simulate(
         "with migration" if has_migration else "as planned",
         timeline(True),
         target_tokens=target, window=window, replicas=replicas, seed=seed,
-        deadline_s=deadline_s,
+        deadline_s=deadline_s, model_error=model_error,
     )  # fmt: skip
     baseline = None
     if has_migration:
         baseline = monte_carlo("without migration", timeline(False), target_tokens=target,
                                window=window, replicas=replicas, seed=seed,
-                               deadline_s=deadline_s)  # fmt: skip
+                               deadline_s=deadline_s, model_error=model_error)  # fmt: skip
 
     delta = primary.checkpoint.blocking_s
     mtbf_s = primary.lossy_mtbf_s
@@ -191,6 +195,7 @@ def simulate(
         found = sweep_intervals(
             lambda tau: timeline(True, dataclasses.replace(primary, interval_s=tau)),
             grid, target_tokens=target, window=window, replicas=replicas, seed=seed,
+            model_error=model_error,
         )  # fmt: skip
     policy = CheckpointPolicy(
         interval_s=primary.interval_s,

@@ -40,6 +40,16 @@ class CaseScore:
     layout: Layout | None = None
     reason: str | None = None
     """Why the row could not be predicted (None when it was)."""
+    predicted_p10: float | None = None
+    predicted_p90: float | None = None
+    """The prediction's p10–p90 interval in the row's own metric (`chipmix.uncertainty`)."""
+
+    @property
+    def covered(self) -> bool | None:
+        """Whether the published value lies inside [p10, p90] (None without an interval)."""
+        if self.predicted_p10 is None or self.predicted_p90 is None:
+            return None
+        return self.predicted_p10 <= self.published <= self.predicted_p90
 
     @property
     def error(self) -> float | None:
@@ -49,6 +59,7 @@ class CaseScore:
         return {
             "id": self.id, "chip": self.chip, "stack": self.stack, "metric": self.metric,
             "published": self.published, "predicted": self.predicted, "error": self.error,
+            "predicted_p10": self.predicted_p10, "predicted_p90": self.predicted_p90,
             "layout": None if self.layout is None else self.layout.as_dict(),
             "reason": self.reason,
         }  # fmt: skip
@@ -87,6 +98,8 @@ class Scorecard:
         out: dict[str, Any] = _stats(errors)
         out["count"] = len(errors)
         out["unpredicted"] = len(self.unpredicted)
+        covered = [r.covered for r in self.predicted if r.covered is not None]
+        out["interval_coverage"] = sum(covered) / len(covered) if covered else None
         for key in ("chip", "stack"):
             groups: dict[str, list[float]] = defaultdict(list)
             for r in self.predicted:

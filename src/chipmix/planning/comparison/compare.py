@@ -46,6 +46,7 @@ from chipmix.planning.comparison.sizing import (
     size_chips,
     size_deadline,
 )
+from chipmix.uncertainty.interval import Z90
 from chipmix.workload.job import Mode
 from chipmix.workload.model import ModelSpec
 
@@ -73,6 +74,7 @@ def compare(
     precision: Precision = "bf16",
     stack: str | None = None,
     lora_rank: int = 16,
+    baseline: str | None = None,
 ) -> Comparison:
     """Train ``model`` on ``tokens`` (or ``steps`` optimizer steps) on each of ``systems``.
 
@@ -82,7 +84,9 @@ def compare(
     with the same figures; announced and inference-only chips only when named), ``"all"``
     (every system in the catalog), or system ids / chip ids (a list, or one comma-separated
     string). Bad input raises `InputError`; a system that cannot do the job gets a row with
-    its reason rather than an error.
+    its reason rather than an error. ``baseline`` (a system, chip or offer id) adds each
+    plan's price-performance relative to the baseline's, with its p10–p90 interval; an
+    offer prices its system by that offer alone.
     """
     from chipmix.workload.make import make_job
 
@@ -98,9 +102,15 @@ def compare(
         stack=stack, lora_rank=lora_rank, tokens=_tokens(tokens, steps, base.tokens_per_step),
     )  # fmt: skip
     chosen = _systems(cat, systems)
+    anchor: ResolvedSystem | None = None
+    if baseline is not None:
+        cat, anchor = _baseline(cat, baseline)
+        if anchor.id not in {s.id for s in chosen}:
+            chosen.append(anchor)
     size = {"chips": size_chips, "deadline": size_deadline, "budget": size_budget}[sizing]
-    rows = [size(Prober(cat, job, s, tier), target) for s in chosen]
-    return Comparison(job, sizing, target, is_default, tier, _rank(rows))
+    rows = _rank([size(Prober(cat, job, s, tier), target) for s in chosen])
+    rows = with_intervals(rows, anchor.id if anchor is not None else None)
+    return Comparison(job, sizing, target, is_default, tier, rows, baseline)
 
 
 # -- input -----------------------------------------------------------------------------------
@@ -184,6 +194,61 @@ def _systems(cat: Catalog, systems: str | Sequence[str] | None) -> list[Resolved
 def _left_out(chip: Chip) -> bool:
     """Chips a training answer leaves out unless named: announced parts, inference parts."""
     return chip.status == "announced" or chip.use == "inference"
+
+
+def _baseline(cat: Catalog, name: str) -> tuple[Catalog, ResolvedSystem]:
+    """The baseline's system; an offer id also restricts that system's prices to the offer."""
+    if name in cat.offers:
+        offer = cat.offers[name]
+        offers = {k: o for k, o in cat.offers.items() if o.system != offer.system or k == name}
+        return replace(cat, offers=offers), cat.system(offer.system)
+    if name in cat.systems or name in cat.chips:
+        return cat, cat.system(name)
+    valid = set(cat.systems) | set(cat.chips) | {k for k, o in cat.offers.items() if o.current}
+    raise UnknownNameError("baseline (system, chip or offer)", name, valid)
+
+
+# -- intervals -------------------------------------------------------------------------------
+def with_intervals(rows: list[ComparisonRow], baseline: str | None) -> list[ComparisonRow]:
+    """Mark the plans whose p10–p90 interval of the ranking figure overlaps the first
+    plan's (not distinguishable at this evidence), and, with a baseline, each plan's
+    tokens per dollar relative to the baseline's.
+
+    The relative figure's interval treats two chips' model errors as independent
+    lognormals (`chipmix.uncertainty.interval`): log(ratio) ~ Normal(m_row − m_base,
+    √(σ_row² + σ_base²)); a system of the baseline's chip has no spread (the same
+    calibration, the same error, only the price differs). Two predictions share
+    the stack's and the model's own errors, so independence overstates the spread a little.
+    """
+    best = next((r for r in rows if r.rank == 1), None)
+    best_interval = None if best is None else best.rank_interval()
+    base = next((r for r in rows if r.system.id == baseline and r.feasible), None)
+    out = []
+    for r in rows:
+        changes: dict[str, object] = {}
+        interval = r.rank_interval()
+        if r is not best and interval is not None and best_interval is not None:
+            overlap = interval[0] <= best_interval[1] and best_interval[0] <= interval[1]
+            changes["distinguishable_from_best"] = not overlap
+        relative = _relative(r, base)
+        if relative is not None:
+            changes["relative_price_performance"] = relative
+        out.append(replace(r, **changes) if changes else r)  # type: ignore[arg-type]
+    return out
+
+
+def _relative(row: ComparisonRow, base: ComparisonRow | None) -> tuple[float, float, float] | None:
+    if base is None or row.usd_per_million_tokens is None or base.usd_per_million_tokens is None:
+        return None
+    ratio = base.usd_per_million_tokens / row.usd_per_million_tokens
+    if row.system.chip.id == base.system.chip.id:  # one chip, one model error: it cancels
+        return ratio, ratio, ratio
+    e, b = row.estimate, base.estimate
+    if e is None or b is None or e.error is None or b.error is None:
+        return None
+    m = e.error.log_median - b.error.log_median
+    s = math.hypot(e.error.log_sigma, b.error.log_sigma)
+    return ratio, ratio * math.exp(m - Z90 * s), ratio * math.exp(m + Z90 * s)
 
 
 # -- ranking ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["Comparison", "ComparisonRow", "Sizing"]
 
 Sizing = Literal["chips", "deadline", "budget"]
+_UNCERTAINTY = ("interval", "evidence", "evidence_class")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,12 @@ class ComparisonRow:
     """1 = cheapest in the chosen tier; None for systems that cannot do the job."""
     fastest: bool = False
     cheapest: bool = False
+    distinguishable_from_best: bool | None = None
+    """False when this plan's p10–p90 interval of the ranking figure (cost, or time when
+    unpriced) overlaps the first-ranked plan's: not distinguishable at this evidence."""
+    relative_price_performance: tuple[float, float, float] | None = None
+    """Tokens per dollar relative to the baseline (``--baseline``): predicted, p10, p90;
+    1.3 means 30 % better price-performance than the baseline."""
 
     @property
     def feasible(self) -> bool:
@@ -60,6 +67,21 @@ class ComparisonRow:
         run = None if self.estimate is None else self.estimate.run
         return None if cost is None or run is None else cost / run.tokens * 1e6
 
+    @property
+    def extrapolated(self) -> bool:
+        """The chip has no published run of its own, or the job leaves what they cover."""
+        e = self.estimate
+        return e is not None and e.evidence is not None and e.evidence.extrapolated
+
+    def rank_interval(self) -> tuple[float, float] | None:
+        """p10–p90 of the figure rows are ranked by (cost, else time to train)."""
+        e = self.estimate
+        interval = None if e is None else e.interval
+        if interval is None:
+            return None
+        key = "cost_usd" if self.cost_usd is not None else "time_to_train_h"
+        return interval.figures.get(key)
+
     def to_dict(self) -> dict[str, Any]:
         chip = self.system.chip
         out: dict[str, Any] = {
@@ -74,36 +96,45 @@ class ComparisonRow:
             "cheapest": self.cheapest,
             "note": self.note,
             "counts_searched": self.counts_searched,
+            "extrapolated": self.extrapolated,
+            "distinguishable_from_best": self.distinguishable_from_best,
         }
+        if self.relative_price_performance is not None:
+            mid, lo, hi = self.relative_price_performance
+            out["relative_price_performance"] = {"predicted": mid, "p10": lo, "p90": hi}
         e = self.estimate
         if e is None or e.run is None:
             return out
         run = e.run
-        return out | {
-            "chips": e.chips,
-            "layout": e.layout.as_dict(),
-            "step_time_s": e.step_time_s,
-            "tokens_per_s": e.tokens_per_s,
-            "tokens_per_s_per_chip": e.tokens_per_s_per_chip,
-            "mfu": e.mfu,
-            "memory_gib_per_chip": e.memory_gib_per_chip,
-            "time_to_train_h": run.time_to_train_h,
-            "time_to_train_days": run.time_to_train_h / 24.0,
-            "chip_hours": run.chip_hours,
-            "cost_usd": self.cost_usd,
-            "usd_per_million_tokens": self.usd_per_million_tokens,
-            "cost_usd_by_tier": run.cost_usd,
-            "usd_per_chip_hour": run.usd_per_chip_hour,
-            "offer_by_tier": run.offer_by_tier,
-            "offer_date_by_tier": run.offer_date_by_tier,
-            "price_flag_by_tier": run.price_flag_by_tier,
-            "chip_flags": chip.flags,
-            "pue": run.pue,
-            "facility_energy_mwh": run.facility_energy_mwh,
-            "energy_mwh": run.energy_mwh,
-            "energy_is_estimated": run.power_is_estimated,
-            "breakdown": e.breakdown,
-        }
+        return (
+            out
+            | {
+                "chips": e.chips,
+                "layout": e.layout.as_dict(),
+                "step_time_s": e.step_time_s,
+                "tokens_per_s": e.tokens_per_s,
+                "tokens_per_s_per_chip": e.tokens_per_s_per_chip,
+                "mfu": e.mfu,
+                "memory_gib_per_chip": e.memory_gib_per_chip,
+                "time_to_train_h": run.time_to_train_h,
+                "time_to_train_days": run.time_to_train_h / 24.0,
+                "chip_hours": run.chip_hours,
+                "cost_usd": self.cost_usd,
+                "usd_per_million_tokens": self.usd_per_million_tokens,
+                "cost_usd_by_tier": run.cost_usd,
+                "usd_per_chip_hour": run.usd_per_chip_hour,
+                "offer_by_tier": run.offer_by_tier,
+                "offer_date_by_tier": run.offer_date_by_tier,
+                "price_flag_by_tier": run.price_flag_by_tier,
+                "chip_flags": chip.flags,
+                "pue": run.pue,
+                "facility_energy_mwh": run.facility_energy_mwh,
+                "energy_mwh": run.energy_mwh,
+                "energy_is_estimated": run.power_is_estimated,
+                "breakdown": e.breakdown,
+            }
+            | {k: v for k, v in e.to_dict().items() if k in _UNCERTAINTY}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +150,8 @@ class Comparison:
     price_tier: PriceTier
     rows: list[ComparisonRow]
     """Ranked: priced plans by cost, unpriced plans by time, then systems without a plan."""
+    baseline: str | None = None
+    """The system (or offer) price-performance is measured against (``--baseline``)."""
 
     @property
     def feasible(self) -> list[ComparisonRow]:
@@ -155,6 +188,10 @@ class Comparison:
             "target": self.target,
             "sizing_is_default": self.sizing_is_default,
             "price_tier": self.price_tier,
+            "baseline": self.baseline,
+            "indistinguishable_from_best": [
+                r.system.id for r in self.rows if r.distinguishable_from_best is False
+            ],
             "rows": [r.to_dict() for r in self.rows],
         }
 
