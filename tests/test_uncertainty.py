@@ -259,3 +259,24 @@ def test_compare_baseline_ratios_with_intervals_and_marks() -> None:
     assert table.exit_code == 0, table.output
     assert "trn2†" in table.output
     assert "vs p5en.48xlarge" in table.output
+
+
+# -- the plan's deadlines ---------------------------------------------------------------------
+def test_deadline_odds_share_one_chips_error() -> None:
+    from chipmix.planning.portfolio.odds import RunOdds, deadline_odds
+
+    d = ErrorDistribution(log_median=0.0, log_sigma=0.2)
+    on_time = [
+        RunOdds("h100-sxm", 0.0, 100.0, 100.0, d),
+        RunOdds("h100-sxm", 50.0, 100.0, 150.0, d),
+    ]
+    each, every = deadline_odds(on_time)
+    assert each == [pytest.approx(0.5, abs=0.02)] * 2
+    assert every == pytest.approx(0.5, abs=0.02)  # one chip, one error: both or neither
+    apart = [on_time[0], RunOdds("trn2", 50.0, 100.0, 150.0, d), RunOdds("b200", 0, 1, None, d)]
+    each, every = deadline_odds(apart)
+    assert every == pytest.approx(0.25, abs=0.02)
+    assert each[2] is None
+    roomy = deadline_odds([RunOdds("trn2", 0.0, 100.0, 200.0, d)])[1]
+    assert roomy is not None
+    assert roomy > 0.99

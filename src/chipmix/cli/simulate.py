@@ -13,12 +13,14 @@ from chipmix.cli.options import (
     JsonOpt,
     ModeOpt,
     PrecisionOpt,
+    PricesAsOfOpt,
     ReportOpt,
     SeqOpt,
     StackOpt,
     TierOpt,
     TokensOpt,
     job_kwargs,
+    priced_catalog,
 )
 from chipmix.cli.output import report_context, show, write_report
 
@@ -87,6 +89,7 @@ def simulate(
     stack: StackOpt = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
 ) -> None:
     """Monte Carlo of a run under failures, maintenance, reclaims and outages: ETTR,
@@ -114,7 +117,8 @@ def simulate(
         planned = simulate_plan(plan, replicas=replicas, seed=seed,
                                 checkpoint_interval=checkpoint_interval,
                                 asynchronous_checkpoint=async_checkpoint,
-                                hot_spare_nodes=hot_spares, catalog=catalog)  # fmt: skip
+                                hot_spare_nodes=hot_spares,
+                                catalog=priced_catalog(catalog, prices_as_of))  # fmt: skip
         if json_out:
             print_json(planned.to_dict())
             return
@@ -141,7 +145,7 @@ def simulate(
         price_tier=price_tier,
         hot_spare_nodes=hot_spares,
         sweep=sweep,
-        catalog=catalog,
+        catalog=priced_catalog(catalog, prices_as_of),
         **job,
     )
     if report is not None:

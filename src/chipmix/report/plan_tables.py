@@ -101,7 +101,8 @@ def _summary(r: PlanResult) -> Table:
 
 def _allocations(r: PlanResult) -> Table:
     table = _table("allocation")
-    heads = ("job", "offer", "tier", "chips", "start", "end", "days", "cost", "slack d")
+    heads = ("job", "offer", "tier", "chips", "start", "end", "days", "cost", "slack d",
+             "P(on time)")  # fmt: skip
     for h in heads:
         table.add_column(h, justify="left" if h in ("job", "offer", "tier") else "right")
     for a in r.allocations:
@@ -115,7 +116,15 @@ def _allocations(r: PlanResult) -> Table:
             _days(a.duration_h),
             _usd(a.cost_usd),
             "—" if a.slack_h is None else f"{a.slack_h / 24:.1f}",
+            "—" if a.deadline_probability is None else f"{a.deadline_probability:.0%}",
         )
+    if r.deadline_probability is not None:
+        table.caption = (
+            f"P(on time): the chance each run meets its deadline under the model's error "
+            f"(sampled from cross-validated residuals); all of them: "
+            f"{r.deadline_probability:.0%}"
+        )
+        table.caption_justify = "left"
     return table
 
 
@@ -127,11 +136,17 @@ def _layouts(r: PlanResult) -> Table:
         table.add_row(
             a.job,
             f"{a.model} ({a.mode}, {fmt_num(a.tokens)} tok)",
-            f"{a.chips:,} × {a.chip}",
+            f"{a.chips:,} × {a.chip}" + ("†" if a.extrapolated else ""),
             str(a.layout),
             fmt_num(a.tokens_per_s),
             f"{a.mfu:.0%}",
         )
+    if any(a.extrapolated for a in r.allocations):
+        table.caption = (
+            "† extrapolated: no published run of this chip, or the job leaves what its runs "
+            "cover (precision, chip count, stack); its interval is wider"
+        )
+        table.caption_justify = "left"
     return table
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.errors import InfeasibleError
 from chipmix.planning.portfolio.objective import plan_cost, solve_objective
 from chipmix.planning.portfolio.occupancy import compact
+from chipmix.planning.portfolio.odds import RunOdds, deadline_odds
 from chipmix.planning.portfolio.placements import Candidates, SearchCache, candidates
 from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.results import (
@@ -38,6 +40,7 @@ from chipmix.planning.portfolio.results import (
 from chipmix.planning.portfolio.scenario import Scenario
 from chipmix.planning.portfolio.scenario_file import load_scenario, parse_scenario
 from chipmix.planning.portfolio.solver import Solution
+from chipmix.results import Estimate
 
 __all__ = ["plan"]
 
@@ -172,8 +175,13 @@ def _result(
                 h100_hours=pl.h100_hours,
                 deadline=pj.deadline,
                 slack_h=sc.deadline_h(pj) - end_h,
+                **_evidence(pl.estimate),
             )
         )
+    per_run, every = _deadline_odds(pb, cands, runs)
+    allocations = [
+        replace(a, deadline_probability=q) for a, q in zip(allocations, per_run, strict=True)
+    ]
     allocations.sort(key=lambda a: (a.start, a.job))
     reservations = _reservations(pb, cands, runs, sol.reserved_units)
     cost = plan_cost(pb, runs, sol.reserved_units)
@@ -209,7 +217,34 @@ def _result(
         "baselines": baselines,
         "pareto": front,
         "notes": notes,
+        "deadline_probability": every,
     }
+
+
+def _evidence(estimate: Estimate) -> dict[str, Any]:
+    e = estimate.evidence
+    if e is None:
+        return {}
+    return {
+        "evidence": e.to_list(),
+        "evidence_summary": e.describe(),
+        "extrapolated": e.extrapolated,
+    }
+
+
+def _deadline_odds(
+    pb: Problem, cands: Candidates, runs: list[tuple[int, int]]
+) -> tuple[list[float | None], float | None]:
+    """P(meeting its deadline) per run, and P(all do), under the model's error."""
+    odds = []
+    for p, s in runs:
+        pl = cands.placements[p]
+        job = pb.scenario.jobs[pl.job]
+        start_h, end_h, _ = pb.span(p, s)
+        deadline_h = pb.scenario.deadline_h(job) if job.deadline is not None else None
+        chip = pl.estimate.system.chip.id
+        odds.append(RunOdds(chip, start_h, end_h - start_h, deadline_h, pl.estimate.error))
+    return deadline_odds(odds)
 
 
 def _reservations(

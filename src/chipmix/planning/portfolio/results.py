@@ -66,6 +66,13 @@ class Allocation:
     deadline: date | None
     slack_h: float | None
     """Hours between the end of the run and the end of its deadline day."""
+    deadline_probability: float | None = None
+    """P(the run meets its deadline) under the model's error (`planning.portfolio.odds`)."""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    """Where the throughput prediction's parameters came from (`chipmix.uncertainty`)."""
+    evidence_summary: str = ""
+    extrapolated: bool = False
+    """No published run of the chip, or the job leaves what its runs cover."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__slots__}
@@ -218,6 +225,9 @@ class PlanResult:
     pareto: list[ParetoPoint] | None
     stats: SolveStats
     notes: list[str] = field(default_factory=list)
+    deadline_probability: float | None = None
+    """P(every run with a deadline meets it) under the model's error, sampled with the
+    errors of runs on one chip shared (`planning.portfolio.odds`)."""
 
     @property
     def hhi_spend(self) -> float:
@@ -265,6 +275,7 @@ class PlanResult:
                 "completion": self.completion.isoformat(),
                 "hhi_spend": self.hhi_spend,
                 "hhi_compute": self.hhi_compute,
+                "deadline_probability": self.deadline_probability,
             },
             "allocations": [a.to_dict() for a in self.allocations],
             "reservations": [r.to_dict() for r in self.reservations],
