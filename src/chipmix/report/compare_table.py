@@ -52,8 +52,13 @@ def _range(lo: float, hi: float) -> str:
     """``13–33M``: both ends with two significant digits and the upper end's suffix."""
     for bound, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")):
         if hi >= bound:
-            return f"{lo / bound:.2g}–{hi / bound:.2g}{suffix}"
-    return f"{lo:.2g}–{hi:.2g}"
+            return f"{_two(lo / bound)}–{_two(hi / bound)}{suffix}"
+    return f"{_two(lo)}–{_two(hi)}"
+
+
+def _two(x: float) -> str:
+    """Two significant digits, never in exponent notation (110, 93, 9.3)."""
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
 
 
 def _relative(r: ComparisonRow) -> str:
