@@ -280,3 +280,12 @@ def test_deadline_odds_share_one_chips_error() -> None:
     roomy = deadline_odds([RunOdds("trn2", 0.0, 100.0, 200.0, d)])[1]
     assert roomy is not None
     assert roomy > 0.99
+
+
+def test_budget_runs_carry_their_interval_and_evidence() -> None:
+    out = runner.invoke(app, ["budget", "--usd", "1e8", "--years", "1", "--model", "llama3-8b",
+                              "--tokens", "1e12", "--chips", "512", "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    line = json.loads(out.output)["lines"][0]
+    assert line["runs_p10"] < line["runs"] < line["runs_p90"]
+    assert line["evidence"]

@@ -284,11 +284,24 @@ def budget_tables(r: BudgetResult) -> list[Table]:
             fmt_num(line.pflop_days),
         ]
         if r.model is not None:
+            spread = (
+                f" ({line.runs_p10:,.2f}–{line.runs_p90:,.2f})"
+                if line.runs_p10 is not None and line.runs_p90 is not None
+                else ""
+            )
+            cells[0] += "†" if line.extrapolated else ""
             cells += [
-                "—" if line.runs is None else f"{line.runs:,.2f}",
+                "—" if line.runs is None else f"{line.runs:,.2f}{spread}",
                 "—" if line.run_days is None else f"{line.run_days:,.0f}",
             ]
         table.add_row(*cells)
+    if r.model is not None and r.lines:
+        table.caption = "runs: predicted (p10–p90 under the model's error)" + (
+            "; † extrapolated: no published run of this chip, or the job leaves what its runs cover"
+            if any(line.extrapolated for line in r.lines)
+            else ""
+        )
+        table.caption_justify = "left"
     tables.append(table)
     if r.skipped:
         left = _table("offers left out")

@@ -261,6 +261,7 @@ def _result(
         spend = o.price * float(z[i])
         vendor_spend[vendor] = vendor_spend.get(vendor, 0.0) + spend
         line_tokens = None if o.tokens_per_chip_hour is None else o.tokens_per_chip_hour * z[i]
+        runs = None if line_tokens is None or not tokens else float(line_tokens) / tokens
         lines.append(
             BudgetLine(
                 offer=offer.id,
@@ -277,8 +278,12 @@ def _result(
                 chips_held=float(z[i]) / hours,
                 pflop_days=float(z[i]) * o.pflop_hours_per_chip_hour / 24.0,
                 tokens=None if line_tokens is None else float(line_tokens),
-                runs=None if line_tokens is None or not tokens else float(line_tokens) / tokens,
+                runs=runs,
                 run_days=o.run_days,
+                runs_p10=None if runs is None or o.factors is None else runs * o.factors[0],
+                runs_p90=None if runs is None or o.factors is None else runs * o.factors[1],
+                evidence=o.evidence,
+                extrapolated=o.extrapolated,
             )
         )
     lines.sort(key=lambda line: -line.spend_usd)

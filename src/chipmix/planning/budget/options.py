@@ -31,6 +31,10 @@ class Option:
     pflop_hours_per_chip_hour: float
     tokens_per_chip_hour: float | None
     run_days: float | None
+    factors: tuple[float, float] | None = None
+    """p10 and p90 of actual ÷ predicted throughput for the run's evidence class."""
+    evidence: str = ""
+    extrapolated: bool = False
 
 
 def vendor_of(cat: Catalog, offer: Offer) -> str:
@@ -58,6 +62,7 @@ def buy_options(
             continue
         peak = system.chip.peak_flops("bf16")
         tokens_per_chip_hour = run_days = None
+        factors, evidence, extrapolated = None, "", False
         if job is not None:
             n = _run_chips(system, chips)
             found = cache.best(job, system, n)
@@ -66,6 +71,9 @@ def buy_options(
                 continue
             tokens_per_chip_hour = found.tokens_per_s * 3600.0 / n
             run_days = job.tokens / found.tokens_per_s / 86400.0
+            if found.error is not None and found.evidence is not None:
+                factors = (found.error.p10_factor, found.error.p90_factor)
+                evidence, extrapolated = found.evidence.describe(), found.evidence.extrapolated
         for tier, price in priced:
             effective = price * _billed_fraction(tier, hours)
             value = tokens_per_chip_hour if tokens_per_chip_hour is not None else peak / ref
@@ -79,6 +87,9 @@ def buy_options(
                     pflop_hours_per_chip_hour=peak / 1e15,
                     tokens_per_chip_hour=tokens_per_chip_hour,
                     run_days=run_days,
+                    factors=factors,
+                    evidence=evidence,
+                    extrapolated=extrapolated,
                 )
             )
     return out

@@ -40,6 +40,12 @@ class BudgetLine:
     runs: float | None
     run_days: float | None
     """Days one run takes on this offer at the run's chip count."""
+    runs_p10: float | None = None
+    runs_p90: float | None = None
+    """The interval of ``runs`` under the model's error (`chipmix.uncertainty`)."""
+    evidence: str = ""
+    """Where the run's throughput prediction's parameters came from."""
+    extrapolated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
