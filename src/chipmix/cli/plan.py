@@ -40,6 +40,25 @@ def plan(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the single-vendor comparison plans.")
     ] = False,
+    futures: Annotated[
+        int | None,
+        typer.Option(
+            "--futures",
+            help="Sample N futures of the scenario's uncertainty sources: the deterministic, "
+            "robust and single-vendor plans' reliability and cost over them.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the futures.")] = 0,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Ray workers on this machine (1: serial, no Ray).")
+    ] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="An existing Ray cluster to run on.")
+    ] = None,
+    target: Annotated[
+        float | None,
+        typer.Option("--target", help="Wanted P(every deadline met), 0–1 (default: 0.9)."),
+    ] = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
     prices_as_of: PricesAsOfOpt = None,
@@ -51,6 +70,9 @@ def plan(
     cloud share caps, minimum vendors, power cap); the plan meets every deadline at the
     least cost (or the shortest makespan, or the most tokens within the budget) and says
     which constraints bind and what relaxing them is worth. See examples/*.yaml."""
+    if futures is not None:
+        _futures(scenario, futures, seed, workers, ray_address, target, json_out, catalog, report)
+        return
     from chipmix.planning.portfolio.planner import plan as run
     from chipmix.planning.portfolio.results import PlanInfeasibleError
     from chipmix.report.plan_tables import plan_tables
@@ -78,6 +100,45 @@ def plan(
         )
         write_report(page, report)
     show(result, plan_tables, json_out)
+
+
+def _futures(
+    scenario: Path,
+    n: int,
+    seed: int,
+    workers: int,
+    ray_address: str | None,
+    target: float | None,
+    json_out: bool,
+    catalog: Path | None,
+    report: Path | None,
+) -> None:
+    from chipmix.planning.futures.analysis import futures as run
+    from chipmix.planning.portfolio.results import PlanInfeasibleError
+    from chipmix.report.futures_tables import futures_tables
+    from chipmix.report.render import print_json
+
+    try:
+        result = run(
+            scenario,
+            n,
+            seed=seed,
+            workers=workers,
+            ray_address=ray_address,
+            catalog=catalog,
+            target=target,
+        )
+    except PlanInfeasibleError as exc:
+        if json_out:
+            print_json(exc.to_dict())
+            raise typer.Exit(2) from None
+        raise
+    if report is not None:
+        from chipmix.report.html.futures import futures_page
+
+        page = futures_page(result, scenario_file=str(scenario), **report_context(catalog))
+        write_report(page, report)
+    show(result, futures_tables, json_out)
 
 
 def budget(

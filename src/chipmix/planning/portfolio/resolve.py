@@ -67,6 +67,7 @@ class Resolver:
             solver=spec.solver,
             description=spec.description,
             origin=self.origin,
+            futures=spec.futures,
         )
 
     # -- the horizon -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 from chipmix.catalog.offer import PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import UnknownNameError
+from chipmix.planning.futures.sources import FuturesSpec
 from chipmix.planning.portfolio.schema import (
     OBJECTIVES,
     CapBasis,
@@ -162,6 +163,8 @@ class Scenario:
     solver: SolverOptions
     description: str = ""
     origin: str = "<scenario>"
+    futures: FuturesSpec | None = None
+    """The scenario's uncertainty sources (None: the model's own error only)."""
 
     # -- time: hours from the start of the horizon ---------------------------------------
     @property

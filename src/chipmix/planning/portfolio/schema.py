@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chipmix.catalog.offer import PriceTier
+from chipmix.planning.futures.sources import FuturesSpec
 from chipmix.workload.job import Mode
 
 __all__ = [
@@ -265,3 +266,5 @@ class ScenarioSpec(_Strict):
     jobs: list[JobSpec] = Field(min_length=1)
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     solver: SolverOptions = Field(default_factory=SolverOptions)
+    futures: FuturesSpec | None = None
+    """Uncertainty sources for ``chipmix plan --futures N`` (`chipmix.planning.futures`)."""

@@ -15,7 +15,7 @@ from chipmix.planning.portfolio.formulation import Model, build_model, value_sca
 from chipmix.planning.portfolio.occupancy import repair_vendors
 from chipmix.planning.portfolio.problem import F64, USD, Goal, Problem
 
-__all__ = ["LAZY_GROUPS", "Solution", "highspy_module", "solve", "violated"]
+__all__ = ["LAZY_GROUPS", "Solution", "highspy_module", "solve", "solve_model", "violated"]
 
 
 # -- solving ---------------------------------------------------------------------------------
@@ -195,9 +195,23 @@ def _solve_once(
     time_limit_s: float | None,
 ) -> Solution:
     """Build the model for ``goal`` and solve it with HiGHS (imported here, not at start-up)."""
-    highspy = highspy_module()
     started = time.perf_counter()
     model = build_model(pb, goal, elastic, hold or {})
+    return solve_model(pb, model, goal, warm=warm, time_limit_s=time_limit_s, started=started)
+
+
+def solve_model(
+    pb: Problem,
+    model: Model,
+    goal: Goal,
+    *,
+    warm: list[tuple[int, int]] | None = None,
+    time_limit_s: float | None = None,
+    started: float | None = None,
+) -> Solution:
+    """Solve a built (and possibly edited: costs, bounds) model with HiGHS."""
+    highspy = highspy_module()
+    started = time.perf_counter() if started is None else started
     opts = pb.scenario.solver
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
