@@ -204,10 +204,13 @@ def test_cli_json_and_tables(tmp_path: Path) -> None:
     assert data["seed"] == 1
     assert "p_on_time" in data["robust"]
     assert "expected_cost_usd" in data["deterministic"]
-    out = runner.invoke(
-        app, ["plan", file, "--futures", "2", "--seed", "1"], env={"COLUMNS": "200"}
-    )
+    page = tmp_path / "futures.html"
+    argv = ["plan", file, "--futures", "2", "--seed", "1", "--report", str(page)]
+    out = runner.invoke(app, argv, env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
+    html = page.read_text(encoding="utf-8")
+    assert "Cost against reliability" in html
+    assert "Vendor exposure" in html
     for title in ("futures (seed 1)", "frontier", "vendor exposure", "uncertainty sources"):
         assert title in out.output, title
 
