@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--futures", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--json", type=Path, help="Also write the first run's result here.")
     args = ap.parse_args()
     cat = load_catalog()
     cache = SearchCache.shared(cat)
@@ -41,6 +42,8 @@ def main() -> None:
         load1 = os.getloadavg()[0]
         same = first is None or json.dumps(r.to_dict()) == first
         first = first or json.dumps(r.to_dict())
+        if args.json is not None and w == args.workers[0]:
+            args.json.write_text(json.dumps(r.to_dict(), indent=1))
         print(
             f"workers={w} mode={r.mode} futures={r.futures} solves={r.solves} "
             f"wall={wall:.1f}s per-solve={wall / r.solves:.2f}s load={load0:.1f}->{load1:.1f} "

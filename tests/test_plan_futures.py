@@ -49,8 +49,9 @@ SMALL: dict[str, Any] = {
         {"id": "lab", "system": "dgx-h100", "cloud": "on-prem", "region": "lab",
          "chips_per_unit": 8, "usd_per_unit_hour": {"owned": 20.0}, "max_chips": 32,
          "source": "assumption: test"},
-        {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32},
-        {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16},
+        {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32,
+         "tiers": ["on-demand"]},
+        {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16, "tiers": ["on-demand"]},
     ],
     "jobs": [
         {"name": "a", **SHAPE, "tokens": 7.5e11, "deadline": date(2026, 1, 25)},

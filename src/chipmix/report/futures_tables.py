@@ -45,10 +45,16 @@ def futures_tables(r: FuturesResult) -> list[Table]:
             f"{s.migrations:.1f}",
             style=style,
         )
+    worth = (
+        "no single vendor is as reliable"
+        if r.diversification_usd is None
+        else f"the cheapest single vendor as reliable costs {_usd(r.diversification_usd)} "
+        "more in expectation"
+    )
     head.caption = (
         f"robust: {rob.name} ({rob.p_all_met:.1%}, {_usd(rob.cost_mean_usd)}) vs deterministic "
-        f"({det.p_all_met:.1%}, {_usd(det.cost_mean_usd)}); diversification is worth "
-        f"{_usd(r.diversification_usd)} in expectation. moved: jobs per future on another "
+        f"({det.p_all_met:.1%}, {_usd(det.cost_mean_usd)}); {worth}. regret: cost above the "
+        "cheapest mix plan as punctual in the same future; moved: jobs per future on another "
         "offer than planned."
     )
     tables = [head]

@@ -86,16 +86,16 @@ def futures(
         free = [FirstStage("wait-and-see", free=True)]
         alone = [FirstStage(f"{v} only", free=True, vendor=v) for v in pb.vendors]
         first: list[_Item] = [(f, tuple(free)) for f in drawn[: min(n, WAIT_AND_SEE)]]
-        first.append((nominal, (det, *alone)))
-        phase1 = pool.map(_solve, first)
-        ws = [outs[0] for outs in phase1[:-1]]
-        nominal_outs = phase1[-1]
+        first += [(nominal, (st,)) for st in (det, *alone)]  # one solve a task
+        phase1 = [outs[0] for outs in pool.map(_solve, first)]
+        ws = phase1[: len(first) - 1 - len(alone)]
+        nominal_outs = phase1[len(ws) :]
         mix = propose(det_units, ws, len(pb.reservations))
         single, notes = _single_vendor(pb, nominal_outs[1:])
         stages = tuple(mix + single)
         outcomes = pool.map(_solve, [(f, stages) for f in drawn])
         mode = pool.mode
-    solves = sum(len(x) for x in phase1) + n * len(stages)
+    solves = len(phase1) + n * len(stages)
     by_stage = {st.name: [outs[i] for outs in outcomes] for i, st in enumerate(stages)}
     robust = choose({s.name: by_stage[s.name] for s in mix}, spec.target, det.name)
     chosen_single = {}
@@ -109,6 +109,12 @@ def futures(
         pb, stages, by_stage, det.name, robust, chosen_single, nominal_offers, [s.name for s in mix]
     )
     rob = next(r for r in results if r.name == robust)
+    stopped = sum(o.status != "optimal" for outs in outcomes for o in outs)
+    if stopped:
+        notes.append(
+            f"{stopped} recourse solve(s) stopped before proving optimality (time limit): "
+            "their plans, and so this result, may differ on a faster or slower machine"
+        )
     as_reliable = [
         r.cost_mean_usd
         for r in results
@@ -210,7 +216,8 @@ def _stage_results(
         for i in range(n):
             rivals = [cost[m][i] for m in mix if met[m][i] >= met[st.name][i]]
             regret[i] = cost[st.name][i] - min([*rivals, cost[st.name][i]])
-        home = nominal_offers.get(st.name, nominal_offers[det])
+        home = nominal_offers.get(st.name) or nominal_offers.get(f"{st.vendor} only")
+        home = home or nominal_offers[det]
         moved = [sum(a != b for a, b in zip(o.offers, home, strict=True)) for o in outs]
         spend = np.array([o.vendor_usd for o in outs])
         role = (
