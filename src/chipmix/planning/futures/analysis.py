@@ -90,7 +90,7 @@ def futures(
         phase1 = [outs[0] for outs in pool.map(_solve, first)]
         ws = phase1[: len(first) - 1 - len(alone)]
         nominal_outs = phase1[len(ws) :]
-        mix = propose(det_units, ws, len(pb.reservations))
+        mix = propose(det_units, ws, len(pb.reservations), lambda u: _reserved_label(pb, u))
         single, notes = _single_vendor(pb, nominal_outs[1:])
         stages = tuple(mix + single)
         outcomes = pool.map(_solve, [(f, stages) for f in drawn])
@@ -164,6 +164,16 @@ def _units_of(pb: Problem, reservations: Sequence[Any]) -> dict[int, int]:
             if r.offer == offer.id and r.tier == tier and r.chips:
                 units[k] = r.chips // offer.chips_per_unit
     return units
+
+
+def _reserved_label(pb: Problem, units: dict[int, int]) -> str:
+    """``lab owned 16 chips + …``: a first stage's reservations in words."""
+    parts = []
+    for k, u in sorted(units.items()):
+        o, tier, _, _ = pb.reservations[k]
+        offer = pb.scenario.offers[o]
+        parts.append(f"{offer.id} {tier} {u * offer.chips_per_unit} chips")
+    return " + ".join(parts) or "nothing"
 
 
 def _nominal(pb: Problem) -> Future:

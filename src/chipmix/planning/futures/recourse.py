@@ -10,8 +10,8 @@ plan is limited to) and a future (`sample.Future`), the recourse is the portfoli
 - deadlines hard, with the future's run times, delivery dates and outages: a job that
   cannot finish in time anywhere is missed, at a penalty of ``M`` (`penalty_usd`, by
   default ten times the deterministic plan's cost, so meeting deadlines comes first and
-  cost second); a missed job is charged its cheapest per-use placement at the future's
-  prices (it runs late), so the cost distribution does not improve by missing;
+  cost second); a missed job is charged its cheapest placement at the future's prices
+  (it runs late), so the cost distribution does not improve by missing;
 - the plan's policies (budget, share caps, vendor minimum) left out: they shape the first
   stage, not the recovery; capacity, power and reservations hold.
 
@@ -198,8 +198,8 @@ def _outcome(
         vendor_usd[pb.vendor[p]] += float(fpb.usd[p])
     vendor = None if stage.vendor is None else pb.vendors.index(stage.vendor)
     for j in range(jobs):
-        if offers[j] < 0:  # missed: it runs late on its cheapest per-use placement
-            mine = (pb.job == j) & ~pb.reserved
+        if offers[j] < 0:  # missed: it runs late on its cheapest placement
+            mine = pb.job == j
             if vendor is not None:
                 mine &= pb.vendor == vendor
             idx = np.flatnonzero(mine)

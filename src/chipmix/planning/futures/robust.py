@@ -51,7 +51,7 @@ subject to (6). The answer is exact over R (over the grid, exact within it).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -66,9 +66,14 @@ GRID_LIMIT = 16
 
 
 def propose(
-    deterministic: dict[int, int], wait_and_see: Sequence[Outcome], keys: int
+    deterministic: dict[int, int],
+    wait_and_see: Sequence[Outcome],
+    keys: int,
+    label: Callable[[dict[int, int]], str] | None = None,
 ) -> list[FirstStage]:
-    """The candidate first stages R (deterministic first, then no reservation)."""
+    """The candidate first stages R (deterministic first, then no reservation); ``label``
+    names a grid point's reservations."""
+    label = label or _label
     out = [FirstStage("deterministic", dict(deterministic)), FirstStage("no-reservation", {})]
     if keys == 0 or not wait_and_see:
         return _unique(out)
@@ -78,7 +83,7 @@ def propose(
     if np.prod([len(s) for s in steps]) <= GRID_LIMIT:
         for combo in itertools.product(*steps):
             units = {k: u for k, u in enumerate(combo) if u}
-            out.append(FirstStage("reserve " + _label(units), units))
+            out.append(FirstStage("reserve " + label(units), units))
         return _unique(out)
     for name, q in (("median", 50), ("p75", 75), ("max", 100)):
         level = np.percentile(best, q, axis=0, method="higher").astype(int)
