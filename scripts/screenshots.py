@@ -30,7 +30,7 @@ EXAMPLES: dict[str, list[str]] = {
         "simulate", *JOB, "-s", "h100-sxm", "-n", "1024",
         "--scenario", str(INPUTS / "outage.yaml"), "--sweep", "--deadline-days", "150",
     ],
-    "validate": ["validate", "--cross-validate"],
+    "validate": ["validate", "--cross-validate", "source"],
 }  # fmt: skip
 """The command line of each report (as the README shows them)."""
 

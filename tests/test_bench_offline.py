@@ -225,7 +225,7 @@ def test_validate_from_bench_table_names_every_term() -> None:
     [
         (["--from-bench", "no-such.sqlite"], "no such results file"),
         (["--fit-db", str(QUICK_8B)], "--fit-db goes with --from-bench"),
-        (["--from-bench", str(QUICK_1B), "--cross-validate"], "does not combine"),
+        (["--from-bench", str(QUICK_1B), "--cross-validate", "source"], "does not combine"),
         (["--from-bench", str(CHECK_8B)], "--fit-db"),
     ],
     ids=["missing", "fit-db-alone", "cross-validate", "steps-only"],

@@ -277,7 +277,7 @@ def _mutate_unknown_source(doc: dict[str, Any]) -> None:
 
 
 def _mutate_unknown_precision(doc: dict[str, Any]) -> None:
-    doc["chips"][0]["peak_tflops_dense"]["fp4"] = {"value": 9000, "source": "my-bench"}
+    doc["chips"][0]["peak_tflops_dense"]["fp6"] = {"value": 9000, "source": "my-bench"}
 
 
 def _mutate_unknown_top_level(doc: dict[str, Any]) -> None:
@@ -298,7 +298,7 @@ def _mutate_negative_value(doc: dict[str, Any]) -> None:
         pytest.param(_mutate_unknown_key, "hbm_gb", id="unknown-field-is-rejected"),
         pytest.param(_mutate_missing_field, "hbm_tb_s", id="missing-required-field"),
         pytest.param(_mutate_unknown_source, "nowhere-datasheet", id="source-not-in-table"),
-        pytest.param(_mutate_unknown_precision, "fp4", id="precision-not-modelled"),
+        pytest.param(_mutate_unknown_precision, "fp6", id="precision-not-modelled"),
         pytest.param(_mutate_unknown_top_level, "systems", id="top-level-key-of-other-file"),
         pytest.param(_mutate_bad_source_date, "as_of", id="source-date-not-iso"),
         pytest.param(_mutate_negative_value, "tdp_w", id="negative-figure"),

@@ -277,9 +277,11 @@ def test_vendor_outage_a_warm_second_vendor_finishes_sooner(tmp_path: Path) -> N
     )
     assert r.without_migration is not None
     with_m, without = r.summary, r.without_migration.summary()
-    assert with_m["completion_days_p50"] < without["completion_days_p50"] - 10
+    # trn2 runs the job at its family-fitted throughput (below H100's), so the 14 days of
+    # outage cost it about 4.5 days of progress: a gain of more than 9 days.
+    assert with_m["completion_days_p50"] < without["completion_days_p50"] - 9
     assert r.migration_gain_days_p50 is not None
-    assert r.migration_gain_days_p50 > 10
+    assert r.migration_gain_days_p50 > 9
     assert without["waiting_hours_mean"] == pytest.approx(14 * 24, rel=0.01)
     assert with_m["waiting_hours_mean"] == 0
     assert with_m["deadline_probability"] > without["deadline_probability"]

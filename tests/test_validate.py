@@ -4,19 +4,21 @@ reproducibility of the shipped fit, the case-file schema and the CLI contract.""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+import chipmix
 from chipmix.catalog import load_catalog
 from chipmix.catalog.calibration import Calibration, ChipCalibration
 from chipmix.catalog.catalog import DATA_DIR, FITTED_CALIBRATION
-from chipmix.cli import app
+from chipmix.cli import app, main
 from chipmix.errors import FileFormatError
-from chipmix.validate.cases import DEFAULT_CASES, read_cases
-from chipmix.validate.crossval import leave_one_source_out
+from chipmix.validate.cases import DEFAULT_CASES, read_cases, recipe_from_detail
+from chipmix.validate.crossval import cross_validate, leave_one_source_out, source_key
 from chipmix.validate.fit import fit_calibration
 from chipmix.validate.score import predict_case, score_cases
 
@@ -29,12 +31,18 @@ def in_sample() -> dict:
     return score_cases(CASES, CATALOG).summary()
 
 
-def test_median_error_at_most_10_percent(in_sample: dict) -> None:
-    assert in_sample["median_abs_error"] <= 0.10
+# Issue 12 asks for in-sample median <= 7% / p90 <= 18%, leave-one-source-out median
+# <= 10% / p90 <= 25% and leave-one-chip-out median <= 15% over the 91 published rows.
+# Measured today: 7.6% / 21.6% in sample, 13.9% / 37.5% leave one source out, 14.0%
+# leave one chip out (met), with 17 rows refused (15 by the memory model, 2 without a
+# published global batch). The bounds sit just above the measurements so a regression
+# fails; the ones the issue asks for and the model does not reach yet are marked.
+def test_median_error_at_most_8_percent(in_sample: dict) -> None:
+    assert in_sample["median_abs_error"] <= 0.08  # issue 12 target: 0.07
 
 
-def test_p90_error_at_most_25_percent(in_sample: dict) -> None:
-    assert in_sample["p90_abs_error"] <= 0.25
+def test_p90_error_at_most_23_percent(in_sample: dict) -> None:
+    assert in_sample["p90_abs_error"] <= 0.23  # issue 12 target: 0.18
 
 
 def test_every_chip_with_three_rows_within_15_percent(in_sample: dict) -> None:
@@ -52,7 +60,93 @@ def test_unpredicted_rows_say_why() -> None:
 @pytest.mark.slow
 def test_leave_one_source_out_median_at_most_15_percent() -> None:
     summary = leave_one_source_out(CASES, CATALOG).summary()
-    assert summary["median_abs_error"] <= 0.15
+    assert summary["median_abs_error"] <= 0.15  # issue 12 target: 0.10
+    assert summary["p90_abs_error"] <= 0.40  # issue 12 target: 0.25
+
+
+@pytest.mark.slow
+def test_leave_one_chip_out_median_at_most_15_percent() -> None:
+    card = cross_validate(CASES, CATALOG, "chip")
+    assert len(card.rows) == len(CASES)
+    assert card.summary()["median_abs_error"] <= 0.15  # issue 12 target, met
+
+
+def test_no_code_constant_names_a_run_or_a_source() -> None:
+    """Generalize, don't fit: no module of the library spells a case id or a source."""
+    code = "\n".join(
+        p.read_text(encoding="utf-8") for p in Path(chipmix.__file__).parent.rglob("*.py")
+    )
+    names = {c.id for c in CASES} | {source_key(c) for c in CASES}
+    assert not [n for n in names if len(n) > 6 and n in code]
+
+
+def test_a_chip_without_runs_borrows_from_its_family() -> None:
+    """trn2, trn3 and tpu-v7 have no published row: their efficiencies come from their
+    family's fit on its datasheet priors, never from the vendor-blind default."""
+    for chip in ("trn2", "trn3", "tpu-v7"):
+        evidence = CATALOG.calibration.evidence_for("chip", chip, "matmul_efficiency")
+        assert evidence is not None, chip
+        assert evidence.basis == "family", chip
+        assert evidence.rows == 0
+        assert evidence.pooled
+    fitted = CATALOG.calibration.evidence_for("chip", "h100-sxm", "matmul_efficiency")
+    assert fitted is not None
+    assert fitted.basis == "fitted"
+    assert fitted.rows >= 2
+    inherited = CATALOG.calibration.evidence_for("stack", "nemo", "compute_efficiency")
+    assert inherited is not None
+    assert inherited.basis == "parent"
+
+
+@pytest.mark.parametrize(
+    ("detail", "precision", "recipe"),
+    [
+        ("MXFP8 (fp8_mx: bf16_with_mxfp8_mixed)", "fp8", "mxfp8"),
+        ("NVFP4 (bf16_with_nvfp4_mixed)", "fp4", "nvfp4"),
+        ("FP8 current scaling (fp8_cs: bf16_with_fp8_current_scaling_mixed)", "fp8",
+         "fp8-tensorwise"),
+        ("FP8 hybrid, delayed scaling (FP8=True)", "fp8", "fp8-delayed"),
+        ("INT8 AQT quantized training (quantization=int8)", "int8", "aqt-int8"),
+        ("FP8 (Transformer Engine hybrid)", "fp8", None),
+    ],
+)  # fmt: skip
+def test_precision_detail_names_the_recipe(detail: str, precision: str, recipe: str) -> None:
+    assert recipe_from_detail(precision, detail) == recipe
+
+
+def test_unknown_precision_recipe_names_the_valid_ones(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["estimate", "--model", "llama3-8b", "--system", "h100-sxm", "--chips", "8"]
+    monkeypatch.setattr(sys, "argv", ["chipmix", *args, "--precision-recipe", "fp9"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown precision recipe 'fp9'" in err
+    assert "mxfp8" in err
+    assert "nvfp4" in err
+
+
+def test_fp8_speedup_on_a_small_model_comes_from_the_physics() -> None:
+    """fp8 doubles the H100's dense peak, but a 1B model gains far less: its GEMMs are
+    small, the casts cost memory traffic and attention, norms and logits stay in bf16."""
+    tokens = {}
+    for precision in ("bf16", "fp8"):
+        result = CliRunner().invoke(app, ["estimate", "--model", "llama3.2-1b", "--system",
+                                          "h100-sxm", "--chips", "8", "--seq-len", "4096",
+                                          "--global-batch", "64", "--precision", precision,
+                                          "--tp", "1", "--pp", "1", "--json"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        tokens[precision] = json.loads(result.stdout)["tokens_per_s"]
+    assert 0.9 <= tokens["fp8"] / tokens["bf16"] <= 1.5
+
+
+def test_fp4_is_a_training_precision() -> None:
+    result = CliRunner().invoke(app, ["estimate", "--model", "llama3-8b", "--system", "gb200",
+                                      "--chips", "8", "--precision", "fp4", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tokens_per_s"] > 0
 
 
 def test_shipped_calibration_is_what_calibrate_produces() -> None:
@@ -107,7 +201,7 @@ def _write_cases(tmp_path: Path, edit: dict[str, str]) -> Path:
     [
         pytest.param({"layers": "-3"}, "layers", id="negative layers are named"),
         pytest.param({"metric": "mfu"}, "metric", id="unknown metric is named"),
-        pytest.param({"precision": "fp4"}, "precision", id="unsupported precision is named"),
+        pytest.param({"precision": "fp6"}, "precision", id="unsupported precision is named"),
     ],
 )
 def test_malformed_case_rows_name_line_and_column(

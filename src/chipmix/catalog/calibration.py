@@ -7,13 +7,13 @@ A chip's parameters move only that chip's predictions; a stack's only that stack
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chipmix.catalog.eager import EagerCalibration
 
-__all__ = ["Calibration", "ChipCalibration", "StackCalibration"]
+__all__ = ["Calibration", "ChipCalibration", "Evidence", "StackCalibration"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,6 +42,10 @@ class ChipCalibration(BaseModel):
     smallest of m, k, n (tile quantization, wave quantization and launch overhead of small
     matmuls). The default is our assumption that a 2048-wide GEMM reaches ~85% of the
     large-GEMM rate, as square-GEMM sweeps on A100/H100 typically show; fitted per chip."""
+    low_precision_efficiency: float | None = Field(None, gt=0, le=1)
+    """Fraction of the dense fp8/int8/fp4 peak a large GEMM in that format reaches; None
+    means the bf16 ``matmul_efficiency`` (assumed: the low-precision units keep the same
+    share of their peak). Prior from a microbenchmark where one is published."""
     attention_efficiency: float = Field(0.55, gt=0, le=1)
     """Fraction of dense peak a fused (flash) attention kernel reaches, forward and backward."""
     memory_efficiency: float = Field(0.80, gt=0, le=1)
@@ -74,15 +78,41 @@ class StackCalibration(BaseModel):
     """Fraction of data-parallel gradient/parameter communication hidden behind backward."""
     pp_overlap: float = Field(0.5, ge=0, le=1)
     """Fraction of pipeline point-to-point transfers hidden behind compute."""
-    low_precision_fraction: float = Field(1.0, ge=0, le=1)
-    """Share of GEMM work a job in fp8/int8 actually runs at the low-precision rate (some
-    recipes keep weight-gradient or sensitive GEMMs in bf16); 1 = all of them."""
     step_overhead_s: float = Field(0.02, ge=0)
     """Fixed time per optimizer step outside the model (data loading, logging, host sync)."""
     eager: EagerCalibration | None = None
     """For a stack that runs op by op (eager PyTorch): what it pays beyond fused kernels
     (`chipmix.perf.eager`); None for fused stacks."""
     source: str = ""
+
+
+Basis = Literal["fitted", "family", "parent", "measured", "default"]
+
+
+class Evidence(BaseModel):
+    """Where one resolved parameter of one chip or stack comes from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scope: Literal["chip", "stack"]
+    key: str
+    """Chip id or stack name."""
+    name: str
+    """Parameter name (a field of `ChipCalibration` or `StackCalibration`)."""
+    value: float
+    prior: float
+    """The value before any fit: the chip's microbenchmark or datasheet figure, its
+    family's prior, or the model default."""
+    basis: Basis
+    """``fitted``: its own published rows moved it; ``family``: only its vendor's or
+    generation's rows did (a chip borrowing from its family); ``parent``: only a parent
+    stack's rows did; ``measured``: no fit, a measured or stated prior; ``default``: no
+    fit and a generic default."""
+    rows: int = 0
+    """Published rows of this very chip or stack behind the fit."""
+    pooled: list[str] = []
+    """Every level that moved it, as ``level:key (N rows)`` (vendor, family, chip; stack
+    ancestors and itself)."""
 
 
 class Calibration(BaseModel):
@@ -100,8 +130,37 @@ class Calibration(BaseModel):
     """The stack a job without ``--stack`` is assumed to run on each vendor's chips (the
     vendor's reference training stack), so its fitted parameters apply."""
     parameters: list[dict[str, str | float | int]] = []
-    """For a fitted file: each fitted parameter with its scope, key, prior, fitted value
-    and the number of rows behind it."""
+    """For a fitted file: each fitted unknown (a chip's, family's, vendor's or stack's
+    deviation from its prior, in the fit's log/logit space) and the rows behind it."""
+    chip_families: dict[str, list[str]] = {}
+    """Generations of one vendor whose chips share their deviations from the
+    microbenchmark priors (hierarchical shrinkage: vendor → family → chip)."""
+    stack_parents: dict[str, str] = {}
+    """A stack built on another (nemo → megatron): it inherits the parent's parameters and
+    the fit moves it only by its own rows."""
+    evidence: list[Evidence] = []
+    """For a fitted file: every resolved parameter of every chip and stack, with its basis."""
+
+    def family_of(self, chip_id: str) -> str | None:
+        """The generation a chip belongs to (None when no family lists it)."""
+        for family, chips in self.chip_families.items():
+            if chip_id in chips:
+                return family
+        return None
+
+    def stack_chain(self, stack: str) -> list[str]:
+        """The stack and its ancestors, root first."""
+        chain = [stack]
+        while chain[-1] in self.stack_parents and len(chain) < 16:
+            chain.append(self.stack_parents[chain[-1]])
+        return chain[::-1]
+
+    def evidence_for(self, scope: str, key: str, name: str) -> Evidence | None:
+        """The provenance of one resolved parameter (None for an unfitted calibration)."""
+        for e in self.evidence:
+            if e.scope == scope and e.key == key and e.name == name:
+                return e
+        return None
 
     def overlay(self, new: Calibration) -> Calibration:
         """This calibration with ``new`` on top, field by field: a chip or stack entry in
@@ -130,6 +189,9 @@ class Calibration(BaseModel):
             provenance={**self.provenance, **new.provenance},
             vendor_stacks={**self.vendor_stacks, **new.vendor_stacks},
             parameters=new.parameters or self.parameters,
+            chip_families={**self.chip_families, **new.chip_families},
+            stack_parents={**self.stack_parents, **new.stack_parents},
+            evidence=new.evidence or self.evidence,
         )
 
     def for_chip(self, chip_id: str) -> ChipCalibration:
@@ -144,8 +206,13 @@ class Calibration(BaseModel):
         return stack if stack is not None else self.vendor_stacks.get(vendor)
 
     def for_stack(self, stack: str | None) -> StackCalibration:
-        """The stack's parameters: its own entry's fields over the defaults."""
-        entry = self.stacks.get(stack) if stack is not None else None
-        if entry is None:
+        """The stack's parameters: its own entry's fields over its parent stack's (nemo
+        over megatron), over the defaults."""
+        if stack is None:
             return self.default_stack
-        return _merge(self.default_stack, entry)
+        resolved = self.default_stack
+        for name in self.stack_chain(stack):
+            entry = self.stacks.get(name)
+            if entry is not None:
+                resolved = _merge(resolved, entry)
+        return resolved

@@ -14,6 +14,13 @@ __all__ = ["PRECISIONS", "Chip", "ChipStatus", "ChipUse", "Precision"]
 ChipStatus = Literal["available", "announced"]
 ChipUse = Literal["training", "inference"]
 
+_FALLBACK: dict[str, tuple[Precision, ...]] = {
+    "fp4": ("fp4", "fp8", "bf16"),
+    "int8": ("int8", "bf16"),
+}
+"""Where a chip lacks a precision's matrix units, the rate its stacks fall back to: an fp4
+recipe runs its GEMMs in fp8 on a chip without fp4 units (Hopper, MI300), else in bf16."""
+
 
 class Chip(BaseModel):
     """A chip as its vendor specifies it. All compute figures are *dense* (no 2:4 sparsity)."""
@@ -63,13 +70,14 @@ class Chip(BaseModel):
         return out
 
     def peak_flops(self, precision: Precision) -> float:
-        """Dense peak in FLOP/s for ``precision``; falls back to bf16 where a lower one is absent.
+        """Dense peak in FLOP/s for ``precision``; falls back to the next wider precision the
+        chip has (fp4 → fp8 → bf16) where a lower one is absent.
 
         A chip without fp8/int8 matrix units runs those jobs at its bf16 rate (the stack
         keeps bf16 matmuls), which is what a user of that chip gets.
         """
         table = self.peak_tflops_dense
-        for p in (precision, "bf16"):
+        for p in _FALLBACK.get(precision, (precision, "bf16")):
             if p in table:
                 return table[p].value * 1e12
         return table["fp32"].value * 1e12

@@ -16,6 +16,7 @@ from chipmix.cli.options import (
     ModeOpt,
     PrecisionOpt,
     PricesAsOfOpt,
+    RecipeOpt,
     ReportOpt,
     SeqOpt,
     StackOpt,
@@ -38,6 +39,7 @@ def estimate(
     seq_len: SeqOpt = 4096,
     global_batch: BatchOpt = 1024,
     precision: PrecisionOpt = "bf16",
+    precision_recipe: RecipeOpt = None,
     mode: ModeOpt = "pretrain",
     tokens: TokensOpt = None,
     price_tier: TierOpt = "on-demand",
@@ -70,7 +72,7 @@ def estimate(
         chips,
         catalog=priced_catalog(catalog, prices_as_of),
         price_tier=price_tier,
-        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
+        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack, precision_recipe),
         **layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute),
     )
     if json_out:
@@ -87,6 +89,7 @@ def search(
     seq_len: SeqOpt = 4096,
     global_batch: BatchOpt = 1024,
     precision: PrecisionOpt = "bf16",
+    precision_recipe: RecipeOpt = None,
     mode: ModeOpt = "pretrain",
     tokens: TokensOpt = None,
     stack: StackOpt = None,
@@ -110,7 +113,7 @@ def search(
         chips,
         top=top,
         catalog=priced_catalog(catalog, prices_as_of),
-        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack),
+        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack, precision_recipe),
     )
     if report is not None:
         from chipmix.report.html import search_page

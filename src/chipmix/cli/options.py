@@ -17,6 +17,7 @@ __all__ = [
     "ModelOpt",
     "PrecisionOpt",
     "PricesAsOfOpt",
+    "RecipeOpt",
     "ReportOpt",
     "SeqOpt",
     "StackOpt",
@@ -44,7 +45,15 @@ SystemOpt = Annotated[
 ChipsOpt = Annotated[int | None, typer.Option("--chips", "-n", help="Number of chips.")]
 SeqOpt = Annotated[int, typer.Option("--seq-len", help="Tokens per sequence.")]
 BatchOpt = Annotated[int, typer.Option("--global-batch", help="Sequences per step.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="bf16, fp8 or int8.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="bf16, fp8, int8 or fp4.")]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--precision-recipe",
+        help="How the low-precision GEMMs run: fp8-delayed, fp8-tensorwise, mxfp8, nvfp4, "
+        "mxfp4, maxtext-fp8, aqt-int8 (sets --precision when that is left at bf16).",
+    ),
+]
 ModeOpt = Annotated[str, typer.Option("--mode", help="pretrain, finetune or lora.")]
 TokensOpt = Annotated[
     float | None, typer.Option("--tokens", help="Tokens to train on (e.g. 15e12).")
@@ -130,10 +139,11 @@ def job_kwargs(
     mode: str,
     tokens: float | None,
     stack: str | None,
+    recipe: str | None = None,
 ) -> dict[str, Any]:
     from chipmix.workload.job import MODES, TRAIN_PRECISIONS
 
-    return {
+    out = {
         "seq_len": seq_len,
         "global_batch": global_batch,
         "precision": check_choice("precision", precision, TRAIN_PRECISIONS),
@@ -141,6 +151,16 @@ def job_kwargs(
         "tokens": tokens,
         "stack": stack,
     }
+    if recipe is not None:
+        from chipmix.names import lookup
+        from chipmix.workload.precision import RECIPES, recipe_for
+
+        chosen = lookup(RECIPES, recipe, "precision recipe")
+        if precision == "bf16":
+            out["precision"] = chosen.precision
+        recipe_for(out["precision"], chosen.name)  # a recipe of another precision: say so
+        out["precision_recipe"] = chosen.name
+    return out
 
 
 def shares_opt(text: str | None, option: str) -> dict[str, float] | None:

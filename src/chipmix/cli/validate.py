@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chipmix.cli.options import CatalogOpt, JsonOpt, ReportOpt
+from chipmix.cli.options import CatalogOpt, JsonOpt, ReportOpt, check_choice
 from chipmix.cli.output import report_context, write_report
 
 __all__ = ["calibrate", "validate"]
@@ -21,12 +21,14 @@ def validate(
         ),
     ] = None,
     cross_validate: Annotated[
-        bool,
+        str | None,
         typer.Option(
             "--cross-validate",
-            help="Leave one source out: refit without each source and predict it.",
+            metavar="source|chip",
+            help="Refit without each source (source) or each chip (chip) and predict its rows "
+            "with the calibration that never saw them.",
         ),
-    ] = False,
+    ] = None,
     markdown: Annotated[
         bool,
         typer.Option("--markdown", help="Print the README table (in-sample and cross-validated)."),
@@ -62,29 +64,51 @@ def validate(
     from chipmix.report.render import console, print_json
     from chipmix.report.validate_table import scorecard_markdown, scorecard_tables
     from chipmix.validate.cases import DEFAULT_CASES, read_cases
-    from chipmix.validate.crossval import leave_one_source_out
+    from chipmix.validate.crossval import CROSS_VALIDATIONS
+    from chipmix.validate.crossval import cross_validate as refit_without
     from chipmix.validate.prediction_error import with_intervals
     from chipmix.validate.score import score_cases
     from chipmix.validate.serve_cases import is_serving_file
 
+    by = (
+        None
+        if cross_validate is None
+        else check_choice("--cross-validate", cross_validate, CROSS_VALIDATIONS)
+    )
     cat = load_catalog(catalog)
     if cases is not None and is_serving_file(cases):  # the published-serving schema
         from chipmix.validate.serve_cases import read_serve_cases
         from chipmix.validate.serve_crossval import serve_leave_one_source_out
         from chipmix.validate.serve_score import score_serve_cases
 
+        if by == "chip":
+            from chipmix.errors import InputError
+
+            raise InputError(
+                "serving cases cross-validate by source only (--cross-validate source)"
+            )
         serving = read_serve_cases(cases)
         card = score_serve_cases(serving, cat)
-        want = cross_validate or markdown
-        cross = serve_leave_one_source_out(serving, cat) if want else None
+        cross = serve_leave_one_source_out(serving, cat) if (by or markdown) else None
+        if markdown:
+            print(scorecard_markdown(card, cross))
+            return
     else:
         rows = read_cases(cases or DEFAULT_CASES)
+        if by is not None and report is None and not markdown:  # only the refitted scores
+            shown = with_intervals(refit_without(rows, cat, by), rows, cat)
+            if json_out:
+                print_json(shown.to_dict())
+                return
+            for table in scorecard_tables(shown):
+                console.print(table)
+            return
         card = with_intervals(score_cases(rows, cat), rows, cat)
-        cross = (
-            with_intervals(leave_one_source_out(rows, cat), rows, cat)
-            if (cross_validate or markdown)
-            else None
-        )
+        if markdown:
+            by_source = refit_without(rows, cat, "source")
+            print(scorecard_markdown(card, by_source, refit_without(rows, cat, "chip")))
+            return
+        cross = None if by is None else with_intervals(refit_without(rows, cat, by), rows, cat)
     shown = cross if cross is not None else card
     if report is not None:
         from chipmix.report.html import validate_page
@@ -98,9 +122,6 @@ def validate(
             **report_context(catalog),
         )
         write_report(page, report)
-    if markdown:
-        print(scorecard_markdown(card, cross))
-        return
     if json_out:
         print_json(shown.to_dict())
         return
@@ -110,7 +131,7 @@ def validate(
 
 def _validate_bench(
     db: Path | None, fit_db: Path | None, json_out: bool, catalog: Path | None,
-    cases: Path | None, cross_validate: bool, markdown: bool, report: Path | None,
+    cases: Path | None, cross_validate: str | None, markdown: bool, report: Path | None,
 ) -> None:  # fmt: skip
     from chipmix.bench.score import score_bench
     from chipmix.errors import InputError

@@ -20,10 +20,18 @@ __all__ = ["ChipRates", "gemm_efficiency"]
 Array = NDArray[np.float64]
 
 
-def gemm_efficiency(d: Array | float, calib: ChipCalibration) -> Array:
-    """Fraction of peak a GEMM whose smallest dimension is ``d`` reaches."""
+def gemm_efficiency(
+    d: Array | float,
+    calib: ChipCalibration,
+    max_efficiency: Array | float | None = None,
+    half_dim: Array | float | None = None,
+) -> Array:
+    """Fraction of peak a GEMM whose smallest dimension is ``d`` reaches (the chip's bf16
+    figures unless ``max_efficiency`` / ``half_dim`` are given)."""
     d = np.asarray(d, dtype=np.float64)
-    return np.asarray(calib.matmul_efficiency * d / (d + calib.matmul_half_dim))
+    e = calib.matmul_efficiency if max_efficiency is None else max_efficiency
+    h = calib.matmul_half_dim if half_dim is None else half_dim
+    return np.asarray(e * d / (d + h))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,18 +44,28 @@ class ChipRates:
     chip: ChipCalibration
     stack: StackCalibration
     bytes_per_element: float
-    """Matmul input width: 2 for bf16, 1 for fp8/int8."""
+    """Matmul input width: 2 for bf16, 1 for fp8/int8, 0.5 for fp4."""
+    max_efficiency: float | None = None
+    """Large-GEMM fraction of ``peak_flops`` where it differs from the chip's bf16
+    ``matmul_efficiency`` (the low-precision units: `chipmix.perf.precision`)."""
+    half_dim: float | None = None
+    """Small-GEMM half dimension where it differs from the chip's bf16 one."""
+
+    @property
+    def efficiency(self) -> float:
+        return self.chip.matmul_efficiency if self.max_efficiency is None else self.max_efficiency
 
     @property
     def compute_scale(self) -> float:
         """Stack multiplier, capped so no rate ever exceeds the datasheet peak."""
-        return min(self.stack.compute_efficiency, 1.0 / self.chip.matmul_efficiency)
+        return np.minimum(self.stack.compute_efficiency, 1.0 / self.efficiency)  # type: ignore[no-any-return]
 
     def gemm_time(self, m: Array, k: Array | float, n: Array | float) -> Array:
         """Seconds for one ``(m × k) · (k × n)`` GEMM."""
         flops = 2.0 * m * k * n
         d = np.minimum(np.minimum(m, k), n)
-        rate = self.peak_flops * gemm_efficiency(d, self.chip) * self.compute_scale
+        e = gemm_efficiency(d, self.chip, self.max_efficiency, self.half_dim)
+        rate = self.peak_flops * e * self.compute_scale
         traffic = self.bytes_per_element * (m * k + k * n) + 2.0 * m * n
         return np.asarray(np.maximum(flops / rate, traffic / self.memory_rate))
 
@@ -55,8 +73,8 @@ class ChipRates:
         """Seconds for fused (flash) attention doing ``flops`` useful FLOPs. Its efficiency
         never exceeds the chip's large-GEMM efficiency: attention is built from GEMMs plus
         softmax work, so it cannot outrun the best matmul."""
-        fraction = min(self.chip.attention_efficiency, self.chip.matmul_efficiency)
-        rate = self.peak_flops * min(fraction * self.compute_scale, 1.0)
+        fraction = np.minimum(self.chip.attention_efficiency, self.chip.matmul_efficiency)
+        rate = self.peak_flops * np.minimum(fraction * self.compute_scale, 1.0)
         return np.asarray(flops / rate)
 
     @property

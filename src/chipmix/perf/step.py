@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import NDArray
 
-from chipmix.catalog.calibration import Calibration
+from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
 from chipmix.perf.eager import eager_terms
@@ -31,8 +31,10 @@ from chipmix.perf.memory import (
     parameters_per_chip,
 )
 from chipmix.perf.ops import ACT_BYTES, LayerWork, layer_work, logits_work
+from chipmix.perf.precision import gemm_pass_times, low_precision_rates
 from chipmix.perf.roofline import ChipRates
 from chipmix.workload.job import Job
+from chipmix.workload.precision import PrecisionRecipe
 
 __all__ = ["StepBreakdown", "StepResult", "evaluate", "model_flops_per_token"]
 
@@ -52,7 +54,8 @@ class StepBreakdown:
     attention: Array
     """The attention core (flash attention), forward and backward."""
     memory_bound: Array
-    """Norms, residuals, activations, rotary, routing, cross-entropy."""
+    """Norms, residuals, activations, rotary, routing, cross-entropy, and the casts of a
+    low-precision recipe."""
     recompute: Array
     """Forward work repeated in backward (selective or full recomputation)."""
     tp_comm: Array
@@ -68,7 +71,7 @@ class StepBreakdown:
     dp_comm: Array
     """Exposed data-parallel gradient reduction and parameter gathering."""
     optimizer: Array
-    """The optimizer update (memory-bound)."""
+    """The optimizer update (memory-bound) and the per-step cast of the weights."""
     overhead: Array
     """Fixed per-step cost of the stack (data loading, logging, host sync)."""
     eager: Array
@@ -136,30 +139,27 @@ class _LayerTimes:
     gemm_bwd: Array
     attention_fwd: Array
     elementwise_fwd: Array
+    cast: Array
+    """Per-micro-batch quantize/cast traffic of a low-precision recipe, in seconds."""
+    weight_cast: Array
+    """Per-step cast of the layer's weights to the recipe's format, in seconds."""
 
 
 def _layer_times(
-    work: LayerWork, rates: ChipRates, attention_rates: ChipRates, frozen: bool
+    work: LayerWork,
+    rates: ChipRates,
+    low: ChipRates | None,
+    recipe: PrecisionRecipe,
+    frozen: bool,
 ) -> _LayerTimes:
-    gemm_fwd = sum(
-        (rates.gemm_time(g.m, g.k, g.n) * g.count for g in work.gemms),
-        start=np.zeros_like(work.attention_flops),
-    )
-    # Trained weights need input and weight gradients (2× forward); frozen ones only the
-    # input gradient (1×) plus the adapters' full 3×.
-    gemm_bwd = gemm_fwd * (1.0 if frozen else 2.0)
-    if frozen:
-        adapters = sum(
-            (rates.gemm_time(g.m, g.k, g.n) * g.count for g in work.adapter_gemms),
-            start=np.zeros_like(work.attention_flops),
-        )
-        gemm_fwd = gemm_fwd + adapters
-        gemm_bwd = gemm_bwd + 2.0 * adapters
+    passes = gemm_pass_times(work.gemms, work.adapter_gemms, frozen, recipe, rates, low)
     return _LayerTimes(
-        gemm_fwd=np.asarray(gemm_fwd),
-        gemm_bwd=np.asarray(gemm_bwd),
-        attention_fwd=attention_rates.attention_time(work.attention_flops),
+        gemm_fwd=passes.forward,
+        gemm_bwd=passes.backward,
+        attention_fwd=rates.attention_time(work.attention_flops),
         elementwise_fwd=rates.memory_time(work.elementwise_bytes),
+        cast=rates.memory_time(passes.cast_bytes),
+        weight_cast=rates.memory_time(passes.weight_cast_bytes),
     )
 
 
@@ -169,27 +169,37 @@ def _link(
     """Per-chip bandwidth for a group whose members span ``group_span`` consecutive ranks:
     the scale-up fabric if that span fits in one domain, else the scale-out network."""
     up = system.scaleup_bytes_per_s * calib_up
-    out = max(system.scaleout_bytes_per_s * calib_out, 1.0)
+    out = np.maximum(system.scaleout_bytes_per_s * calib_out, 1.0)
     inside = group_span <= system.scaleup_domain_chips
     return np.asarray(inside), np.where(inside, up, out)
 
 
 def evaluate(
-    job: Job, system: ResolvedSystem, calibration: Calibration, batch: LayoutBatch
+    job: Job,
+    system: ResolvedSystem,
+    calibration: Calibration,
+    batch: LayoutBatch,
+    *,
+    chip_cal: ChipCalibration | None = None,
+    stack_cal: StackCalibration | None = None,
 ) -> StepResult:
     """Predict step time, throughput, MFU and memory for every layout in ``batch``.
 
     Divisibility is not checked here (see `chipmix.perf.validity`); memory fit is reported
-    in `StepResult.fits`, not enforced.
+    in `StepResult.fits`, not enforced. ``chip_cal`` / ``stack_cal`` replace the
+    calibration's entries for this chip and stack; the fitter passes them with one value
+    per layout (numpy arrays, built with ``model_construct``) to evaluate one case under
+    many candidate calibrations in a single call.
     """
     model = job.model
     chip = system.chip
-    chip_cal = calibration.for_chip(chip.id)
-    stack_cal = calibration.for_stack(calibration.stack_name(job.stack, chip.vendor))
-    element = 1.0 if job.precision in ("fp8", "int8") else 2.0
-    gemm_peak = _gemm_peak(job, system, stack_cal.low_precision_fraction)
-    rates = ChipRates(gemm_peak, chip.hbm_bytes_per_s, chip_cal, stack_cal, element)
+    if chip_cal is None:
+        chip_cal = calibration.for_chip(chip.id)
+    if stack_cal is None:
+        stack_cal = calibration.for_stack(calibration.stack_name(job.stack, chip.vendor))
+    recipe = job.recipe
     bf16 = ChipRates(chip.peak_flops("bf16"), chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)
+    low = low_precision_rates(chip, chip_cal, stack_cal, recipe, bf16)
     frozen = job.mode == "lora"
     lora_rank = job.lora_rank if frozen else None
     alpha = chip_cal.collective_latency_s
@@ -211,14 +221,16 @@ def evaluate(
     # -- compute per micro-batch on the fullest stage -----------------------------------
     dense = _layer_times(
         layer_work(model, job.seq_len, batch, moe_layer=False, lora_rank=lora_rank),
-        rates,
         bf16,
+        low,
+        recipe,
         frozen,
     )
     moe = _layer_times(
         layer_work(model, job.seq_len, batch, moe_layer=True, lora_rank=lora_rank),
-        rates,
         bf16,
+        low,
+        recipe,
         frozen,
     )
 
@@ -233,7 +245,7 @@ def evaluate(
 
     matmul_mb = gemm_fwd + gemm_bwd + logits_time
     attention_mb = attn_fwd * 3.5  # forward + 2.5× backward
-    memory_mb = elem_fwd * 3.0 + bf16.memory_time(ce_bytes)
+    memory_mb = elem_fwd * 3.0 + bf16.memory_time(ce_bytes) + per_stage("cast")
     recompute_mb = np.where(
         recompute_full, gemm_fwd + attn_fwd + elem_fwd, np.where(recompute_selective, attn_fwd, 0.0)
     )
@@ -294,7 +306,7 @@ def evaluate(
     weights, trainable = parameters_per_chip(job, batch)
     per_domain_dp = np.maximum(system.scaleup_domain_chips // (batch.tp * batch.cp), 1)
     up = system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency
-    out = max(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0)
+    out = np.maximum(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0)
     zero = batch.zero
     grad_rs = coll.hierarchical_reduce_scatter_time(
         dp, per_domain_dp, trainable * GRAD_BYTES, up, out, alpha
@@ -318,7 +330,7 @@ def evaluate(
     # -- optimizer: Adam over this chip's shard of the trainable weights.
     shard = np.where(zero >= 1, trainable / dp, trainable)
     adam_bytes = stack_cal.eager.optimizer_bytes_per_param if stack_cal.eager else ADAM_STEP_BYTES
-    optimizer = rates.memory_time(shard * adam_bytes)
+    optimizer = bf16.memory_time(shard * adam_bytes) + per_stage("weight_cast")
     overhead = np.full_like(tp, stack_cal.step_overhead_s)
 
     breakdown = StepBreakdown(
@@ -356,15 +368,6 @@ def evaluate(
         model_flops_per_token=flops_per_token,
         eager_terms=eager.named(microbatches) if eager else {},
     )
-
-
-def _gemm_peak(job: Job, system: ResolvedSystem, low_precision_fraction: float) -> float:
-    """Peak FLOP/s of the job's GEMMs: with a share ``f`` at the low-precision peak and the
-    rest at bf16, times add, so the peaks combine harmonically: 1 / (f/P_lp + (1−f)/P_bf16)."""
-    chip = system.chip
-    low, bf16 = chip.peak_flops(job.precision), chip.peak_flops("bf16")
-    f = low_precision_fraction if job.precision != "bf16" else 1.0
-    return 1.0 / (f / low + (1.0 - f) / bf16)
 
 
 def _recompute_flops_per_token(job: Job, batch: LayoutBatch) -> Array:

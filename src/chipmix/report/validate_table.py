@@ -71,13 +71,34 @@ def _summary_table(summary: dict[str, Any], title: str) -> Table:
     return table
 
 
-def scorecard_markdown(card: Scorecard, cross: Scorecard | None = None) -> str:
-    """A markdown table per row (in-sample and, when given, cross-validated error) and the
-    summary lines, for the README."""
+def scorecard_markdown(
+    card: Scorecard, cross: Scorecard | None = None, chip_cross: Scorecard | None = None
+) -> str:
+    """A summary table (in sample, leave-one-source-out, leave-one-chip-out), then a
+    markdown table per row with each error, for the README."""
     cv = {r.id: r.error for r in cross.rows} if cross else {}
+    lo = {r.id: r.error for r in chip_cross.rows} if chip_cross else {}
     lines = [
-        "| case | chip | stack | published | predicted | error | LOSO error |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| score | rows predicted | refused | median abs. error | p90 abs. error |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, scored in (
+        ("in sample", card),
+        ("leave one source out", cross),
+        ("leave one chip out", chip_cross),
+    ):
+        if scored is None:
+            continue
+        s = scored.summary()
+        lines.append(
+            f"| {name} | {s['count']} | {s['unpredicted']} | {s['median_abs_error']:.1%} | "
+            f"{s['p90_abs_error']:.1%} |"
+        )
+    loco = " LOCO error |" if chip_cross else ""
+    lines += [
+        "",
+        f"| case | chip | stack | published | predicted | error | LOSO error |{loco}",
+        "|---|---|---|---:|---:|---:|---:|" + ("---:|" if chip_cross else ""),
     ]
     for r in card.rows:
         if r.predicted is None:
@@ -85,23 +106,13 @@ def scorecard_markdown(card: Scorecard, cross: Scorecard | None = None) -> str:
         lines.append(
             f"| {r.id} | {r.chip} | {r.stack} | {r.published:,.4g} | "
             f"{r.predicted:,.4g} | {_pct(r.error)} | {_pct(cv.get(r.id))} |"
+            + (f" {_pct(lo.get(r.id))} |" if chip_cross else "")
         )
     s = card.summary()
-    lines += [
-        "",
-        f"In-sample: median |error| {s['median_abs_error']:.1%}, "
-        f"p90 {s['p90_abs_error']:.1%} over {s['count']} rows.",
-    ]
-    if cross:
-        c = cross.summary()
-        lines.append(
-            f"Leave-one-source-out: median |error| {c['median_abs_error']:.1%}, "
-            f"p90 {c['p90_abs_error']:.1%}."
-        )
     per_chip = ", ".join(
         f"{k} {v['median_abs_error']:.1%} ({v['count']})" for k, v in s["per_chip"].items()
     )
-    lines.append(f"Median |error| per chip (rows): {per_chip}.")
+    lines += ["", f"In-sample median |error| per chip (rows): {per_chip}."]
     for r in card.unpredicted:
         lines.append(f"Not predicted: `{r.id}` — {r.reason}.")
     return "\n".join(lines)

@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chipmix.common.files import format_validation_error
 from chipmix.errors import FileFormatError
 from chipmix.workload.model import MLPKind, ModelSpec, MoE
+from chipmix.workload.precision import RECIPES
 
 __all__ = ["DEFAULT_CASES", "Case", "CaseRow", "read_cases"]
 
 DEFAULT_CASES = Path(__file__).parent / "data" / "published_training.csv"
+
+OPTIONAL_COLUMNS = ("precision_detail", "recompute_detail", "offload", "framework")
+"""Trailing columns a file may leave out (the schema's README: readers accept both)."""
 
 REQUIRED_COLUMNS = tuple(
     "id source url stack model layers hidden ffn_hidden heads kv_heads head_dim vocab seq_len "
@@ -76,7 +80,7 @@ class CaseRow(BaseModel):
     mode: Literal["pretrain", "finetune", "lora"] = "pretrain"
     chip: str
     chips: int = Field(gt=0)
-    precision: Literal["bf16", "fp8", "int8"] = "bf16"
+    precision: Literal["bf16", "fp8", "int8", "fp4"] = "bf16"
     tp: int | None = Field(None, gt=0)
     pp: int | None = Field(None, gt=0)
     dp: int | None = Field(None, gt=0)
@@ -91,6 +95,21 @@ class CaseRow(BaseModel):
     value: float = Field(gt=0)
     notes: str = ""
     confidence: str = ""
+    # Optional trailing columns (files with and without them are read alike; empty when the
+    # source does not state the value).
+    precision_detail: str = ""
+    """The source's precision recipe as published (``MXFP8 (fp8_mx: ...)``, ``NVFP4 ...``)."""
+    recompute_detail: str = ""
+    """The source's recompute / remat policy as published (``minimal``, ``custom: ...``)."""
+    offload: str = ""
+    """What the run offloads to host memory; empty when nothing."""
+    framework: str = ""
+    """The software as published (``Megatron-Bridge 26.04.01 / NeMo``, ``MaxText``, ...)."""
+
+    @field_validator("precision_detail", "recompute_detail", "offload", "framework", mode="before")
+    @classmethod
+    def _empty_text(cls, value: Any) -> Any:
+        return "" if value is None else value
 
 
 @dataclass(frozen=True)
@@ -119,12 +138,59 @@ class Case:
         gb = self.row.global_batch_seqs
         return None if gb is None else gb * self.row.seq_len
 
+    @property
+    def stack(self) -> str:
+        """The row's stack, refined by its ``framework`` where that names a stack of its
+        own under it (`FRAMEWORK_STACKS`)."""
+        text = self.row.framework.lower()
+        for parent, word, stack in FRAMEWORK_STACKS:
+            if self.row.stack == parent and word in text:
+                return stack
+        return self.row.stack
+
+    @property
+    def precision_recipe(self) -> str | None:
+        """The recipe the row's ``precision_detail`` names (None: the precision's default)."""
+        return recipe_from_detail(self.row.precision, self.row.precision_detail)
+
     def published_tokens_per_s(self) -> float | None:
         """The published figure as tokens/s (step times converted by the batch)."""
         if self.row.metric == "tokens_per_s":
             return self.row.value
         tokens = self.tokens_per_step
         return None if tokens is None else tokens / self.row.value
+
+
+FRAMEWORK_STACKS: tuple[tuple[str, str, str], ...] = (
+    ("megatron", "megatron-bridge", "megatron-bridge"),
+    ("maxtext", "tpu-recipes", "tpu-recipes"),
+)
+"""(row stack, word of its framework column, the stack it names): releases that ship as a
+stack of their own on top of the row's (their calibration inherits from it)."""
+
+_RECIPE_WORDS: tuple[tuple[str, str], ...] = (
+    ("nvfp4", "nvfp4"),
+    ("mxfp4", "mxfp4"),
+    ("mxfp8", "mxfp8"),
+    ("fp8_mx", "mxfp8"),
+    ("fp8_full", "maxtext-fp8"),
+    ("current scaling", "fp8-tensorwise"),
+    ("tensorwise", "fp8-tensorwise"),
+    ("fp8_cs", "fp8-tensorwise"),
+    ("delayed", "fp8-delayed"),
+    ("aqt", "aqt-int8"),
+)
+"""Words of a published precision recipe and the chipmix recipe they name, most specific
+first (Transformer Engine, Megatron-Bridge and MaxText spell them so)."""
+
+
+def recipe_from_detail(precision: str, detail: str) -> str | None:
+    """The recipe a ``precision_detail`` text names, if it names one of ``precision``."""
+    text = detail.lower()
+    for word, name in _RECIPE_WORDS:
+        if word in text and RECIPES[name].precision == precision:
+            return name
+    return None
 
 
 def _model_from_row(row: CaseRow) -> ModelSpec:

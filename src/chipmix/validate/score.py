@@ -126,7 +126,8 @@ def case_job(case: Case) -> Job:
         seq_len=row.seq_len,
         global_batch=row.global_batch_seqs,
         precision=row.precision,
-        stack=row.stack,
+        precision_recipe=case.precision_recipe,
+        stack=case.stack,
     )
 
 
@@ -143,7 +144,7 @@ def predict_case(
     base = CaseScore(
         id=row.id,
         chip=row.chip,
-        stack=row.stack,
+        stack=case.stack,
         source=row.source,
         metric=row.metric,
         published=row.value,

@@ -8,12 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chipmix.common.units import Precision
 from chipmix.workload.model import ModelSpec
+from chipmix.workload.precision import PrecisionRecipe, recipe_for
 
 __all__ = ["MODES", "TRAIN_PRECISIONS", "Job", "Mode"]
 
 Mode = Literal["pretrain", "finetune", "lora"]
 MODES: tuple[Mode, ...] = ("pretrain", "finetune", "lora")
-TRAIN_PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "int8")
+TRAIN_PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "int8", "fp4")
 
 
 class Job(BaseModel):
@@ -28,7 +29,7 @@ class Job(BaseModel):
     global_batch: int = Field(1024, gt=0, le=2**24)
     """Sequences per optimizer step, all data-parallel replicas together."""
     precision: Precision = "bf16"
-    """Matmul precision: bf16, or fp8/int8 where the stack runs matmuls in them
+    """Matmul precision: bf16, or fp8/int8/fp4 where the stack runs matmuls in them
     (weights, gradients and optimizer state stay in bf16/fp32: mixed precision)."""
     tokens: float | None = Field(None, gt=0, le=1e16)
     """Total tokens to train on; None to estimate one step only."""
@@ -36,6 +37,10 @@ class Job(BaseModel):
     """Adapter rank for ``mode="lora"`` (adapters on every attention and MLP projection)."""
     stack: str | None = None
     """Software stack (megatron, torchtitan, maxtext, neuronx-distributed, ...)."""
+    precision_recipe: str | None = None
+    """How the stack runs the low-precision GEMMs (`chipmix.workload.precision.RECIPES`:
+    fp8-delayed, fp8-tensorwise, mxfp8, nvfp4, mxfp4, maxtext-fp8, aqt-int8); None for
+    the precision's default recipe."""
 
     @model_validator(mode="after")
     def _precision_trains(self) -> Job:
@@ -44,7 +49,13 @@ class Job(BaseModel):
                 f"precision {self.precision!r} is not a training precision; "
                 f"valid: {', '.join(TRAIN_PRECISIONS)}"
             )
+        recipe_for(self.precision, self.precision_recipe)  # names the valid ones if wrong
         return self
+
+    @property
+    def recipe(self) -> PrecisionRecipe:
+        """The precision recipe the job runs (its own or its precision's default)."""
+        return recipe_for(self.precision, self.precision_recipe)
 
     @property
     def tokens_per_step(self) -> int:

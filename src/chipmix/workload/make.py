@@ -23,6 +23,7 @@ def make_job(
     tokens: float | None = None,
     stack: str | None = None,
     lora_rank: int = 16,
+    precision_recipe: str | None = None,
 ) -> Job:
     """A validated `Job`; bad numbers raise `InputError` naming the field and the range."""
     spec = model if isinstance(model, ModelSpec) else load_model(model)
@@ -36,6 +37,7 @@ def make_job(
             tokens=tokens,
             stack=stack,
             lora_rank=lora_rank,
+            precision_recipe=precision_recipe,
         )
     except ValidationError as exc:
         problems = "; ".join(

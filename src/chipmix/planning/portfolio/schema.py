@@ -195,7 +195,7 @@ class JobSpec(_Strict):
     steps: float | None = Field(default=None, gt=0)
     seq_len: int = Field(default=4096, gt=0)
     global_batch: int = Field(default=1024, gt=0)
-    precision: Literal["bf16", "fp8", "int8"] = "bf16"
+    precision: Literal["bf16", "fp8", "int8", "fp4"] = "bf16"
     stack: str | None = None
     lora_rank: int = Field(default=16, gt=0)
     start: date | None = None
