@@ -18,7 +18,7 @@ import chipmix
 from chipmix.catalog.catalog import DATA_DIR, load_catalog
 from chipmix.catalog.consistency import TOLERANCE
 from chipmix.cli import app, main
-from chipmix.errors import FileFormatError
+from chipmix.errors import FileFormatError, InfeasibleError
 from chipmix.perf.step import model_flops_per_token
 
 runner = CliRunner()
@@ -273,3 +273,64 @@ def test_compare_table_shows_the_offer_date_and_note() -> None:
     assert result.exit_code == 0, result.output
     assert "2026-11 estimated" in result.stdout
     assert "2024-12 unverified" in result.stdout
+
+
+# -- 3. sizes that exist ----------------------------------------------------------------------
+LIMITED = sorted(s.id for s in CAT.systems.values() if s.max_chips is not None)
+
+
+def _estimate_or_reason(system_id: str, chips: int) -> str | None:
+    try:
+        chipmix.estimate("llama3-8b", system_id, chips, seq_len=4096, global_batch=1024)
+    except InfeasibleError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("system_id", LIMITED)
+def test_estimate_and_compare_agree_on_every_systems_limit(system_id: str) -> None:
+    system = CAT.system(system_id)
+    spec = system.system
+    assert spec.max_chips is not None
+    for chips in (spec.max_chips + spec.chips_per_node, 2 * spec.max_chips):
+        problem = CAT.job_size_problem(system, chips)
+        row = chipmix.compare(
+            "llama3-8b", tokens=1e10, chips=chips, systems=system_id, seq_len=4096,
+            global_batch=1024,
+        ).rows[0]  # fmt: skip
+        if problem is None:
+            assert row.feasible, (chips, row.reason)
+            assert _estimate_or_reason(system_id, chips) is None
+        else:
+            assert row.reason == problem
+            assert _estimate_or_reason(system_id, chips) == problem
+
+
+def test_tpu_slices_join_through_dcn_as_multislice() -> None:
+    v6e = CAT.system("tpu-v6e")
+    e = chipmix.estimate("llama3.1-405b", "tpu-v6e", 4096, seq_len=8192, global_batch=2048)
+    assert e.chips == 4096  # 16 slices of 256 ...
+    assert v6e.scaleup_domain_chips == 256  # ... each its own ICI domain ...
+    assert v6e.scaleout_bytes_per_s == pytest.approx(100e9 / 8)  # ... joined over DCN
+    problem = CAT.job_size_problem(v6e, 4000)
+    assert problem is not None
+    assert "not a multiple of 256" in problem
+    assert "try 3,840 or 4,096" in problem
+    # a system without Multislice stops at its slice
+    assert CAT.job_size_problem(CAT.system("tpu-v5p"), 8192) is not None
+
+
+def test_budget_10e9_4y_405b_no_run_longer_than_four_years_runs_each_offer_holds() -> None:
+    years = 4
+    r = chipmix.budget(10e9, years, model="llama3.1-405b", tokens=15e12)
+    assert r.lines
+    for line in r.lines:
+        assert line.run_days is not None
+        assert line.run_days <= years * 365.25, line
+        system = CAT.resolve(CAT.systems[line.system])
+        assert line.run_chips is not None
+        assert CAT.job_size_problem(system, line.run_chips) is None, line
+        assert line.run_chips % system.system.chips_per_node == 0
+    for offer, why in r.skipped.items():
+        if "horizon" in why:
+            assert "longer than the 4-year horizon" in why, offer

@@ -23,7 +23,7 @@ from chipmix.catalog.figure import Figure, Source
 from chipmix.catalog.offer import Offer, PriceTier
 from chipmix.catalog.system import ResolvedSystem, System
 from chipmix.common.files import format_validation_error, read_yaml
-from chipmix.errors import FileFormatError, InputError
+from chipmix.errors import FileFormatError, InfeasibleError, InputError
 from chipmix.names import lookup
 
 __all__ = [
@@ -217,6 +217,48 @@ class Catalog:
         if chip.tdp_w is not None:
             return chip.tdp_w.value, True
         return _ASSUMED_POWER_W, True
+
+    def job_limit(self, system: ResolvedSystem) -> int | None:
+        """The most chips one job can use on ``system`` (None: no stated limit)."""
+        spec = system.system
+        if spec.max_chips is None:
+            return None
+        multi = spec.multislice_max_chips
+        return max(spec.max_chips, int(multi.value)) if multi is not None else spec.max_chips
+
+    def job_size_problem(self, system: ResolvedSystem, chips: int) -> str | None:
+        """Why ``chips`` chips is not a size ``system`` has, or None when it is one: beyond
+        the largest slice a job spans whole slices over DCN (Multislice), up to its limit."""
+        spec = system.system
+        if spec.max_chips is None or chips <= spec.max_chips:
+            return None
+        limit = self.job_limit(system)
+        assert limit is not None
+        multi = spec.multislice_max_chips
+        if multi is None:
+            return (
+                f"{spec.id} scales to at most {spec.max_chips:,} chips (max_chips); "
+                f"asked for {chips:,}"
+            )
+        if chips > limit:
+            return (
+                f"{spec.id} runs at most {limit:,} chips as Multislice (whole "
+                f"{spec.max_chips:,}-chip slices over DCN); asked for {chips:,}"
+            )
+        if chips % spec.max_chips:
+            return (
+                f"{spec.id}: beyond one {spec.max_chips:,}-chip slice a job spans whole slices "
+                f"over DCN (Multislice); {chips:,} is not a multiple of {spec.max_chips:,} "
+                f"(try {chips // spec.max_chips * spec.max_chips:,} or "
+                f"{(chips // spec.max_chips + 1) * spec.max_chips:,})"
+            )
+        return None
+
+    def check_job_size(self, system: ResolvedSystem, chips: int) -> None:
+        """Raise `InfeasibleError` when ``chips`` is not a size ``system`` has."""
+        problem = self.job_size_problem(system, chips)
+        if problem is not None:
+            raise InfeasibleError(problem)
 
     def offers_for(self, system_id: str, *, current_only: bool = True) -> list[Offer]:
         return [

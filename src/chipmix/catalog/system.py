@@ -41,7 +41,11 @@ class System(BaseModel):
     """Facility power / IT power of where the system runs; absent: its provider's figure
     (``facilities.yaml``)."""
     max_chips: int | None = Field(default=None, gt=0)
-    """Largest job the system scales to (a TPU pod or slice limit, an UltraCluster size)."""
+    """Largest job on one scale-up fabric (a TPU pod or slice limit, an UltraCluster size)."""
+    multislice_max_chips: Figure | None = None
+    """TPU Multislice: a job larger than ``max_chips`` runs on whole slices of ``max_chips``
+    joined over the data-center network (DCN, the system's scale-out figure), up to this
+    many chips. Absent: ``max_chips`` is the job limit."""
     differs_from_chip: dict[str, str] = Field(default_factory=dict)
     """Why a figure of this system differs from its chip's (key: the figure's name). The
     catalog refuses a link figure that contradicts the chip's without a reason here."""

@@ -122,6 +122,7 @@ def search(
     resolved = cat.system(system)
     n = _chips(chips, fixed)
     tier = _tier(price_tier)  # bad input is reported before any search
+    cat.check_job_size(resolved, n)  # the same limit compare, plan and budget honour
     outcome = run_search(job, resolved, n, cat.calibration, fixed)  # every feasible layout
     count = min(top, outcome.feasible)
     estimates = []
@@ -169,6 +170,7 @@ def _estimate_exact(
     cat: Catalog, job: Job, system: str, chips: int, layout: Layout, tier: PriceTier
 ) -> Estimate:
     resolved = cat.system(system)
+    cat.check_job_size(resolved, chips)
     if layout.chips != chips:
         raise LayoutError(
             f"invalid layout: tp({layout.tp}) × pp({layout.pp}) × dp({layout.dp}) × "

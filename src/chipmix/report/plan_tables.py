@@ -257,7 +257,8 @@ def budget_tables(r: BudgetResult) -> list[Table]:
             (
                 "training",
                 f"{_count(r.tokens)} tokens of {r.model} = {r.runs or 0:,.2f} runs of "
-                f"{_count(r.tokens_per_run)} tokens (throughput at {r.chips_per_run:,} chips)",
+                f"{_count(r.tokens_per_run)} tokens (runs of up to {r.chips_per_run:,} chips; "
+                "each offer's run size in chips/run)",
             )
         )
     shares = ", ".join(f"{v} {s:.0%}" for v, s in sorted(r.vendor_shares.items()))
@@ -270,7 +271,7 @@ def budget_tables(r: BudgetResult) -> list[Table]:
     table = _table("purchases by offer and tier")
     heads = ["offer", "tier", "$/chip-h", "spend", "share", "chips held", "PFLOP/s-d"]
     if r.model is not None:
-        heads += ["runs", "days/run"]
+        heads += ["runs", "chips/run", "days/run"]
     for h in heads:
         table.add_column(h, justify="left" if h in ("offer", "tier") else "right")
     for line in r.lines:
@@ -292,6 +293,7 @@ def budget_tables(r: BudgetResult) -> list[Table]:
             cells[0] += "†" if line.extrapolated else ""
             cells += [
                 "—" if line.runs is None else f"{line.runs:,.2f}{spread}",
+                "—" if line.run_chips is None else f"{line.run_chips:,}",
                 "—" if line.run_days is None else f"{line.run_days:,.0f}",
             ]
         table.add_row(*cells)

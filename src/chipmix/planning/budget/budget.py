@@ -172,8 +172,8 @@ def _vendors(cat: Catalog) -> list[str]:
 
 def _offers(cat: Catalog, names: Sequence[str] | None) -> list[Offer]:
     current = [o for o in cat.offers.values() if o.current]
-    if names is None:
-        return current
+    if names is None:  # training answers: inference-only and announced chips when named only
+        return [o for o in current if cat.chips[cat.systems[o.system].chip].use == "training"]
     out: dict[str, Offer] = {}
     valid = sorted(set(cat.offers) | set(cat.systems) | set(cat.chips))
     for name in names:
@@ -284,6 +284,7 @@ def _result(
                 runs_p90=None if runs is None or o.factors is None else runs * o.factors[1],
                 evidence=o.evidence,
                 extrapolated=o.extrapolated,
+                run_chips=o.run_chips,
             )
         )
     lines.sort(key=lambda line: -line.spend_usd)

@@ -35,6 +35,8 @@ class Option:
     """p10 and p90 of actual ÷ predicted throughput for the run's evidence class."""
     evidence: str = ""
     extrapolated: bool = False
+    run_chips: int | None = None
+    """Chips one run uses on this offer: the run size asked, within what the system holds."""
 
 
 def vendor_of(cat: Catalog, offer: Offer) -> str:
@@ -63,8 +65,9 @@ def buy_options(
         peak = system.chip.peak_flops("bf16")
         tokens_per_chip_hour = run_days = None
         factors, evidence, extrapolated = None, "", False
+        run_chips = None
         if job is not None:
-            n = _run_chips(system, chips)
+            n = run_chips = _run_chips(cat, system, chips)
             found = cache.best(job, system, n)
             if isinstance(found, InfeasibleError):
                 skipped[offer.id] = f"{job.model.name} on {n:,} chips: {found}"
@@ -74,6 +77,13 @@ def buy_options(
             if found.error is not None and found.evidence is not None:
                 factors = (found.error.p10_factor, found.error.p90_factor)
                 evidence, extrapolated = found.evidence.describe(), found.evidence.extrapolated
+            if run_days > hours / 24.0:  # a run that cannot finish is not bought
+                most = "" if n == chips else f", the most {system.id} holds"
+                skipped[offer.id] = (
+                    f"one run takes {run_days:,.0f} days on {n:,} chips{most}: longer than "
+                    f"the {hours / HOURS_PER_YEAR:g}-year horizon"
+                )
+                continue
         for tier, price in priced:
             effective = price * _billed_fraction(tier, hours)
             value = tokens_per_chip_hour if tokens_per_chip_hour is not None else peak / ref
@@ -90,16 +100,20 @@ def buy_options(
                     factors=factors,
                     evidence=evidence,
                     extrapolated=extrapolated,
+                    run_chips=run_chips,
                 )
             )
     return out
 
 
-def _run_chips(system: ResolvedSystem, chips: int) -> int:
-    """The run's chip count on ``system``: ``chips`` in whole nodes, within its limit."""
+def _run_chips(cat: Catalog, system: ResolvedSystem, chips: int) -> int:
+    """The run's chip count on ``system``: ``chips`` in whole nodes, within the job limit
+    (`Catalog.job_limit`), and in whole slices beyond one TPU slice (Multislice)."""
     node = system.system.chips_per_node
-    limit = system.system.max_chips or chips
-    n = min(chips, limit)
+    n = min(chips, cat.job_limit(system) or chips)
+    slice_ = system.system.max_chips
+    if slice_ is not None and n > slice_:
+        n = n // slice_ * slice_
     return max(node, n // node * node)
 
 

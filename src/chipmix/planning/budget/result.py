@@ -39,13 +39,16 @@ class BudgetLine:
     tokens: float | None
     runs: float | None
     run_days: float | None
-    """Days one run takes on this offer at the run's chip count."""
+    """Days one run takes on this offer at the run's chip count (within the horizon: an
+    offer on which one run would outlast it is left out)."""
     runs_p10: float | None = None
     runs_p90: float | None = None
     """The interval of ``runs`` under the model's error (`chipmix.uncertainty`)."""
     evidence: str = ""
     """Where the run's throughput prediction's parameters came from."""
     extrapolated: bool = False
+    run_chips: int | None = None
+    """Chips one run uses on this offer: the size asked, or the most its system holds."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

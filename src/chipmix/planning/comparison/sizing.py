@@ -49,8 +49,10 @@ class Prober:
     def __init__(self, cat: Catalog, job: Job, system: ResolvedSystem, tier: PriceTier):
         self.cat, self.job, self.system, self.tier = cat, job, system, tier
         self.node = system.system.chips_per_node
-        self.max_nodes = (system.system.max_chips or MAX_CHIPS) // self.node
-        self.ladder = ladder(self.max_nodes) if self.max_nodes >= 1 else []
+        self.max_nodes = (cat.job_limit(system) or MAX_CHIPS) // self.node
+        rungs = ladder(self.max_nodes) if self.max_nodes >= 1 else []
+        # only sizes the system has (beyond one TPU slice: whole slices, Multislice)
+        self.ladder = [n for n in rungs if cat.job_size_problem(system, n * self.node) is None]
         self.seen: dict[int, Estimate | InfeasibleError] = {}
 
     def __call__(self, chips: int) -> Estimate | InfeasibleError:
@@ -144,14 +146,25 @@ def _last_good(good: Callable[[int], bool], ok: int, bad: int) -> int:
     return ok
 
 
+def _largest_fitting(probe: Prober, i: int) -> Estimate | None:
+    """The plan on the largest count below the ``i``-th that fits a layout, halving the
+    count each step (None when none does)."""
+    while i > 0:
+        i = bisect.bisect_left(probe.ladder, probe.ladder[i] // 2)
+        found = probe.rung(i)
+        if isinstance(found, Estimate):
+            return found
+        if probe.ladder[i] == 1:
+            break
+    return None
+
+
 # -- the three sizings -----------------------------------------------------------------------
 def size_chips(probe: Prober, target: float) -> ComparisonRow:
     chips = int(target)
-    limit = probe.system.system.max_chips
-    if limit is not None and limit < chips:
-        return probe.fail(
-            f"{probe.system.id} scales to at most {limit:,} chips (max_chips); asked for {chips:,}"
-        )
+    problem = probe.cat.job_size_problem(probe.system, chips)
+    if problem is not None:
+        return probe.fail(problem)
     return probe.row(probe(chips))
 
 
@@ -188,7 +201,13 @@ def size_deadline(probe: Prober, days: float) -> ComparisonRow:
                 f"takes {_days(_time_s(previous))} (more chips fit no layout)"
             )
         elif i == last:
-            return probe.row(current)  # no count fits: the search's reason
+            fitting = _largest_fitting(probe, i)
+            if fitting is None:
+                return probe.row(current)  # no count fits: the search's reason
+            return probe.fail(
+                f"cannot meet {days:g} days: the fastest plan found, {fitting.chips:,} chips, "
+                f"takes {_days(_time_s(fitting))} (more chips fit no layout)"
+            )
         bad, i = i, probe.up(i)
     best = _first_good(meets, bad, i)
     if best == 0:

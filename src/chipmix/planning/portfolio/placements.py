@@ -180,7 +180,7 @@ def candidates(scenario: Scenario, cache: SearchCache) -> Candidates:
             continue
         for offers in by_system.values():
             system = offers[0].system
-            limit = _limit(system, [caps[o.id] for o in offers])
+            limit = _limit(cache.catalog, system, [caps[o.id] for o in offers])
             sized, why = _sizes(pj, system, limit, window_h, scenario, cache)
             if why:
                 reasons.append(f"{system.id}: {why}")
@@ -238,10 +238,10 @@ def _largest_cap(scenario: Scenario, offer: PlanOffer) -> int | None:
     return max(caps, default=0)
 
 
-def _limit(system: ResolvedSystem, caps: Iterable[int | None]) -> int:
-    """The most chips a job may use on ``system``: its scale limit, and the largest cap of
-    its offers when every one of them is capped."""
-    limit = system.system.max_chips or MAX_CHIPS
+def _limit(cat: Catalog, system: ResolvedSystem, caps: Iterable[int | None]) -> int:
+    """The most chips a job may use on ``system``: its job limit (`Catalog.job_limit`, TPU
+    Multislice included), and the largest cap of its offers when every one is capped."""
+    limit = cat.job_limit(system) or MAX_CHIPS
     listed = list(caps)
     finite = [c for c in listed if c is not None]
     if len(finite) == len(listed) and finite:
@@ -270,6 +270,10 @@ def _sizes(
         for n in pj.chip_counts:
             if n > limit:
                 continue
+            problem = cache.catalog.job_size_problem(system, n)
+            if problem is not None:
+                slow.append(problem)
+                continue
             e = cache.best(job, system, n)
             if _meets(e, tokens, window_h):
                 assert isinstance(e, Estimate)
@@ -282,6 +286,7 @@ def _sizes(
         return found, why
     node = system.system.chips_per_node
     rungs = ladder(limit // node) if limit >= node else []
+    rungs = [r for r in rungs if cache.catalog.job_size_problem(system, r * node) is None]
     if not rungs:
         return [], f"holds fewer than one node ({limit} < {node} chips)"
 
