@@ -233,13 +233,55 @@ def test_job_that_no_offer_can_run_in_time() -> None:
 def test_binding_cap_has_a_marginal_value() -> None:
     spec = {**KNOWN, "solver": {"gap": 0.0, "single_vendor_baseline": False}}
     result = plan(_scenario(spec), catalog=CAT)
-    cap = next(b for b in result.binding if b.constraint == "vendor-cap")
+    cap = next(b for b in result.binding if b.constraint == "vendor-cap" and b.relaxed != "removed")
     assert cap.subject == "nvidia"
     assert (cap.now, cap.relaxed) == ("20%", "30%")
     uncapped = {**spec, "constraints": {"vendor_caps": {"nvidia": 0.3}}}
     cheaper = plan(_scenario(uncapped), catalog=CAT, sensitivity=False).cost_usd
     assert cap.gain == pytest.approx(result.cost_usd - cheaper, rel=1e-6)
     assert cap.message.startswith("raising the nvidia cap from 20% to 30% saves $")
+
+
+def _capped(caps: dict[str, float]) -> dict[str, Any]:
+    """Three equal jobs on H100 and MI300X; MI300X is the cheaper way to run them."""
+    return {
+        "name": "caps", "start": date(2026, 1, 5), "end": date(2026, 3, 31),
+        "offers": [
+            {"catalog": "aws-p5.48xlarge-us-east-1-2025-06", "max_chips": 64,
+             "tiers": ["on-demand"]},
+            {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 64, "tiers": ["on-demand"]},
+        ],
+        "jobs": [{"name": n, **SHAPE, "tokens": 7.5e11, "deadline": date(2026, 3, 1)}
+                 for n in "abc"],
+        "constraints": {"vendor_caps": caps},
+        "solver": {"gap": 0.0, "single_vendor_baseline": False},
+    }  # fmt: skip
+
+
+def test_a_plan_whose_caps_force_a_costly_choice_names_that_cap_first_with_its_cost() -> None:
+    # issue 15: a 10 % AMD cap keeps every job off the cheaper MI300X (each job is a third
+    # of the spend, so a one-step raise to 20 % changes nothing); removing the cap shows
+    # what it costs, and it is named first.
+    result = plan(_scenario(_capped({"amd": 0.1})), catalog=CAT)
+    first = result.binding[0]
+    assert (first.constraint, first.subject, first.relaxed) == ("vendor-cap", "amd", "removed")
+    without = plan(_scenario(_capped({})), catalog=CAT, sensitivity=False).cost_usd
+    assert without < result.cost_usd
+    assert first.gain == pytest.approx(result.cost_usd - without, rel=1e-6)
+    assert first.fraction == pytest.approx(first.gain / result.cost_usd)
+    assert first.message.startswith("without the amd cap (10%) the plan saves $")
+    assert f"({first.fraction:.1%} of the plan's cost)" in first.message
+    assert all(first.gain >= b.gain for b in result.binding)
+
+
+def test_every_percentage_of_a_plan_is_of_its_own_cost() -> None:
+    spec = {**KNOWN, "solver": {"gap": 0.0, "sensitivity": False}}
+    result = plan(_scenario(spec), catalog=CAT)
+    best = result.best_single_vendor
+    assert best is not None
+    assert best.cost_usd is not None
+    saving = result.savings_vs_single_vendor
+    assert saving == pytest.approx((best.cost_usd - result.cost_usd) / result.cost_usd)
 
 
 def test_single_vendor_baselines_and_pareto() -> None:

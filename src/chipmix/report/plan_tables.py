@@ -88,7 +88,8 @@ def _summary(r: PlanResult) -> Table:
             (
                 "vs one vendor",
                 f"{'saves' if saving >= 0 else 'costs'} {_usd(abs(best.cost_usd - r.cost_usd))}"
-                f" ({abs(saving):.1%}) against the best single-vendor plan ({best.vendor}, "
+                f" ({abs(saving):.1%} of the plan's cost) against the best single-vendor plan "
+                f"({best.vendor}, "
                 f"{_usd(best.cost_usd)}) meeting the same deadlines",
             )
         )
@@ -184,13 +185,18 @@ def _shares(title: str, shares: list[Share], basis: str) -> Table:
 
 
 def _binding(r: PlanResult) -> Table:
-    table = _table("binding constraints (relaxed by one step and re-solved)")
+    table = _table(
+        "what each constraint costs (removed, or relaxed by one step, and re-solved; "
+        "% of the plan's cost)"
+    )
     table.add_column("constraint")
     table.add_column("gain", justify="right")
+    table.add_column("%", justify="right")
     table.add_column("what it means")
     for b in r.binding:
         gain = _usd(b.gain) if b.gain_unit == "usd" else f"{fmt_num(b.gain)} {b.gain_unit}"
-        table.add_row(f"{b.constraint} {b.subject}".strip(), gain, b.message)
+        share = "—" if b.fraction is None else f"{b.fraction:.1%}"
+        table.add_row(f"{b.constraint} {b.subject}".strip(), gain, share, b.message)
     return table
 
 
@@ -206,16 +212,15 @@ def _baselines(r: PlanResult) -> Table:
 
 def _pareto(r: PlanResult) -> Table:
     table = _table("cost vs makespan (Pareto front)")
-    for h in ("completion", "days", "cost", "vs cheapest"):
+    for h in ("completion", "days", "cost", "vs plan"):
         table.add_column(h, justify="left" if h == "completion" else "right")
     assert r.pareto is not None
-    cheapest = min(p.cost_usd for p in r.pareto)
-    for p in r.pareto:
+    for p in r.pareto:  # percentages of the plan's cost, as everywhere in a plan
         table.add_row(
             f"{p.completion:%Y-%m-%d}",
             _days(p.makespan_h),
             _usd(p.cost_usd),
-            f"{p.cost_usd / cheapest - 1:+.1%}",
+            f"{p.cost_usd / r.cost_usd - 1:+.1%}",
         )
     return table
 

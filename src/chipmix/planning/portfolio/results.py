@@ -124,7 +124,8 @@ class Share:
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """A constraint that holds the plan back, and what relaxing it by one step gains."""
+    """A constraint that holds the plan back, and what removing it (``relaxed`` is
+    ``"removed"``) or relaxing it by one step gains."""
 
     constraint: str
     """``vendor-cap``, ``cloud-cap``, ``deadline``, ``capacity``, ``budget``, ``power``,
@@ -138,6 +139,8 @@ class Binding:
     tokens gained (max-tokens)."""
     gain_unit: str
     message: str
+    fraction: float | None = None
+    """``gain`` ÷ the plan's own objective value: the one basis of every percentage."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,11 +247,12 @@ class PlanResult:
 
     @property
     def savings_vs_single_vendor(self) -> float | None:
-        """(best single-vendor cost − plan cost) ÷ best single-vendor cost."""
+        """(best single-vendor cost − plan cost) ÷ plan cost: like every percentage of a
+        plan, a share of the plan's own cost."""
         best = self.best_single_vendor
         if best is None or best.cost_usd is None or best.cost_usd <= 0:
             return None
-        return (best.cost_usd - self.cost_usd) / best.cost_usd
+        return (best.cost_usd - self.cost_usd) / self.cost_usd if self.cost_usd > 0 else None
 
     def allocation(self, job: str) -> Allocation:
         for a in self.allocations:

@@ -1,12 +1,16 @@
 """What binds a plan and what it trades: marginal values, single-vendor plans, Pareto front.
 
-Marginal values are measured, not read off duals (a MILP's duals mean little): each
-constraint that is tight in the plan is relaxed by one step — a share cap by ``cap_step``
-points, a deadline by ``deadline_step_days``, an offer's capacity, the budget or the power
-cap by ``capacity_step`` (relative), the minimum number of vendors by one — and the
-scenario re-solved, warm-started from the plan (still feasible, as the step only
-relaxes). The gain is the objective's improvement: dollars saved, hours sooner, tokens
-gained. Candidates are checked most promising first, up to ``max_sensitivity_solves``;
+Marginal values are measured, not read off duals (a MILP's duals mean little). Each
+constraint is first *removed* — a share cap raised to 100 %, the vendor minimum to one,
+the power cap, the budget or an offer's capacity lifted, a deadline moved to the horizon's
+end — and the scenario re-solved, warm-started from the plan (still feasible: it only
+relaxes); the gain is the cost of that constraint, so the one that drives the plan's cost
+is named first even when a small step would not move it. Each tight constraint is then
+also relaxed by one step — a share cap by ``cap_step`` points, a deadline by
+``deadline_step_days``, a capacity, the budget or the power cap by ``capacity_step``
+(relative), the vendor minimum by one. The gain is the objective's improvement: dollars
+saved, hours sooner, tokens gained; every percentage is of the plan's own objective value
+(one basis). Candidates are checked removals first, up to ``max_sensitivity_solves``;
 gains within the MIP gap are not reported.
 
 The single-vendor plans solve the same scenario on each vendor's offers alone (no share
@@ -61,20 +65,42 @@ def binding_constraints(
         noise = max(base.gap, sol.gap, 1e-6) * 2 * abs(value) + 1e-6
         if gain <= noise:
             continue
-        out.append(_binding(objective, constraint, subject, now, relaxed, gain))
+        out.append(_binding(objective, constraint, subject, now, relaxed, gain, value))
     out.sort(key=lambda b: -b.gain)
     return out, len(trials)
 
 
 def _binding(
-    objective: str, constraint: str, subject: str, now: str, relaxed: str, gain: float
+    objective: str,
+    constraint: str,
+    subject: str,
+    now: str,
+    relaxed: str,
+    gain: float,
+    value: float,
 ) -> Binding:
+    fraction = gain / abs(value) if value else None
+    basis = {"min-cost": "cost", "min-makespan": "makespan"}.get(objective, "tokens")
+    of_plan = "" if fraction is None else f" ({fraction:.1%} of the plan's {basis})"
     if objective == "min-cost":
-        unit, said = "usd", f"saves ${gain:,.0f}"
+        unit, said = "usd", f"saves ${gain:,.0f}{of_plan}"
     elif objective == "min-makespan":
-        unit, said = "hours", f"finishes {gain / 24:,.1f} days sooner"
+        unit, said = "hours", f"finishes {gain / 24:,.1f} days sooner{of_plan}"
     else:
-        unit, said = "tokens", f"trains {gain:,.3g} more (priority-weighted) tokens"
+        unit, said = "tokens", f"trains {gain:,.3g} more (priority-weighted) tokens{of_plan}"
+    if relaxed == REMOVED:
+        gone = {
+            "vendor-cap": f"without the {subject} cap ({now})",
+            "cloud-cap": f"without the {subject} cap ({now})",
+            "deadline": f"with job {subject}'s deadline ({now}) moved to the horizon's end",
+            "capacity": f"without {subject}'s capacity limit ({now})",
+            "budget": f"without the budget ({now})",
+            "power": f"without the power cap ({now})",
+            "min-vendors": f"without the minimum of {now} vendors",
+        }[constraint]
+        return Binding(
+            constraint, subject, now, relaxed, gain, unit, f"{gone} the plan {said}", fraction
+        )
     what = {
         "vendor-cap": f"raising the {subject} cap from {now} to {relaxed}",
         "cloud-cap": f"raising the {subject} cap from {now} to {relaxed}",
@@ -84,12 +110,64 @@ def _binding(
         "power": f"raising the power cap from {now} to {relaxed}",
         "min-vendors": f"requiring {relaxed} vendors instead of {now}",
     }[constraint]
-    return Binding(constraint, subject, now, relaxed, gain, unit, f"{what} {said}")
+    return Binding(constraint, subject, now, relaxed, gain, unit, f"{what} {said}", fraction)
 
 
 def _trials(
     pb: Problem, base: Solution, runs: list[tuple[int, int]]
 ) -> list[tuple[str, str, str, str, Problem]]:
+    removed = _removals(pb, base, runs)
+    steps = _steps(pb, base, runs)
+    return removed + steps
+
+
+REMOVED = "removed"
+"""The ``relaxed`` value of a constraint taken out altogether."""
+
+
+def _removals(
+    pb: Problem, base: Solution, runs: list[tuple[int, int]]
+) -> list[tuple[str, str, str, str, Problem]]:
+    """Each constraint of the scenario taken out, one at a time."""
+    sc = pb.scenario
+    out: list[tuple[str, str, str, str, Problem]] = []
+    for caps, names, kind, key in (
+        (pb.vendor_caps, pb.vendors, "vendor-cap", "vendor_caps"),
+        (pb.cloud_caps, pb.clouds, "cloud-cap", "cloud_caps"),
+    ):
+        for v, kappa in caps.items():
+            if kappa < 1.0:
+                changed = {k: c for k, c in caps.items() if k != v}
+                out.append((kind, names[v], f"{kappa:.0%}", REMOVED, pb.changed(**{key: changed})))
+    if pb.min_vendors is not None and pb.min_vendors > 1:
+        out.append(("min-vendors", "", str(pb.min_vendors), REMOVED, pb.changed(min_vendors=None)))
+    if pb.power_cap_mw is not None:
+        out.append(
+            ("power", "", f"{pb.power_cap_mw:,.0f} MW", REMOVED, pb.changed(power_cap_mw=None))
+        )
+    if pb.budget_usd is not None and sc.objective != "min-cost":
+        out.append(("budget", "", f"${pb.budget_usd:,.0f}", REMOVED, pb.changed(budget_usd=None)))
+    for o in _full_offers(pb, runs, base.reserved_units):
+        cap = pb.cap.copy()
+        now = float(np.nanmax(np.where(np.isfinite(cap[o]), cap[o], np.nan)))
+        cap[o] = np.inf
+        out.append(("capacity", sc.offers[o].id, f"{now:,.0f} chips", REMOVED, pb.changed(cap=cap)))
+    for _, j in _deadline_candidates(pb, runs):
+        deadline = pb.deadline_h.copy()
+        if deadline[j] >= sc.horizon_h - 1e-6:
+            continue
+        deadline[j] = sc.horizon_h
+        due = sc.jobs[j].deadline or sc.end
+        out.append(
+            ("deadline", sc.jobs[j].name, str(due), REMOVED, pb.changed(deadline_h=deadline))
+        )
+    return out
+
+
+def _steps(
+    pb: Problem, base: Solution, runs: list[tuple[int, int]]
+) -> list[tuple[str, str, str, str, Problem]]:
+    """Each tight constraint relaxed by one step."""
     sc = pb.scenario
     opts = sc.solver
     out: list[tuple[str, str, str, str, Problem]] = []
@@ -194,6 +272,19 @@ def _deadline_trials(
     their cheapest; the most expensive detours first."""
     sc = pb.scenario
     step_h = sc.solver.deadline_step_days * 24.0
+    out = []
+    for _, j in _deadline_candidates(pb, runs):
+        pj = sc.jobs[j]
+        deadline = pb.deadline_h.copy()
+        deadline[j] += step_h
+        due = pj.deadline or sc.end
+        later = due + timedelta(days=sc.solver.deadline_step_days)
+        out.append(("deadline", pj.name, str(due), str(later), pb.changed(deadline_h=deadline)))
+    return out
+
+
+def _deadline_candidates(pb: Problem, runs: list[tuple[int, int]]) -> list[tuple[float, int]]:
+    """(detour $, job) of the jobs whose deadline may bind, the dearest detours first."""
     scored = []
     for p, s in runs:
         j = int(pb.job[p])
@@ -202,15 +293,7 @@ def _deadline_trials(
         detour = float(pb.usd_used[p]) - float(pb.usd_used[pb.job == j].min())
         if close or detour > 1e-6:
             scored.append((detour, j))
-    out = []
-    for _, j in sorted(scored, reverse=True):
-        pj = sc.jobs[j]
-        deadline = pb.deadline_h.copy()
-        deadline[j] += step_h
-        due = pj.deadline or sc.end
-        later = due + timedelta(days=sc.solver.deadline_step_days)
-        out.append(("deadline", pj.name, str(due), str(later), pb.changed(deadline_h=deadline)))
-    return out
+    return sorted(scored, reverse=True)
 
 
 # -- single-vendor plans -----------------------------------------------------------------------
