@@ -17,9 +17,11 @@ from typer.testing import CliRunner
 import chipmix
 from chipmix.catalog.catalog import DATA_DIR, load_catalog
 from chipmix.catalog.consistency import TOLERANCE
+from chipmix.catalog.reliability import load_reliability
 from chipmix.cli import app, main
 from chipmix.errors import FileFormatError, InfeasibleError
 from chipmix.perf.step import model_flops_per_token
+from chipmix.sim.scenario import parse_scenario as parse_continuity
 
 runner = CliRunner()
 CAT = load_catalog()
@@ -334,3 +336,50 @@ def test_budget_10e9_4y_405b_no_run_longer_than_four_years_runs_each_offer_holds
     for offer, why in r.skipped.items():
         if "horizon" in why:
             assert "longer than the 4-year horizon" in why, offer
+
+
+# -- 5. continuity priced ---------------------------------------------------------------------
+def test_a_warm_standby_costs_its_price() -> None:
+    # 1,024 H100 on the primary; a warm MI300X standby of 1,024 chips never used (no outage):
+    # the run costs the standby's tier price for the whole time held on top of the primary.
+    scen = {"migration": {"system": "mi300x", "warm": True}}
+    alone = chipmix.simulate("llama3-8b", "h100-sxm", 1024, tokens=1e11, replicas=20, seed=0)
+    held = chipmix.simulate(
+        "llama3-8b", "h100-sxm", 1024, tokens=1e11, replicas=20, seed=0,
+        scenario=parse_continuity(scen),
+    )  # fmt: skip
+    standby = held.outcome.timeline.runs[1]
+    assert standby.usd_per_chip_hour is not None
+    move = held.outcome.timeline.move
+    assert move is not None
+    assert move.standby_usd_per_s == pytest.approx(standby.usd_per_s)
+    wall_h = held.summary["completion_days_p50"] * 24
+    extra = held.summary["cost_usd_p50"] - alone.summary["cost_usd_p50"]
+    assert extra == pytest.approx(standby.held_chips * standby.usd_per_chip_hour * wall_h, rel=0.02)
+    assert any("warm standby" in note for note in held.assumptions)
+
+
+def test_moving_trn2_to_mi300x_pays_transfer_resharding_porting_and_egress() -> None:
+    outage = {"start_day": 2, "duration_days": 40, "capacity_lost": 1.0}
+    cold = {"outages": [outage], "migration": {"system": "mi300x", "warm": False,
+                                               "lead_time_h": 24}}  # fmt: skip
+    r = chipmix.simulate(
+        "llama3-70b", "trn2", 1024, tokens=1e12, replicas=20, seed=0,
+        scenario=parse_continuity(cold),
+    )  # fmt: skip
+    tl = r.outcome.timeline
+    move = tl.move
+    assert move is not None
+    rel = load_reliability()
+    size_gb = r.primary.checkpoint.size_bytes / 1e9
+    assert move.transfer_s == pytest.approx(size_gb / rel.storage.transfer_gb_s.value)
+    assert move.reshard_s == pytest.approx(size_gb / rel.migration.reshard_gb_s.value)
+    assert move.porting_s == pytest.approx(rel.migration.porting("aws", "amd").value * 86400)
+    assert move.lead_s == move.porting_s  # porting (14 days) outlasts the capacity's 24 h
+    assert tl.runs[0].cloud == "aws"
+    assert tl.runs[1].cloud == "azure"
+    assert move.egress_usd == pytest.approx(size_gb * rel.migration.egress("aws").value)
+    moved = next(p for p in tl.phases if "migrated" in p.label)
+    assert moved.start_s == pytest.approx((2 + 14) * 86400)
+    assert moved.entry_usd == pytest.approx(move.egress_usd)
+    assert moved.entry_down_s > move.transfer_s + move.reshard_s  # + load and warm-up

@@ -356,11 +356,14 @@ def test_result_converts_to_dict_and_dataframe() -> None:
 
 
 def test_a_cold_second_system_takes_over_only_after_its_lead_time() -> None:
-    """Not warm: the run carries on shrunk until the capacity arrives, then moves at a
-    checkpoint; with a lead time longer than the outage it never moves."""
+    """Not warm: the run carries on shrunk until the capacity arrives and the job is ported
+    to the target's vendor (the longer of the two), then moves at a checkpoint; with a lead
+    time longer than the outage it never moves."""
     from chipmix.sim.scenario import parse_scenario
 
-    outage = {"start_day": 2, "duration_days": 6, "capacity_lost": 0.5}
+    rel = load_reliability()
+    porting_days = rel.migration.porting("nvidia", "aws").value  # 30 days, assumed
+    outage = {"start_day": 2, "duration_days": porting_days + 6, "capacity_lost": 0.5}
     cold = parse_scenario(
         {"outages": [outage], "migration": {"system": "trn2", "warm": False, "lead_time_h": 48}}
     )
@@ -372,10 +375,11 @@ def test_a_cold_second_system_takes_over_only_after_its_lead_time() -> None:
         "migrated to trn2",
         "primary",
     ]
-    assert phases[2].start_s == pytest.approx((2 + 2) * 86400)
+    assert phases[2].start_s == pytest.approx((2 + porting_days) * 86400)
     assert not phases[2].entry_sudden  # moved at a checkpoint
     never = parse_scenario(
-        {"outages": [outage], "migration": {"system": "trn2", "warm": False, "lead_time_h": 200}}
-    )
+        {"outages": [{**outage, "duration_days": 6}],
+         "migration": {"system": "trn2", "warm": False, "lead_time_h": 48}}
+    )  # fmt: skip
     r = simulate("llama3-70b", "h100-sxm", 1024, tokens=1e12, replicas=20, seed=0, scenario=never)
     assert "migrated" not in " ".join(p.label for p in r.outcome.timeline.phases)

@@ -26,6 +26,7 @@ __all__ = [
     "RELIABILITY_FILE",
     "ChipReliability",
     "FailureClass",
+    "MigrationFigures",
     "ObservedFleet",
     "Reliability",
     "RestartFigures",
@@ -108,6 +109,26 @@ class StorageFigures(_Strict):
     """Between systems, for a migration."""
 
 
+class MigrationFigures(_Strict):
+    """Moving a run to another system: resharding, egress price, porting lead time."""
+
+    reshard_gb_s: Figure
+    """Rewriting the checkpoint for the target's layout, GB/s aggregate."""
+    egress_usd_per_gb: dict[str, Figure]
+    """Price of data leaving a cloud, per cloud of the source, and ``default``."""
+    porting_days: dict[str, Figure]
+    """Lead time to port the job to the target vendor's stack, per target vendor; ``same``
+    for a target of the same vendor; ``default`` for the rest."""
+
+    def egress(self, cloud: str) -> Figure:
+        return self.egress_usd_per_gb.get(cloud) or self.egress_usd_per_gb["default"]
+
+    def porting(self, source_vendor: str, target_vendor: str) -> Figure:
+        if source_vendor == target_vendor:
+            return self.porting_days["same"]
+        return self.porting_days.get(target_vendor) or self.porting_days["default"]
+
+
 class Reliability(_Strict):
     """The whole reliability file."""
 
@@ -119,6 +140,7 @@ class Reliability(_Strict):
     """Per cloud (``aws``, ``gcp``, …), and ``default``."""
     restart: RestartFigures
     storage: StorageFigures
+    migration: MigrationFigures
     sources: dict[str, Source] = Field(default_factory=dict)
 
     def chip_override(self, chip_id: str) -> ChipReliability | None:

@@ -154,6 +154,7 @@ class _Compiled:
     ph_usd: Floats
     ph_down: Floats
     ph_sudden: Bools
+    ph_entry_usd: Floats
 
 
 def _compile(tl: Timeline) -> _Compiled:
@@ -188,6 +189,7 @@ def _compile(tl: Timeline) -> _Compiled:
         ph_usd=np.array([p.usd_per_s for p in tl.phases]),
         ph_down=np.array([p.entry_down_s for p in tl.phases]),
         ph_sudden=np.array([p.entry_sudden for p in tl.phases]),
+        ph_entry_usd=np.array([p.entry_usd for p in tl.phases]),
     )
 
 
@@ -285,6 +287,7 @@ def run_replicas(
         ph[gid] = nxt[go]
         down[gid] = c.ph_down[nxt[go]] + extra[go]
         outage_hits[gid] += c.ph_sudden[nxt[go]]
+        cost[gid] += c.ph_entry_usd[nxt[go]]  # one-off: egress of a moved checkpoint
 
     def traced(ids: Ints) -> int | None:
         """Position of the traced replica in ``ids`` (None: not traced or not there)."""

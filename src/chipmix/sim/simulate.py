@@ -25,8 +25,8 @@ from chipmix.sim.failures import HARDWARE_CAUSES, job_rates
 from chipmix.sim.montecarlo import monte_carlo, sweep_intervals
 from chipmix.sim.restart import restart_policy
 from chipmix.sim.results import CheckpointPolicy, SimulationResult
-from chipmix.sim.scenario import ContinuityScenario, load_scenario
-from chipmix.sim.timeline import SystemRun, Timeline, build_timeline
+from chipmix.sim.scenario import ContinuityScenario, Migration, load_scenario
+from chipmix.sim.timeline import Move, SystemRun, Timeline, build_timeline, plan_move
 from chipmix.workload.model import ModelSpec
 
 __all__ = ["MAX_REPLICAS", "simulate"]
@@ -139,7 +139,7 @@ def simulate(
         run = SystemRun(
             label=label, estimate=e, chips=n, price_tier=run_tier,
             usd_per_chip_hour=None if price is None else price[1],
-            rates=rates, checkpoint=ckpt, restart=restart, interval_s=math.inf,
+            rates=rates, checkpoint=ckpt, restart=restart, interval_s=math.inf, cloud=cloud,
         )  # fmt: skip
         return dataclasses.replace(run, interval_s=_interval(run, interval))
 
@@ -167,11 +167,21 @@ def simulate(
         _check_reachable(primary, ideal, horizon)
     deadline_s = None if deadline_days is None else deadline_days * 86400.0
     scen_or_empty = scen if scen is not None else ContinuityScenario()
-    transfer = rel.storage.transfer_gb_s.value
+    figures = rel.migration
+
+    def make_move(source: SystemRun, target: SystemRun, migration: Migration) -> Move:
+        porting = figures.porting(source.vendor, target.vendor).value * 86400.0
+        return plan_move(
+            source, target, migration,
+            transfer_gb_s=rel.storage.transfer_gb_s.value,
+            reshard_gb_s=figures.reshard_gb_s.value,
+            porting_s=porting,
+            egress_usd_per_gb=lambda cloud: figures.egress(cloud).value,
+        )  # fmt: skip
 
     def timeline(migrate: bool, run: SystemRun = primary) -> Timeline:
         return build_timeline(run, scen_or_empty, other_run, migrate=migrate,
-                              horizon_s=horizon, transfer_gb_s=transfer)  # fmt: skip
+                              horizon_s=horizon, make_move=make_move)  # fmt: skip
 
     has_migration = scen is not None and scen.migration is not None
     main = monte_carlo(
@@ -217,7 +227,9 @@ def simulate(
         replicas=replicas,
         seed=seed,
         scenario=scen,
-        assumptions=_assumptions(rel, primary) + _unpriced(main.timeline.runs),
+        assumptions=_assumptions(rel, primary)
+        + _move_notes(main.timeline, scen)
+        + _unpriced(main.timeline.runs),
     )
 
 
@@ -269,6 +281,35 @@ def _check_reachable(run: SystemRun, ideal_s: float, horizon_s: float) -> None:
             f"(> {horizon_s / 86400:.0f}); use fewer chips, faster restarts or a lower "
             f"failure rate"
         )
+
+
+def _move_notes(timeline: Timeline, scen: ContinuityScenario | None) -> list[str]:
+    """What moving to the migration target takes, part by part, and what a standby costs."""
+    move = timeline.move
+    if move is None or scen is None or scen.migration is None:
+        return []
+    target = timeline.runs[1]
+    notes = [
+        f"moving to {target.estimate.system.id}: checkpoint transfer {move.transfer_s / 60:.0f} "
+        f"min over the inter-site link + resharding for its layout {move.reshard_s / 60:.0f} "
+        f"min (+ detection, load and warm-up); egress ${move.egress_usd:,.0f} out of "
+        f"{timeline.runs[0].cloud}"
+        + (f", ${move.egress_back_usd:,.0f} back" if scen.migration.return_when_restored else "")
+    ]
+    if scen.migration.warm:
+        notes.append(
+            f"warm standby: {target.held_chips:,} chips of {target.estimate.system.id} held "
+            f"for the whole run at {target.price_tier} "
+            f"${move.standby_usd_per_s * 3600:,.0f}/h, paid while idle (taken as ported "
+            f"and tested in advance)"
+        )
+    else:
+        notes.append(
+            f"cold target: moves after the longer of its capacity lead time "
+            f"({move.capacity_s / 3600:.0f} h) and porting to {target.vendor} "
+            f"({move.porting_s / 86400:.0f} days)"
+        )
+    return notes
 
 
 def _unpriced(runs: list[SystemRun]) -> list[str]:
