@@ -64,7 +64,7 @@ def test_the_plan_says_by_how_much(result: PlanResult) -> None:
     )
     assert out.exit_code == 0, out.output
     assert "against the best single-vendor plan" in out.output
-    assert f"({result.savings_vs_single_vendor:.1%})" in out.output
+    assert f"({result.savings_vs_single_vendor:.1%} of the plan's cost)" in out.output
 
 
 def test_cli_json(result: PlanResult) -> None:
