@@ -383,3 +383,25 @@ def test_moving_trn2_to_mi300x_pays_transfer_resharding_porting_and_egress() -> 
     assert moved.start_s == pytest.approx((2 + 14) * 86400)
     assert moved.entry_usd == pytest.approx(move.egress_usd)
     assert moved.entry_down_s > move.transfer_s + move.reshard_s  # + load and warm-up
+
+
+def test_serving_prices_come_from_the_same_machine_too() -> None:
+    from chipmix.serve.prices import chip_hour_prices
+
+    h100 = CAT.system("h100-sxm")
+    prices = chip_hour_prices(CAT, h100)
+    spot = min(
+        p for o in CAT.pricing_offers(h100) if (p := o.usd_per_chip_hour("spot")) is not None
+    )
+    assert prices["spot"] == spot
+    a3 = next(o for o in CAT.offers.values() if o.system == "a3-highgpu-8g" and o.current)
+    assert a3 not in CAT.pricing_offers(h100)
+
+
+def test_budget_and_plan_tables_flag_estimated_prices() -> None:
+    r = chipmix.budget(10e9, 4, model="llama3.1-405b", tokens=15e12)
+    assert any(line.price_flag == "estimated" for line in r.lines)
+    for line in r.lines:
+        offer = CAT.offers[line.offer]
+        assert line.price_flag == offer.flag(line.tier)
+        assert line.offer_date == offer.valid_from

@@ -110,7 +110,7 @@ def _allocations(r: PlanResult) -> Table:
         table.add_row(
             a.job,
             a.offer,
-            a.tier,
+            a.tier + (f" ({a.price_flag})" if a.price_flag else ""),
             f"{a.chips:,}",
             f"{a.start:%Y-%m-%d}",
             f"{a.end:%Y-%m-%d}",
@@ -282,7 +282,7 @@ def budget_tables(r: BudgetResult) -> list[Table]:
     for line in r.lines:
         cells = [
             line.offer,
-            line.tier,
+            line.tier + (f" ({line.price_flag})" if line.price_flag else ""),
             f"{line.usd_per_chip_hour:.2f}",
             _usd(line.spend_usd),
             _pct(line.share),

@@ -141,8 +141,14 @@ def compare_serving(
     the row of each is what `estimate_serving` gives for it."""
     if tokens_per_day is not None and not tokens_per_day > 0:
         raise InputError(f"tokens per day must be > 0 (got {tokens_per_day!r})")
-    names = (
-        list(systems) if systems else sorted(c for c in cat.chips if cat.chips[c].vendor != "cpu")
+    names = (  # announced parts only when named: nobody serves on them yet
+        list(systems)
+        if systems
+        else sorted(
+            c
+            for c, chip in cat.chips.items()
+            if chip.vendor != "cpu" and chip.status != "announced"
+        )
     )
     rows = []
     for name in names:

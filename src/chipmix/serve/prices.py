@@ -13,12 +13,9 @@ __all__ = ["chip_hour_prices", "usd_per_million_tokens"]
 
 
 def chip_hour_prices(catalog: Catalog, system: ResolvedSystem) -> dict[PriceTier, float]:
-    """Per tier, the cheapest current $/chip-hour of an offer of the system — or, if the
-    system has none, of any system with the same chip."""
-    offers = catalog.offers_for(system.id)
-    if not offers:
-        same_chip = {s.id for s in catalog.systems.values() if s.chip == system.chip.id}
-        offers = [o for o in catalog.offers.values() if o.current and o.system in same_chip]
+    """Per tier, the cheapest current $/chip-hour of an offer of the system or of a system
+    with the same figures (`Catalog.pricing_offers`): never of a slower machine of the chip."""
+    offers = catalog.pricing_offers(system)
     out: dict[PriceTier, float] = {}
     for tier in PRICE_TIERS:
         prices = [p for o in offers if (p := o.usd_per_chip_hour(tier)) is not None]

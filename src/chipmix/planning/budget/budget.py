@@ -285,6 +285,8 @@ def _result(
                 evidence=o.evidence,
                 extrapolated=o.extrapolated,
                 run_chips=o.run_chips,
+                price_flag=offer.flag(o.tier),
+                offer_date=offer.valid_from,
             )
         )
     lines.sort(key=lambda line: -line.spend_usd)

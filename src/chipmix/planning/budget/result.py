@@ -49,6 +49,10 @@ class BudgetLine:
     extrapolated: bool = False
     run_chips: int | None = None
     """Chips one run uses on this offer: the size asked, or the most its system holds."""
+    price_flag: str = ""
+    """``estimated`` or ``unverified`` where the tier's catalog price is not a listed one."""
+    offer_date: str = ""
+    """The date the offer's prices hold from."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -176,6 +176,7 @@ def _result(
                 deadline=pj.deadline,
                 slack_h=sc.deadline_h(pj) - end_h,
                 **_evidence(pl.estimate),
+                price_flag=offer.price_flags.get(pl.tier, ""),
             )
         )
     per_run, every = _deadline_odds(pb, cands, runs)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chipmix.catalog.catalog import Catalog
-from chipmix.catalog.offer import PRICE_TIERS, Offer
+from chipmix.catalog.offer import PRICE_TIERS, Offer, PriceTier
 from chipmix.errors import ChipmixError, FileFormatError, InputError, UnknownNameError
 from chipmix.planning.portfolio.lines import Problems
 from chipmix.planning.portfolio.scenario import (
@@ -231,6 +231,7 @@ class Resolver:
             },
             source=source,
             inline=inline,
+            price_flags={t: f for t in tiers if (f := _flag(offer, t))},
         )
 
     # -- jobs ------------------------------------------------------------------------------
@@ -382,3 +383,9 @@ class Resolver:
             min_vendors=c.min_vendors,
             power_cap_mw=c.power_cap_mw,
         )
+
+
+def _flag(offer: object, tier: PriceTier) -> str:
+    """The catalog's flag of ``offer``'s price in ``tier`` ("" for a user's own offer)."""
+    flag = getattr(offer, "flag", None)
+    return str(flag(tier)) if callable(flag) else ""

@@ -73,6 +73,8 @@ class Allocation:
     evidence_summary: str = ""
     extrapolated: bool = False
     """No published run of the chip, or the job leaves what its runs cover."""
+    price_flag: str = ""
+    """``estimated`` or ``unverified`` where the tier's catalog price is not a listed one."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__slots__}

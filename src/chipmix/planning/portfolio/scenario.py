@@ -75,6 +75,8 @@ class PlanOffer:
     term_days: dict[PriceTier, float] = field(default_factory=dict)
     source: str = ""
     inline: bool = False
+    price_flags: dict[PriceTier, str] = field(default_factory=dict)
+    """Per tier, ``estimated`` or ``unverified`` where the catalog price is not a listed one."""
 
     @property
     def vendor(self) -> str:
