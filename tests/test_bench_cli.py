@@ -111,9 +111,12 @@ def test_bench_stores_every_kind_with_device_and_versions(
     assert rows[2][:4].isdigit()
 
 
-def test_calibration_writes_measured_cpu_chip_and_changes_the_prediction(
+def test_calibration_writes_measured_cpu_chip_and_the_prediction_uses_it(
     work: Path, overlay: Path
 ) -> None:
+    """Structural, not numeric: on a loaded machine the fitted efficiency may land on the
+    prior's value (a measurement, issue 16), so the test checks that the measured figures
+    and the fitted calibration are what the prediction reads, not that they differ."""
     assert {p.name for p in overlay.rglob("*.yaml")} == {"calibration.yaml", "cpu.yaml"}
     measured = load_catalog(overlay)
     chip = measured.chip("cpu")
@@ -127,9 +130,9 @@ def test_calibration_writes_measured_cpu_chip_and_changes_the_prediction(
     model = ModelSpec.model_validate(TINY)
     before = predict_step(load_catalog(bare), "cpu", model, seq_len=128, batch=8)
     after = predict_step(measured, "cpu", model, seq_len=128, batch=8)
-    assert before.step_time_s != pytest.approx(after.step_time_s, rel=0.01)
-    default = load_catalog(bare).calibration.for_chip("cpu")
-    assert fitted.matmul_efficiency != default.matmul_efficiency
+    assert "chipmix bench" in after.calibration_source
+    assert "chipmix bench" not in before.calibration_source
+    assert 0.0 < fitted.matmul_efficiency <= 1.0
 
 
 def test_check_sets_the_calibrated_prediction_beside_the_measurement(
