@@ -1,33 +1,26 @@
 """The model's own prediction error per chip, as a distribution of the run-time factor.
 
 This is the interface the futures sample through: `model_error(catalog, chip)` returns the
-lognormal sigma of ``actual time / predicted time`` for runs on ``chip`` and the evidence
-class it comes from. Until the cross-validated residuals per evidence class are in the
-catalog, it is a stated, conservative assumption:
+lognormal median and sigma of ``actual time / predicted time`` for runs on ``chip`` and the
+evidence class they come from. The figures are the prediction-error model of
+`chipmix.uncertainty` (cross-validated residuals per evidence class: chip fitted on
+published runs, few runs, borrowed from its family, datasheet only), taken for the chip's
+reference stack at bf16. That model describes ``log(actual / predicted)`` of throughput as
+Normal(m, s); run time is its reciprocal, so the time factor is lognormal(-m, s).
 
-- ``fitted`` — the chip has parameters fitted on published runs (``calibration.parameters``):
-  sigma 0.15. The fit's in-sample median |error| is 0.088 (calibration-fitted.yaml); for a
-  lognormal, median |log error| = 0.674 σ, so in-sample σ ≈ 0.13; out of sample is wider.
-- ``family`` — not fitted, but a chip of the same vendor is (its efficiencies borrowed):
-  sigma 0.25 (assumption: about twice the fitted class's out-of-sample spread).
-- ``datasheet`` — nothing of its vendor is fitted (datasheet peaks, default efficiencies):
-  sigma 0.35 (assumption: extrapolated chips wider still).
-
-The median is 1 (the model unbiased). A scenario's own ``performance`` source replaces it.
+A scenario's own ``performance`` source replaces it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
 
 from chipmix.catalog.catalog import Catalog
+from chipmix.uncertainty.evidence import evidence_for
+from chipmix.uncertainty.interval import error_model
 
-__all__ = ["SIGMA_BY_EVIDENCE", "Evidence", "ModelError", "model_error"]
-
-Evidence = Literal["fitted", "family", "datasheet"]
-SIGMA_BY_EVIDENCE: dict[Evidence, float] = {"fitted": 0.15, "family": 0.25, "datasheet": 0.35}
-"""Lognormal sigma of the run-time factor by evidence class (assumptions, see above)."""
+__all__ = ["ModelError", "model_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +28,8 @@ class ModelError:
     """The run-time factor's distribution for one chip: lognormal(median, sigma)."""
 
     chip: str
-    evidence: Evidence
+    evidence: str
+    """The evidence class (`chipmix.uncertainty`): fitted, few, family or datasheet."""
     median: float
     sigma: float
     source: str
@@ -43,20 +37,23 @@ class ModelError:
 
 def model_error(catalog: Catalog, chip: str) -> ModelError:
     """The prediction-error distribution of runs on ``chip``."""
-    fitted = {
-        str(p.get("key"))
-        for p in catalog.calibration.parameters
-        if str(p.get("scope", "chip")) == "chip"
-    }
+    model = error_model()
     vendor = catalog.chip(chip).vendor
-    family = {c for c in fitted if c in catalog.chips and catalog.chip(c).vendor == vendor}
-    evidence: Evidence = "fitted" if chip in fitted else "family" if family else "datasheet"
-    sigma = SIGMA_BY_EVIDENCE[evidence]
+    evidence = evidence_for(
+        model.envelope,
+        catalog.calibration,
+        chip=chip,
+        stack=catalog.calibration.stack_name(None, vendor),
+        precision="bf16",
+        chips=1,
+    )
+    dist = model.for_evidence(evidence)
     return ModelError(
         chip=chip,
-        evidence=evidence,
-        median=1.0,
-        sigma=sigma,
-        source=f"assumption: {evidence} evidence class, lognormal sigma {sigma:g} "
-        "(chipmix.planning.futures.model_error)",
+        evidence=evidence.chip_kind,
+        median=math.exp(-dist.log_median),
+        sigma=dist.log_sigma,
+        source=f"cross-validated prediction error, class {dist.level or evidence.chip_kind} "
+        f"({dist.rows} published rows{'; partly assumed' if dist.assumed else ''}; "
+        "chipmix.uncertainty)",
     )
