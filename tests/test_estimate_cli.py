@@ -32,7 +32,7 @@ DESIGN_CHIP_IDS = (
     "inf2 tpu-v4 tpu-v5e tpu-v5p tpu-v6e tpu-v7 mi250x mi300x mi325x mi350x mi355x gaudi2 "
     "gaudi3"
 ).split()
-LAYOUT_KEYS = {"tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute"}
+LAYOUT_KEYS = {"tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute", "offload"}
 CONTRACT = {
     "step_time_s", "tokens_per_s", "tokens_per_s_per_chip", "mfu", "memory_gib_per_chip",
     "fits", "layout", "breakdown",
@@ -112,7 +112,7 @@ def test_full_layout_is_kept_as_given() -> None:
               "zero": 2, "recompute": "selective"}  # fmt: skip
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in layout.items()]
     out = invoke_json([*MUST_SHOW, "--system", "h100-sxm", *flags])
-    assert out["layout"] == layout
+    assert out["layout"] == layout | {"offload": "none"}
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -169,10 +169,11 @@ BAD_INPUT = [
      ["tp(4) × pp(4) × dp(2) × cp(1) = 32 ≠ chips(64)"], "degrees multiply to 32, not 64"),
     ([*LLAMA, *FULL_8[:2], "--tp", "4", *FULL_8[4:]],
      ["= 4 ≠ chips(8)"], "full layout multiplies to 4, not 8"),
-    ([*LLAMA, "--chips", "16", "--tp", "16", "--pp", "1", "--dp", "1"],
-     ["tp=16", "key-value heads (8)"], "tp divides the 64 heads, not the 8 kv heads"),
+    ([*LLAMA, "--chips", "16", "--tp", "16", "--pp", "1", "--dp", "1", "--stack", "maxtext"],
+     ["tp=16", "8 key-value heads", "maxtext does not replicate KV heads", "Megatron-Core"],
+     "tp divides the 64 heads, not the 8 kv heads, on a stack that does not replicate them"),
     ([*LLAMA, "--chips", "3", "--tp", "3", "--pp", "1", "--dp", "1"],
-     ["tp=3", "attention heads (64)"], "tp does not divide the heads"),
+     ["tp=3", "64 attention heads"], "tp does not divide the heads"),
     ([*LLAMA, *FULL_8, "--seq-len", "8192", "--global-batch", "8"],
      ["does not fit", "GiB more than the 80 GiB", "optimizer"],
      "full layout out of memory: by how much and the dominant term"),
@@ -198,7 +199,10 @@ BAD_INPUT = [
     ([*LLAMA, "--chips", "64", "--zero", "5"], ["zero", "between 0 and 3", "(got 5)"],
      "ZeRO stage 5"),
     ([*LLAMA, "--chips", "64", "--recompute", "partial"],
-     ["unknown recompute mode 'partial'", "selective"], "unknown recompute mode"),
+     ["unknown recompute policy 'partial'", "selective", "core_attn", "custom"],
+     "unknown recompute policy"),
+    ([*LLAMA, "--chips", "64", "--recompute", "selectve"],
+     ["unknown recompute policy 'selectve'", "Did you mean 'selective'"], "misspelt policy"),
     ([*LLAMA, "--chips", "8", "--precision", "fp6"],
      ["unknown precision 'fp6'", "Did you mean 'fp8'", "bf16"], "unknown precision"),
     ([*LLAMA, "--chips", "8", "--mode", "pretrian"],

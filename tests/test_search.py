@@ -59,7 +59,8 @@ def test_memory_prefilter_agrees_with_the_step_model() -> None:
     system = cat.system("h100-sxm")
     outcome = run_search(job, system, 64, cat.calibration, top=1)
 
-    batch = SearchSpace(job, system, 64, {}).batch()
+    stack = cat.calibration.stack_name(job.stack, system.chip.vendor)
+    batch = SearchSpace(job, system, 64, {}, stack).batch()
     masks = violations(job, system, 64, batch)
     valid = batch.take(np.flatnonzero(_first_reason(masks, len(batch)) == len(masks)))
     everything = evaluate(job, system, cat.calibration, valid)

@@ -52,7 +52,22 @@ def estimate(
     vpp: Annotated[int | None, typer.Option(help="Virtual pipeline stages.")] = None,
     micro_batch: Annotated[int | None, typer.Option(help="Micro-batch (sequences).")] = None,
     zero: Annotated[int | None, typer.Option(help="ZeRO stage 0-3 (3 = FSDP).")] = None,
-    recompute: Annotated[str | None, typer.Option(help="none, selective or full.")] = None,
+    recompute: Annotated[
+        str | None,
+        typer.Option(
+            help="Recomputation: none, selective, full; Megatron-Core modules "
+            "(core_attn,mlp,layernorm,moe_act,moe,shared_experts,mla_up_proj, comma-joined); "
+            "MaxText remat policies (minimal, save_qkv_proj, save_dot_except_mlp, …, "
+            "custom:NAME=device|offload|remat,…)."
+        ),
+    ] = None,
+    offload: Annotated[
+        str | None,
+        typer.Option(
+            help="Host offload: none, activations, activations:N (layers per stage), "
+            "optimizer; comma-joined."
+        ),
+    ] = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the step-time and memory breakdown.")
     ] = False,
@@ -73,7 +88,7 @@ def estimate(
         catalog=priced_catalog(catalog, prices_as_of),
         price_tier=price_tier,
         **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack, precision_recipe),
-        **layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute),
+        **layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute, offload),
     )
     if json_out:
         print_json(result.to_dict())

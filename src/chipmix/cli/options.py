@@ -110,8 +110,10 @@ def layout_opts(
     micro_batch: int | None,
     zero: int | None,
     recompute: str | None,
+    offload: str | None = None,
 ) -> dict[str, Any]:
     return {
+        "offload": offload,
         "tp": tp,
         "pp": pp,
         "dp": dp,

@@ -17,7 +17,9 @@ from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.common.units import GIB
 from chipmix.errors import InputError, LayoutError, UnknownNameError
 from chipmix.layouts.search import run_search
-from chipmix.perf.layout import RECOMPUTE, Layout, LayoutBatch
+from chipmix.perf.layout import Layout, LayoutBatch
+from chipmix.perf.offload import canonical_offload
+from chipmix.perf.recompute import canonical_recompute
 from chipmix.perf.step import evaluate
 from chipmix.perf.validity import check_layout
 from chipmix.planning.cost import run_cost
@@ -30,7 +32,9 @@ from chipmix.workload.model import ModelSpec
 
 __all__ = ["KNOWN_STACKS", "LAYOUT_AXES", "estimate", "search", "with_uncertainty"]
 
-LAYOUT_AXES = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute")
+LAYOUT_AXES = (
+    "tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute", "offload",
+)  # fmt: skip
 
 
 def _fixed_axes(layout: dict[str, Any]) -> dict[str, int | str]:
@@ -41,9 +45,10 @@ def _fixed_axes(layout: dict[str, Any]) -> dict[str, int | str]:
         if axis not in LAYOUT_AXES:
             raise UnknownNameError("layout axis", axis, LAYOUT_AXES)
         if axis == "recompute":
-            if value not in RECOMPUTE:
-                raise UnknownNameError("recompute mode", str(value), RECOMPUTE)
-            fixed[axis] = str(value)
+            fixed[axis] = canonical_recompute(str(value))
+            continue
+        if axis == "offload":
+            fixed[axis] = canonical_offload(str(value))
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(f"layout {axis} must be a whole number (got {value!r})")
@@ -154,7 +159,7 @@ def estimate(
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     _check_stack(cat, job_and_layout.get("stack"))
     layout = {k: v for k, v in job_and_layout.items() if k in LAYOUT_AXES and v is not None}
-    if set(layout) == set(LAYOUT_AXES):
+    if set(layout) >= set(LAYOUT_AXES) - {"offload"}:  # offload defaults to none
         fixed = _fixed_axes(layout)
         job = make_job(model, **{k: v for k, v in job_and_layout.items() if k not in LAYOUT_AXES})
         n = _chips(chips, fixed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dc_fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,7 +65,8 @@ def run_search(
     `perf.step.evaluate`, and only the layouts that fit are timed (about half, typically).
     """
     fixed = dict(fixed or {})
-    space = SearchSpace(job, system, chips, fixed)
+    stack = calibration.stack_name(job.stack, system.chip.vendor)
+    space = SearchSpace(job, system, chips, fixed, stack)
     batch = space.batch()
     tried = len(batch)
     masks = violations(job, system, chips, batch, topology="tp" not in fixed)
@@ -75,7 +77,8 @@ def run_search(
 
     candidates = batch.take(np.flatnonzero(valid))
     reserved = calibration.for_chip(system.chip.id).memory_reserved_gib
-    fits = memory_per_chip(job, candidates, reserved).total <= system.chip.hbm_bytes
+    memory = memory_per_chip(job, candidates, reserved, stack=stack)
+    fits = memory.total <= system.chip.hbm_bytes
     rejected["memory"] = int(np.sum(~fits))
     rejected = {k: v for k, v in rejected.items() if v}
 
@@ -83,7 +86,9 @@ def run_search(
         result = evaluate(job, system, calibration, candidates)
         raise _explain_none(job, system, chips, batch, masks, first, result, fixed)
 
-    result = evaluate(job, system, calibration, candidates.take(np.flatnonzero(fits)))
+    keep = np.flatnonzero(fits)
+    kept_memory = type(memory)(*(getattr(memory, f.name)[keep] for f in dc_fields(memory)))
+    result = evaluate(job, system, calibration, candidates.take(keep), kept_memory)
     # The step model reports memory the same way; a mismatch would mis-rank silently.
     assert bool(np.all(result.fits)), "perf.step and perf.memory disagree on memory"
     headroom = result.memory_capacity_bytes - result.memory.total
@@ -92,8 +97,6 @@ def run_search(
 
 
 def _take(result: StepResult, order: NDArray[np.intp]) -> StepResult:
-    from dataclasses import fields as dc_fields
-
     def pick(obj: object) -> object:
         return type(obj)(*(getattr(obj, f.name)[order] for f in dc_fields(obj)))  # type: ignore[arg-type]
 

@@ -16,12 +16,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chipmix.catalog.system import ResolvedSystem
-from chipmix.perf.layout import RECOMPUTE, LayoutBatch
+from chipmix.perf.layout import LayoutBatch
+from chipmix.perf.offload import offload_code
+from chipmix.perf.recompute import policy_code
+from chipmix.perf.stacks import stack_traits
 from chipmix.workload.job import Job
 
 __all__ = ["AXES", "SearchSpace"]
 
-AXES = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute")
+AXES = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute", "offload")
 MAX_CP = 32
 MAX_VPP = 8
 MAX_MICRO_BATCH = 16
@@ -40,17 +43,22 @@ class SearchSpace:
     system: ResolvedSystem
     chips: int
     fixed: Mapping[str, int | str]
+    stack: str | None = None
+    """The stack the job runs on (its recomputation policies are searched)."""
 
     # -- generators, one per axis --------------------------------------------------------
     def tp_values(self) -> Iterator[int]:
-        """Tensor parallel degrees: powers of two that divide the heads, within the domain."""
+        """Tensor parallel degrees: powers of two that divide the heads, within the domain
+        (a multiple of the KV heads where the stack replicates them)."""
         if "tp" in self.fixed:
             yield int(self.fixed["tp"])
             return
         m = self.job.model
         kv = m.num_heads if m.mla else m.num_kv_heads
+        replicate = stack_traits(self.stack or self.job.stack).kv_replication
         for t in divisors(self.chips):
-            if t & (t - 1) == 0 and t <= self.system.scaleup_domain_chips and kv % t == 0:
+            heads = m.num_heads % t == 0 and (kv % t == 0 or (replicate and t % kv == 0))
+            if t & (t - 1) == 0 and t <= self.system.scaleup_domain_chips and heads:
                 yield t
 
     def cp_values(self, rest: int) -> Iterator[int]:
@@ -72,8 +80,9 @@ class SearchSpace:
             if p <= self.job.model.num_layers:
                 yield p
 
-    def ep_values(self, dp: int) -> Iterator[int]:
-        """Expert parallel degrees dividing both dp and the expert count."""
+    def ep_values(self, dp: int, tp: int = 1, cp: int = 1) -> Iterator[int]:
+        """Expert parallel degrees dividing the expert count and dp — or tp × cp × dp where
+        the stack folds experts over them (Megatron-Core MoE parallel folding)."""
         if "ep" in self.fixed:
             yield int(self.fixed["ep"])
             return
@@ -81,7 +90,8 @@ class SearchSpace:
         if moe is None:
             yield 1
             return
-        for e in divisors(dp):
+        fold = stack_traits(self.stack or self.job.stack).ep_folding
+        for e in divisors(tp * cp * dp if fold else dp):
             if moe.num_experts % e == 0:
                 yield e
 
@@ -99,9 +109,27 @@ class SearchSpace:
         return [int(self.fixed["zero"])] if "zero" in self.fixed else [0, 1, 2, 3]
 
     def recompute_values(self) -> list[int]:
+        """None, selective and full, and one intermediate policy of the stack: MaxText's
+        ``minimal`` and ``save_dot_except_mlp``; Megatron-Core's ``mlp`` module (``moe_act``
+        for a model whose every layer is MoE). Other policies are evaluated when pinned."""
+        family = stack_traits(self.stack or self.job.stack).family
         if "recompute" in self.fixed:
-            return [RECOMPUTE.index(str(self.fixed["recompute"]))]
-        return [0, 1, 2]
+            name = str(self.fixed["recompute"])
+            # MaxText's selective policy is "minimal" (every projection saved).
+            return [policy_code("minimal" if family == "maxtext" and name == "selective" else name)]
+        if family == "maxtext":
+            names = ["none", "minimal", "save_dot_except_mlp", "full"]
+        elif family == "megatron":
+            model = self.job.model
+            middle = "mlp" if model.num_dense_layers else "moe_act"
+            names = ["none", "selective", middle, "full"]
+        else:
+            names = ["none", "selective", "full"]
+        return [policy_code(n) for n in names]
+
+    def offload_values(self) -> list[int]:
+        """Host offload is evaluated when pinned; the search keeps everything on device."""
+        return [offload_code(str(self.fixed["offload"]))] if "offload" in self.fixed else [0]
 
     # -- the cross product ---------------------------------------------------------------
     def degrees(self) -> list[tuple[int, int, int, int, int]]:
@@ -122,7 +150,7 @@ class SearchSpace:
                         continue
                     else:
                         dp = self.chips // (tp * cp * pp)
-                    out += [(tp, cp, pp, dp, ep) for ep in self.ep_values(dp)]
+                    out += [(tp, cp, pp, dp, ep) for ep in self.ep_values(dp, tp, cp)]
         return out
 
     def batch(self) -> LayoutBatch:
@@ -136,10 +164,11 @@ class SearchSpace:
                     self.micro_batch_values(),
                     self.zero_values(),
                     self.recompute_values(),
+                    self.offload_values(),
                 )
             ),
             dtype=np.int64,
-        ).reshape(-1, 4)
+        ).reshape(-1, 5)
 
         def outer(k: int) -> NDArray[np.int64]:
             return np.repeat(degrees[:, k], len(inner))
@@ -150,4 +179,5 @@ class SearchSpace:
         return LayoutBatch(
             tp=outer(0), pp=outer(2), dp=outer(3), cp=outer(1), ep=outer(4),
             vpp=crossed(0), micro_batch=crossed(1), zero=crossed(2), recompute=crossed(3),
+            offload=crossed(4),
         )  # fmt: skip

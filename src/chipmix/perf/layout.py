@@ -4,8 +4,9 @@
 sharded over part of the data-parallel group, as in Megatron-Core MoE); ``vpp`` virtual
 stages per pipeline rank (interleaved 1F1B, Narayanan et al. 2021, arXiv 2104.04473 §2.2);
 ``zero`` the ZeRO stage (Rajbhandari et al. 2020, arXiv 1910.02054; 3 = FSDP);
-``recompute`` none, selective (attention core) or full (Korthikanti et al. 2022,
-arXiv 2205.05198 §5).
+``recompute`` a recomputation policy: none, selective (attention core) or full (Korthikanti
+et al. 2022, arXiv 2205.05198 §5), a Megatron-Core module list or a MaxText remat policy
+(`chipmix.perf.recompute`); ``offload`` what lives in host memory (`chipmix.perf.offload`).
 
 `LayoutBatch` holds many layouts as arrays so `perf` evaluates thousands at once.
 """
@@ -13,17 +14,28 @@ arXiv 2205.05198 §5).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from chipmix.errors import InputError
+from chipmix.perf.offload import offload_code, offload_name
+from chipmix.perf.recompute import GENERIC, policy_by_code, policy_code
 
-__all__ = ["RECOMPUTE", "Layout", "LayoutBatch", "Recompute", "stage_layers"]
+__all__ = [
+    "RECOMPUTE",
+    "Layout",
+    "LayoutBatch",
+    "Recompute",
+    "StageSplit",
+    "expert_tp",
+    "pipeline_split",
+    "stage_layers",
+]
 
-Recompute = Literal["none", "selective", "full"]
-RECOMPUTE: tuple[Recompute, ...] = ("none", "selective", "full")
+Recompute = str
+RECOMPUTE: tuple[str, ...] = GENERIC
+"""The generic recomputation modes; `chipmix.perf.recompute` lists every policy."""
 
 IntArray = NDArray[np.int64]
 
@@ -49,7 +61,10 @@ class Layout:
     zero: int = 1
     """ZeRO stage: 0 replicated, 1 optimizer sharded, 2 + gradients, 3 + weights (FSDP)."""
     recompute: Recompute = "none"
-    """Activation recomputation: none, selective (attention core) or full (whole layer)."""
+    """Activation recomputation policy: none, selective (attention core), full (whole
+    layer), Megatron-Core modules (``core_attn,mlp``) or a MaxText remat policy."""
+    offload: str = "none"
+    """Host offload: none, ``activations[:N]`` layers per stage, ``optimizer``."""
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
@@ -58,10 +73,12 @@ class Layout:
                 raise InputError(f"layout {name} must be a whole number ≥ 1 (got {value!r})")
         if self.zero not in (0, 1, 2, 3):
             raise InputError(f"layout zero must be 0, 1, 2 or 3 (got {self.zero!r})")
-        if self.recompute not in RECOMPUTE:
-            raise InputError(
-                f"layout recompute must be one of {', '.join(RECOMPUTE)} (got {self.recompute!r})"
-            )
+        if not isinstance(self.recompute, str):
+            raise InputError(f"layout recompute must be a policy name (got {self.recompute!r})")
+        object.__setattr__(self, "recompute", policy_by_code(policy_code(self.recompute)).name)
+        if not isinstance(self.offload, str):
+            raise InputError(f"layout offload must be a string (got {self.offload!r})")
+        object.__setattr__(self, "offload", offload_name(offload_code(self.offload)))
 
     @property
     def chips(self) -> int:
@@ -79,12 +96,15 @@ class Layout:
         if self.vpp > 1:
             parts.append(f"vpp{self.vpp}")
         parts += [f"mb{self.micro_batch}", f"zero{self.zero}", f"rc-{self.recompute}"]
+        if self.offload != "none":
+            parts.append(f"offload-{self.offload}")
         return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
 class LayoutBatch:
-    """Many layouts as parallel integer arrays (``recompute`` coded 0/1/2)."""
+    """Many layouts as parallel integer arrays (``recompute`` and ``offload`` coded as in
+    `chipmix.perf.recompute` and `chipmix.perf.offload`; 0 = none)."""
 
     tp: IntArray
     pp: IntArray
@@ -95,16 +115,27 @@ class LayoutBatch:
     micro_batch: IntArray
     zero: IntArray
     recompute: IntArray
+    offload: IntArray | None = None
+
+    def __post_init__(self) -> None:
+        if self.offload is None:
+            object.__setattr__(self, "offload", np.zeros_like(self.tp))
+
+    @property
+    def offload_codes(self) -> IntArray:
+        assert self.offload is not None
+        return self.offload
 
     @staticmethod
     def of(layouts: list[Layout]) -> LayoutBatch:
         def col(name: str) -> IntArray:
             return np.array([getattr(x, name) for x in layouts], dtype=np.int64)
 
-        rc = np.array([RECOMPUTE.index(x.recompute) for x in layouts], dtype=np.int64)
+        rc = np.array([policy_code(x.recompute) for x in layouts], dtype=np.int64)
+        off = np.array([offload_code(x.offload) for x in layouts], dtype=np.int64)
         return LayoutBatch(
             col("tp"), col("pp"), col("dp"), col("cp"), col("ep"), col("vpp"),
-            col("micro_batch"), col("zero"), rc,
+            col("micro_batch"), col("zero"), rc, off,
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -114,7 +145,8 @@ class LayoutBatch:
         return Layout(
             tp=int(self.tp[i]), pp=int(self.pp[i]), dp=int(self.dp[i]), cp=int(self.cp[i]),
             ep=int(self.ep[i]), vpp=int(self.vpp[i]), micro_batch=int(self.micro_batch[i]),
-            zero=int(self.zero[i]), recompute=RECOMPUTE[int(self.recompute[i])],
+            zero=int(self.zero[i]), recompute=policy_by_code(int(self.recompute[i])).name,
+            offload=offload_name(int(self.offload_codes[i])),
         )  # fmt: skip
 
     def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> LayoutBatch:
@@ -122,7 +154,49 @@ class LayoutBatch:
 
 
 def stage_layers(num_layers: int, batch: LayoutBatch) -> NDArray[np.float64]:
-    """Layers on the fullest pipeline rank: ``vpp`` virtual stages of
-    ``⌈L / (pp · vpp)⌉`` layers each (uneven splits put the remainder on fewer ranks)."""
-    virtual = (batch.pp * batch.vpp).astype(np.float64)
-    return np.asarray(np.ceil(num_layers / virtual) * batch.vpp)
+    """Layers on the fullest pipeline rank (see `pipeline_split`)."""
+    return pipeline_split(num_layers, batch).middle
+
+
+@dataclass(frozen=True, slots=True)
+class StageSplit:
+    """Transformer layers on the first, the fullest middle, and the last pipeline rank."""
+
+    first: NDArray[np.float64]
+    middle: NDArray[np.float64]
+    last: NDArray[np.float64]
+
+
+def pipeline_split(num_layers: int, batch: LayoutBatch) -> StageSplit:
+    """How ``L`` layers spread over ``pp`` ranks of ``vpp`` virtual stages each.
+
+    - ``L`` divisible by ``pp·vpp``: every rank holds ``L / pp``.
+    - ``L + 2`` divisible by ``pp·vpp``: Megatron-Core
+      ``--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split``
+      counts the embedding and the loss as one layer each, so the first and last ranks hold
+      one layer fewer (126 layers on 16 ranks: 7, 8 × 14, 7 — Llama 3 405B, Dubey et al.
+      2024, arXiv 2407.21783 §3.3.2).
+    - otherwise the middle ranks hold ``⌈L / (pp·vpp)⌉·vpp`` and the first and last share
+      the rest (Megatron-Core ``--decoder-first-pipeline-num-layers`` /
+      ``--decoder-last-pipeline-num-layers``; torchtitan's manual split points).
+    """
+    pp = batch.pp.astype(np.float64)
+    virtual = pp * batch.vpp
+    vpp = batch.vpp.astype(np.float64)
+    even = num_layers % virtual == 0
+    account = ((num_layers + 2) % virtual == 0) & (pp > 1) & ~even
+    ceil = np.ceil(num_layers / virtual) * vpp
+    middle = np.where(even, num_layers / pp, np.where(account, (num_layers + 2) / pp, ceil))
+    rest = np.maximum(num_layers - middle * np.maximum(pp - 2.0, 0.0), 0.0)
+    first = np.where(pp > 1, np.minimum(np.floor(rest / 2.0), middle), num_layers)
+    last = np.where(pp > 1, np.minimum(rest - first, middle), num_layers)
+    first = np.where(account, middle - 1.0, np.where(even, middle, first))
+    last = np.where(account, middle - 1.0, np.where(even, middle, last))
+    return StageSplit(np.asarray(first), np.asarray(middle), np.asarray(last))
+
+
+def expert_tp(batch: LayoutBatch) -> NDArray[np.float64]:
+    """Tensor-parallel degree of the expert layers: ``tp`` while ``ep`` divides ``dp``;
+    1 when experts are folded over tp × cp × dp (Megatron-Core MoE parallel folding,
+    ``--expert-tensor-parallel-size 1``; Liu et al. 2025, arXiv 2504.14960)."""
+    return np.where(batch.dp % batch.ep == 0, batch.tp, 1).astype(np.float64)

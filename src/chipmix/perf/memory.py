@@ -1,17 +1,25 @@
-"""Device memory per chip: weights, gradients, optimizer state, activations, reserve.
+"""Device memory per chip: weights, gradients, optimizer state, activations, loss, reserve.
 
-Mixed-precision Adam (Micikevicius et al. 2018; ZeRO, Rajbhandari et al. 2020, §3): bf16
-weights (2 B/param), fp32 gradient accumulation (4 B, Megatron-LM's main_grad), fp32 master
-weights + two moments (12 B). ZeRO stage 1 shards the 12 B over data-parallel ranks, stage
-2 also the gradients, stage 3 (FSDP) also the weights. Routed experts' state is sharded over
-the expert-data-parallel group (``dp / ep``).
+Weights, gradients and optimizer state take the bytes per parameter the stack keeps
+(`chipmix.perf.stacks`: Megatron's bf16 weights + fp32 gradient buffer + fp32 master and
+Adam moments, "6 + 12/d" with its distributed optimizer; MaxText's fp32 weights and
+moments). ZeRO (Rajbhandari et al. 2020, arXiv 1910.02054, §5) stage 1 shards the
+optimizer state over the data-parallel ranks (× context-parallel ranks, which hold the same
+weights), stage 2 also the gradients, stage 3 (FSDP) also the weights. Routed experts'
+state is sharded over the expert-data-parallel group. Optimizer state offloaded to the
+host takes no device memory.
 
-Activations per layer and micro-batch follow Korthikanti et al. 2022 (arXiv 2205.05198, §4,
-with sequence parallelism: ``34·s·b·h / t`` for a GPT layer with dropout), generalized to
-the model's own widths (GQA, SwiGLU, MoE) and with fused (flash) attention, which stores
-only the softmax log-sum-exp instead of the ``5·a·s²·b`` attention-score terms. The first
-pipeline stage of 1F1B holds ``pp`` micro-batches in flight, ×(1 + (pp−1)/(pp·vpp)) when
-interleaved (ibid. §4.2.3).
+Activations per layer follow the layout's recomputation policy (`chipmix.perf.activations`,
+Korthikanti et al. 2022). Each pipeline rank holds the activations of the micro-batches in
+flight in Megatron's schedules (``megatron/core/pipeline_parallel/schedules.py``): rank r of
+1F1B keeps ``min(pp − r, m)`` micro-batches; with ``vpp`` interleaved chunks it warms up
+``2·(pp − r − 1) + (vpp − 1)·pp`` chunks (all ``m·vpp`` when there are no more), which is
+Korthikanti's ``pp·(1 + (pp − 1)/(pp·vpp))`` micro-batches on rank 0 (§4.2.3). The first
+rank also holds the embedding, the last the output layer and the loss's logits; the
+fullest of the first, second and last ranks is reported.
+
+The reserve is the chip calibration's ``memory_reserved_gib`` (runtime context, collective
+buffers, allocator fragmentation: about 3 GiB under PyTorch + NCCL, stated per chip).
 """
 
 from __future__ import annotations
@@ -22,11 +30,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chipmix.common.units import GIB
-from chipmix.perf.layout import LayoutBatch, stage_layers
+from chipmix.perf.activations import layer_activations
+from chipmix.perf.layout import LayoutBatch, expert_tp, pipeline_split, stage_layers
+from chipmix.perf.offload import ALL_LAYERS
+from chipmix.perf.stacks import StackTraits, stack_traits
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 
 __all__ = [
+    "GRAD_BYTES",
+    "OPTIMIZER_BYTES",
+    "WEIGHT_BYTES",
     "MemoryBreakdown",
     "lora_params_per_layer",
     "memory_per_chip",
@@ -35,10 +49,9 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-WEIGHT_BYTES = 2.0  # bf16 weights
-GRAD_BYTES = 4.0  # fp32 gradient accumulation buffer
-OPTIMIZER_BYTES = 12.0  # fp32 master weights + Adam first and second moments
-ADAM_BYTES_PER_TRAINABLE = WEIGHT_BYTES + GRAD_BYTES + OPTIMIZER_BYTES
+WEIGHT_BYTES = 2.0  # bf16 weights as the GEMMs read them (and as data parallelism moves them)
+GRAD_BYTES = 4.0  # fp32 gradient reduction (Megatron's main_grad)
+OPTIMIZER_BYTES = 12.0  # fp32 master weights + Adam's two moments (mixed-precision Adam)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,33 +92,6 @@ def lora_params_per_layer(model: ModelSpec, rank: int, moe_layer: bool) -> float
     return float(attention + mlp(model.ffn_hidden_size))
 
 
-def _activation_bytes_per_layer(
-    model: ModelSpec, tokens: Array, batch: LayoutBatch, moe_layer: bool
-) -> Array:
-    """Korthikanti's per-layer activation bytes, no recomputation, flash attention."""
-    h, q, kv = model.hidden_size, model.q_dim, model.kv_dim
-    t = batch.tp.astype(np.float64)
-    drop = 1.0 if model.dropout else 0.0
-    attention = 2 * h + 2 * (q + kv) + 2 * kv + 2 * q + drop * h  # elements×bytes per token
-    norms = 2 * 2 * h
-
-    def mlp_bytes(f: float) -> float:
-        act_in = 2 * (2 * f if model.mlp == "swiglu" else f)
-        return 2 * h + act_in + 2 * f + drop * h
-
-    if moe_layer and model.moe is not None:
-        moe = model.moe
-        f = float(moe.expert_ffn_hidden_size)
-        routed = moe.top_k * (mlp_bytes(f) - drop * h)
-        shared = moe.num_shared_experts * (mlp_bytes(f) - 2 * h - drop * h)
-        mlp = 2 * h + routed + shared + 4 * moe.num_experts + drop * h
-    else:
-        mlp = mlp_bytes(float(model.ffn_hidden_size))
-    # Flash attention keeps the fp32 log-sum-exp of each query row per head.
-    lse = 4.0 * model.num_heads
-    return np.asarray(tokens * (attention + norms + mlp + lse) / t)
-
-
 def _non_expert_params_per_layer(model: ModelSpec) -> float:
     layers_total = model.num_params() - model.embedding_params() - model.hidden_size
     return (layers_total - model.num_moe_layers * model.expert_params_per_layer()) / (
@@ -123,7 +109,7 @@ def _stage_parameters(job: Job, batch: LayoutBatch) -> tuple[Array, Array]:
     table = model.vocab_size * model.hidden_size
     embeddings = np.where(pp > 1, float(table), float(model.embedding_params()))
     dense = (layers_per_stage * _non_expert_params_per_layer(model) + embeddings) / tp
-    experts = moe_per_stage * model.expert_params_per_layer() / (batch.ep * tp)
+    experts = moe_per_stage * model.expert_params_per_layer() / (batch.ep * expert_tp(batch))
     return np.asarray(dense), np.asarray(experts)
 
 
@@ -144,78 +130,174 @@ def parameters_per_chip(job: Job, batch: LayoutBatch) -> tuple[Array, Array]:
     return weights, np.asarray(adapters)
 
 
-def memory_per_chip(job: Job, batch: LayoutBatch, reserved_gib: float) -> MemoryBreakdown:
-    """Bytes per chip of every layout in ``batch`` on its fullest pipeline stage."""
+def _in_flight(pp: Array, vpp: Array, microbatches: Array, rank: Array) -> Array:
+    """Micro-batches of its layers rank ``rank`` holds at its peak (Megatron schedules)."""
+    plain = np.minimum(pp - rank, microbatches)
+    warmup = 2.0 * (pp - rank - 1.0) + (vpp - 1.0) * pp
+    chunks = np.minimum(warmup + 1.0, microbatches * vpp)
+    return np.asarray(np.maximum(np.where(vpp > 1, chunks / vpp, plain), 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Shards:
+    """Per-layout coefficients of the parameter state, computed once for every rank."""
+
+    dense_per_layer: Array  # non-expert weights of one layer on one chip (tp split)
+    per_table: Array  # one embedding table on one chip
+    experts_per_layer: Array  # one MoE layer's routed experts on one chip
+    dense_frac: dict[str, Array]  # share of the dense weights kept: weights/grads/optimizer
+    expert_frac: dict[str, Array]  # ditto for the experts (sharded over edp)
+    gather_dense: Array  # ZeRO-3: two layers' gathered bf16 dense weights
+    gather_experts: Array  # ZeRO-3: two layers' gathered bf16 experts
+
+
+def _shards(job: Job, batch: LayoutBatch) -> _Shards:
     model = job.model
+    tp = batch.tp.astype(np.float64)
+    dp = batch.dp.astype(np.float64) * batch.cp  # cp ranks hold the same weights
+    ep = batch.ep.astype(np.float64)
+    etp = expert_tp(batch)
+    edp = np.maximum(tp * dp / (ep * etp), 1.0)
+    zero = batch.zero
+    dense_frac = {
+        "weights": np.where(zero >= 3, 1.0 / dp, 1.0),
+        "gradients": np.where(zero >= 2, 1.0 / dp, 1.0),
+        "optimizer": np.where(zero >= 1, 1.0 / dp, 1.0),
+    }
+    expert_frac = {
+        "weights": np.where(zero >= 3, 1.0 / edp, 1.0),
+        "gradients": np.where(zero >= 2, 1.0 / edp, 1.0),
+        "optimizer": np.where(zero >= 1, 1.0 / edp, 1.0),
+    }
+    # FSDP gathers the next layer's weights while computing this one: two layers' bf16
+    # buffers of what is sharded.
+    fsdp = zero >= 3
+    ne = _non_expert_params_per_layer(model)
+    gather_dense = np.where(fsdp & (dp > 1), 2.0 * ne / tp * WEIGHT_BYTES, 0.0)
+    gather_experts = np.where(
+        fsdp & (edp > 1), 2.0 * model.expert_params_per_layer() / ep / tp * WEIGHT_BYTES, 0.0
+    )
+    return _Shards(
+        dense_per_layer=(ne + _kv_replica_params(model, tp)) / tp,
+        per_table=1.0 / tp,
+        experts_per_layer=model.expert_params_per_layer() / (ep * etp),
+        dense_frac=dense_frac,
+        expert_frac=expert_frac,
+        gather_dense=gather_dense,
+        gather_experts=gather_experts,
+    )
+
+
+def _states(
+    job: Job, batch: LayoutBatch, traits: StackTraits, sh: _Shards, layers: Array, embed: Array
+) -> tuple[Array, Array, Array]:
+    """Weights, gradients and optimizer bytes on one chip of a rank with ``layers``
+    transformer layers and ``embed`` embedding parameters."""
+    model = job.model
+    moe = np.minimum(layers, model.num_moe_layers)
+    dense = layers * sh.dense_per_layer + embed * sh.per_table
+    experts = moe * sh.experts_per_layer
+
+    def kept(kind: str) -> Array:
+        return np.asarray(dense * sh.dense_frac[kind] + experts * sh.expert_frac[kind])
+
+    if job.mode == "lora":
+        # Frozen bf16 base weights; mixed-precision Adam on the adapters only.
+        adapters = (
+            (layers - moe) * lora_params_per_layer(model, job.lora_rank, False)
+            + moe * lora_params_per_layer(model, job.lora_rank, True)
+        ) * sh.per_table
+        weights = kept("weights") * WEIGHT_BYTES + adapters * WEIGHT_BYTES
+        weights = weights + np.where(layers > 0, sh.gather_dense, 0.0)
+        weights = weights + np.where(moe > 0, sh.gather_experts, 0.0)
+        grads = adapters * traits.grad_bytes
+        optimizer = adapters * traits.optimizer_bytes
+    else:
+        weights = kept("weights") * traits.weight_bytes + np.where(layers > 0, sh.gather_dense, 0.0)
+        weights = weights + np.where(moe > 0, sh.gather_experts, 0.0)
+        grads = kept("gradients") * traits.grad_bytes
+        optimizer = kept("optimizer") * traits.optimizer_bytes
+    optimizer = np.where(batch.offload_codes % 2 == 1, 0.0, optimizer)
+    return np.asarray(weights), np.asarray(grads), np.asarray(optimizer)
+
+
+def _kv_replica_params(model: ModelSpec, tp: Array) -> Array:
+    """Extra K/V projection weights per layer when tp > KV heads replicates them."""
+    if model.mla is not None:
+        return np.zeros_like(tp)
+    copies = np.maximum(tp, model.num_kv_heads) / model.num_kv_heads
+    return np.asarray((copies - 1.0) * 2.0 * model.hidden_size * model.kv_dim)
+
+
+def memory_per_chip(
+    job: Job, batch: LayoutBatch, reserved_gib: float, stack: str | None = None
+) -> MemoryBreakdown:
+    """Bytes per chip of every layout in ``batch`` on its fullest pipeline rank."""
+    model = job.model
+    traits = stack_traits(stack if stack is not None else job.stack)
     tp = batch.tp.astype(np.float64)
     pp = batch.pp.astype(np.float64)
     dp = batch.dp.astype(np.float64)
-    ep = batch.ep.astype(np.float64)
-    layers_per_stage = stage_layers(model.num_layers, batch)
-    moe_per_stage = np.minimum(layers_per_stage, model.num_moe_layers)
-
-    # -- parameters on one chip of the fullest stage ------------------------------------
-    expert_per_layer = float(model.expert_params_per_layer())
-    non_expert_avg = _non_expert_params_per_layer(model)
-    dense_params, expert_params = _stage_parameters(job, batch)
-    params = dense_params + expert_params
-
-    zero = batch.zero
-    edp = np.maximum(dp / ep, 1.0)  # expert-data-parallel ranks
-    shard_all = dense_params / dp + expert_params / edp
-
-    weights = np.where(zero >= 3, shard_all * WEIGHT_BYTES, params * WEIGHT_BYTES)
-    if job.mode == "lora":
-        moe_layers = moe_per_stage
-        adapters = (
-            (layers_per_stage - moe_layers) * lora_params_per_layer(model, job.lora_rank, False)
-            + moe_layers * lora_params_per_layer(model, job.lora_rank, True)
-        ) / tp
-        gradients = adapters * GRAD_BYTES
-        optimizer = adapters * (OPTIMIZER_BYTES + WEIGHT_BYTES)
-    else:
-        gradients = np.where(zero >= 2, shard_all, params) * GRAD_BYTES
-        optimizer = np.where(zero >= 1, shard_all, params) * OPTIMIZER_BYTES
-    if np.any(zero >= 3):
-        # FSDP gathers the next layer's weights while computing this one: two layers' buffers
-        # of what is sharded (nothing on one data-parallel rank; experts only if edp > 1).
-        sharded = np.where(dp > 1, non_expert_avg, 0.0)
-        sharded = sharded + np.where(edp > 1, expert_per_layer / ep, 0.0)
-        gathered = 2.0 * sharded / tp * WEIGHT_BYTES
-        weights = weights + np.where(zero >= 3, gathered, 0.0)
-
-    # -- activations ----------------------------------------------------------------------
-    tokens = batch.micro_batch * job.seq_len / batch.cp.astype(np.float64)
-    dense_layer = _activation_bytes_per_layer(model, tokens, batch, moe_layer=False)
-    moe_layer = _activation_bytes_per_layer(model, tokens, batch, moe_layer=True)
-    full_layer = np.where(moe_per_stage > 0, moe_layer, dense_layer)
-    stage_bytes = (layers_per_stage - moe_per_stage) * dense_layer + moe_per_stage * moe_layer
-    layer_input = 2.0 * tokens * model.hidden_size / tp
-    # Full recomputation keeps each layer's input per micro-batch in flight and, once (one
-    # micro-batch is recomputed at a time), the working set of the layer being recomputed.
-    full = batch.recompute == 2
-    per_microbatch = np.where(full, layers_per_stage * layer_input, stage_bytes)
-    working = np.where(full, full_layer, 0.0)
-
-    microbatches = job.global_batch / (dp * batch.micro_batch)
-    in_flight = np.where(pp > 1, np.minimum(pp, np.maximum(microbatches, 1.0)), 1.0)
     vpp = batch.vpp.astype(np.float64)
-    interleave = np.where(vpp > 1, 1.0 + (pp - 1.0) / (pp * vpp), 1.0)
-    first_stage = per_microbatch * in_flight * interleave + working
+    microbatches = job.global_batch / (dp * batch.micro_batch)
+    split = pipeline_split(model.num_layers, batch)
+    table = float(model.vocab_size * model.hidden_size)
 
-    # Logits on the last stage: fp32 logits and bf16 copy for one micro-batch in flight.
-    logits = 6.0 * tokens * model.vocab_size / tp
-    last_stage = per_microbatch + working + logits
-    last_wins = (pp > 1) & (last_stage > first_stage)
-    activations = np.where(last_wins, per_microbatch + working, first_stage)
-    logits_term = np.where((pp == 1) | last_wins, logits, 0.0)
+    # -- activations of one layer and one micro-batch -----------------------------------
+    tokens = batch.micro_batch * job.seq_len / batch.cp.astype(np.float64)
+    low = traits.low_precision_saved_inputs and job.precision != "bf16"
+    # Saved GEMM inputs: fp8 1 B; fp4 (NVFP4) 0.5 B plus one fp8 scale per 16 elements.
+    input_bytes = {"fp8": 1.0, "int8": 1.0, "fp4": 0.5625}.get(job.precision, 2.0) if low else 2.0
+    dense = layer_activations(model, tokens, batch, False, input_bytes)
+    moe = layer_activations(model, tokens, batch, True, input_bytes)
+    offload_layers = np.minimum(batch.offload_codes // 2, ALL_LAYERS).astype(np.float64)
 
-    reserved = np.full_like(tp, reserved_gib * GIB)
+    def stage(layers: Array, rank: Array) -> tuple[Array, Array]:
+        """(activations, working set) of a rank holding ``layers`` layers."""
+        n_moe = np.minimum(layers, model.num_moe_layers)
+        n_dense = layers - n_moe
+        on_host = np.minimum(offload_layers, np.maximum(layers - 1.0, 0.0))
+        keep = np.maximum(layers - on_host, 0.0)
+        share = np.where(layers > 0, keep / np.maximum(layers, 1.0), 0.0)
+        per_mb = (n_dense * dense.device + n_moe * moe.device) * share
+        in_flight = _in_flight(pp, vpp, microbatches, rank)
+        has_moe = n_moe > 0
+        working = np.where(has_moe, moe.working + moe.host, dense.working + dense.host)
+        # Offloaded layers stream back one at a time, double-buffered.
+        layer_dev = np.where(has_moe, moe.device, dense.device)
+        working = working + np.where(on_host > 0, 2.0 * layer_dev, 0.0)
+        return np.asarray(per_mb * in_flight), np.asarray(np.where(layers > 0, working, 0.0))
+
+    zeros = np.zeros_like(tp)
+    embed_first = np.where(pp > 1, table, float(model.embedding_params()))
+    # The last rank holds the output layer (a copy of the embedding when tied).
+    embed_last = np.where(pp > 1, table, 0.0)
+    loss_tokens = tokens
+    if traits.loss_chunk_tokens is not None:
+        loss_tokens = np.minimum(tokens, float(traits.loss_chunk_tokens))
+    logits = traits.loss_bytes_per_logit * loss_tokens * model.vocab_size / tp
+
+    ranks = []
+    sh = _shards(job, batch)
+    for layers, rank, embed, loss in (
+        (split.first, zeros, embed_first, np.where(pp > 1, 0.0, logits)),
+        (split.middle, np.minimum(zeros + 1.0, pp - 1.0), zeros, zeros),
+        (split.last, pp - 1.0, embed_last, np.where(pp > 1, logits, 0.0)),
+    ):
+        w, g, o = _states(job, batch, traits, sh, layers, embed)
+        act, working = stage(layers, rank)
+        ranks.append((w, g, o, act + working, loss))
+    totals = np.stack([sum(parts) for parts in ranks])
+    worst = np.argmax(totals, axis=0)
+
+    def pick(k: int) -> Array:
+        return np.asarray(np.choose(worst, [r[k] for r in ranks]))
+
     return MemoryBreakdown(
-        weights=np.asarray(weights),
-        gradients=np.asarray(gradients),
-        optimizer=np.asarray(optimizer),
-        activations=np.asarray(activations),
-        logits=np.asarray(logits_term),
-        reserved=reserved,
+        weights=pick(0),
+        gradients=pick(1),
+        optimizer=pick(2),
+        activations=pick(3),
+        logits=pick(4),
+        reserved=np.full_like(tp, reserved_gib * GIB),
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from chipmix.perf.layout import LayoutBatch
+from chipmix.perf.layout import LayoutBatch, expert_tp
 from chipmix.workload.model import ModelSpec
 
 __all__ = ["ACT_BYTES", "Gemm", "LayerWork", "layer_work", "logits_work"]
@@ -50,6 +50,9 @@ class LayerWork:
     """Useful FLOPs of the attention core (QKᵀ and PV), causal mask applied."""
     elementwise_bytes: Array
     """HBM traffic of norms, residuals, activations, rotary, routing permutations."""
+    elementwise_parts: dict[str, Array] = field(default_factory=dict)
+    """The same traffic by op (``norm``, ``rope``, ``act``, ``moe_act``, ``dropout``), so a
+    recomputation policy can re-run some of them."""
     adapter_gemms: list[Gemm] = field(default_factory=list)
     """LoRA adapter GEMMs (trained), when the base weights are frozen."""
 
@@ -70,7 +73,7 @@ def layer_work(
 
     gemms = _attention_gemms(model, tokens, t)
     if moe_layer and model.moe is not None:
-        gemms += _moe_gemms(model, tokens, t, batch.ep.astype(np.float64))
+        gemms += _moe_gemms(model, tokens, t, batch.ep.astype(np.float64), expert_tp(batch))
     else:
         gemms += _mlp_gemms(model, model.ffn_hidden_size, tokens, t, "mlp")
 
@@ -84,29 +87,34 @@ def layer_work(
     attention_flops = 2.0 * tokens * (seq_len / 2.0) * heads_local * (qk_dim + v_dim)
 
     # Elementwise traffic per token, in elements (read + write), split over tp by SP.
-    f_moe = 0.0
+    parts_per_token = {
+        "norm": 4.0 * h + 6.0 * h,  # two norms (read, write) and two residual adds (2 r, 1 w)
+        "rope": 2.0 * (model.q_dim + model.kv_dim),  # rotary embedding of q and k
+        "act": 0.0,
+        "moe_act": 0.0,
+        "dropout": 6.0 * h if model.dropout else 0.0,  # two dropouts: read, write, mask
+    }
     if moe_layer and model.moe is not None:
         moe = model.moe
         routed = moe.top_k * (_act_elements(model, moe.expert_ffn_hidden_size) + 4.0 * h)
         shared = moe.num_shared_experts * _act_elements(model, moe.expert_ffn_hidden_size)
-        f_moe = routed + shared
-        mlp_act = 0.0
+        parts_per_token["moe_act"] = routed
+        parts_per_token["act"] = shared
     else:
-        mlp_act = _act_elements(model, model.ffn_hidden_size)
-    per_token = (
-        4.0 * h  # two norms: read input, write output
-        + 6.0 * h  # two residual adds: read two, write one
-        + 2.0 * (model.q_dim + model.kv_dim)  # rotary embedding of q and k
-        + mlp_act
-        + f_moe
-        + (6.0 * h if model.dropout else 0.0)  # two dropouts: read, write, mask
-    )
-    elementwise_bytes = ACT_BYTES * tokens * per_token / t
+        parts_per_token["act"] = _act_elements(model, model.ffn_hidden_size)
+    parts = {k: np.asarray(ACT_BYTES * tokens * v / t) for k, v in parts_per_token.items()}
+    elementwise_bytes = ACT_BYTES * tokens * sum(parts_per_token.values()) / t
 
     adapters: list[Gemm] = []
     if lora_rank is not None:
         adapters = _lora_gemms(gemms, float(lora_rank))
-    return LayerWork(gemms, np.asarray(attention_flops), np.asarray(elementwise_bytes), adapters)
+    return LayerWork(
+        gemms,
+        np.asarray(attention_flops),
+        np.asarray(elementwise_bytes),
+        elementwise_parts=parts,
+        adapter_gemms=adapters,
+    )
 
 
 def logits_work(model: ModelSpec, seq_len: int, batch: LayoutBatch) -> tuple[Gemm, Array]:
@@ -132,8 +140,11 @@ def _act_elements(model: ModelSpec, ffn: int) -> float:
 def _attention_gemms(model: ModelSpec, tokens: Array, t: Array) -> list[Gemm]:
     h = float(model.hidden_size)
     if model.mla is None:
+        # tp above the KV-head count replicates KV heads (Megatron-Core, NeuronX): each rank
+        # still projects at least one whole head of K and V.
+        kv_local = np.maximum(model.kv_dim / t, float(model.head_dim))
         return [
-            Gemm("qkv", tokens, h, (model.q_dim + 2 * model.kv_dim) / t),
+            Gemm("qkv", tokens, h, model.q_dim / t + 2.0 * kv_local),
             Gemm("attn_out", tokens, model.q_dim / t, h),
         ]
     m = model.mla
@@ -163,9 +174,11 @@ def _mlp_gemms(model: ModelSpec, ffn: int, tokens: Array, t: Array, name: str) -
     return [Gemm(f"{name}_in", tokens, h, width_in), Gemm(f"{name}_out", tokens, ffn / t, h)]
 
 
-def _moe_gemms(model: ModelSpec, tokens: Array, t: Array, ep: Array) -> list[Gemm]:
+def _moe_gemms(model: ModelSpec, tokens: Array, t: Array, ep: Array, etp: Array) -> list[Gemm]:
     """Router, shared experts and routed experts with balanced routing: each of the
-    ``E/ep`` local experts sees ``tokens · ep · top_k / E`` tokens of the ep group."""
+    ``E/ep`` local experts sees ``tokens · ep · top_k / E`` tokens of the ep group, split
+    over the expert tensor-parallel degree ``etp`` (= tp, or 1 when folded: each rank then
+    routes its own ``tokens / tp`` and holds whole experts)."""
     assert model.moe is not None
     moe = model.moe
     h = float(model.hidden_size)
@@ -178,11 +191,11 @@ def _moe_gemms(model: ModelSpec, tokens: Array, t: Array, ep: Array) -> list[Gem
             Gemm("shared_out", tokens, f * moe.num_shared_experts / t, h),
         ]
     local_experts = moe.num_experts / ep
-    per_expert = tokens * ep * moe.top_k / moe.num_experts
-    width_in = (2 * f if model.mlp == "swiglu" else f) / t
+    per_expert = tokens * (etp / t) * ep * moe.top_k / moe.num_experts
+    width_in = (2 * f if model.mlp == "swiglu" else f) / etp
     gemms += [
         Gemm("experts_in", per_expert, h, width_in, local_experts),
-        Gemm("experts_out", per_expert, f / t, h, local_experts),
+        Gemm("experts_out", per_expert, f / etp, h, local_experts),
     ]
     return gemms
 

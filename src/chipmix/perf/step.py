@@ -32,8 +32,16 @@ from chipmix.perf.memory import (
 )
 from chipmix.perf.ops import ACT_BYTES, LayerWork, layer_work, logits_work
 from chipmix.perf.precision import gemm_pass_times, low_precision_rates
+from chipmix.perf.rerun import (
+    ELEMENTWISE_OPS,
+    op_times,
+    recompute_flops_per_token,
+    rerun_comm,
+    rerun_time,
+)
 from chipmix.perf.roofline import ChipRates
 from chipmix.workload.job import Job
+from chipmix.workload.model import ModelSpec
 from chipmix.workload.precision import PrecisionRecipe
 
 __all__ = ["StepBreakdown", "StepResult", "evaluate", "model_flops_per_token"]
@@ -143,9 +151,12 @@ class _LayerTimes:
     """Per-micro-batch quantize/cast traffic of a low-precision recipe, in seconds."""
     weight_cast: Array
     """Per-step cast of the layer's weights to the recipe's format, in seconds."""
+    ops: dict[str, Array]
+    """Forward seconds by op, for the recomputation policies (`chipmix.perf.rerun`)."""
 
 
 def _layer_times(
+    model: ModelSpec,
     work: LayerWork,
     rates: ChipRates,
     low: ChipRates | None,
@@ -153,13 +164,25 @@ def _layer_times(
     frozen: bool,
 ) -> _LayerTimes:
     passes = gemm_pass_times(work.gemms, work.adapter_gemms, frozen, recipe, rates, low)
+    ops = op_times(model, work, rates, rates)
+    # The recomputation policies re-run GEMMs by op at the recipe's forward rate: scale the
+    # bf16 op times by the ratio of the recipe's forward GEMM time to the bf16 one.
+    not_gemm = {"attn", *ELEMENTWISE_OPS.values()}
+    zero = np.zeros_like(work.attention_flops)
+    bf16_fwd = sum((t for op, t in ops.items() if op not in not_gemm), start=zero)
+    adapters = sum(
+        (rates.gemm_time(g.m, g.k, g.n) * g.count for g in work.adapter_gemms), start=zero
+    )
+    scale = np.where(bf16_fwd > 0, (passes.forward - adapters) / np.maximum(bf16_fwd, 1e-30), 1.0)
+    ops = {op: (t if op in not_gemm else t * scale) for op, t in ops.items()}
     return _LayerTimes(
         gemm_fwd=passes.forward,
         gemm_bwd=passes.backward,
-        attention_fwd=rates.attention_time(work.attention_flops),
+        attention_fwd=ops["attn"],
         elementwise_fwd=rates.memory_time(work.elementwise_bytes),
         cast=rates.memory_time(passes.cast_bytes),
         weight_cast=rates.memory_time(passes.weight_cast_bytes),
+        ops=ops,
     )
 
 
@@ -179,6 +202,7 @@ def evaluate(
     system: ResolvedSystem,
     calibration: Calibration,
     batch: LayoutBatch,
+    memory: MemoryBreakdown | None = None,
     *,
     chip_cal: ChipCalibration | None = None,
     stack_cal: StackCalibration | None = None,
@@ -186,17 +210,19 @@ def evaluate(
     """Predict step time, throughput, MFU and memory for every layout in ``batch``.
 
     Divisibility is not checked here (see `chipmix.perf.validity`); memory fit is reported
-    in `StepResult.fits`, not enforced. ``chip_cal`` / ``stack_cal`` replace the
+    in `StepResult.fits`, not enforced. ``memory``, when the caller already has it for
+    ``batch`` (the search does), is reused. ``chip_cal`` / ``stack_cal`` replace the
     calibration's entries for this chip and stack; the fitter passes them with one value
     per layout (numpy arrays, built with ``model_construct``) to evaluate one case under
     many candidate calibrations in a single call.
     """
     model = job.model
     chip = system.chip
+    stack = calibration.stack_name(job.stack, chip.vendor)
     if chip_cal is None:
         chip_cal = calibration.for_chip(chip.id)
     if stack_cal is None:
-        stack_cal = calibration.for_stack(calibration.stack_name(job.stack, chip.vendor))
+        stack_cal = calibration.for_stack(stack)
     recipe = job.recipe
     bf16 = ChipRates(chip.peak_flops("bf16"), chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)
     low = low_precision_rates(chip, chip_cal, stack_cal, recipe, bf16)
@@ -215,24 +241,12 @@ def evaluate(
     layers_per_stage = stage_layers(model.num_layers, batch)
     moe_layers = np.minimum(layers_per_stage, model.num_moe_layers)
     dense_layers = layers_per_stage - moe_layers
-    recompute_full = batch.recompute == 2
-    recompute_selective = batch.recompute == 1
 
     # -- compute per micro-batch on the fullest stage -----------------------------------
-    dense = _layer_times(
-        layer_work(model, job.seq_len, batch, moe_layer=False, lora_rank=lora_rank),
-        bf16,
-        low,
-        recipe,
-        frozen,
-    )
-    moe = _layer_times(
-        layer_work(model, job.seq_len, batch, moe_layer=True, lora_rank=lora_rank),
-        bf16,
-        low,
-        recipe,
-        frozen,
-    )
+    dense_work = layer_work(model, job.seq_len, batch, moe_layer=False, lora_rank=lora_rank)
+    moe_work = layer_work(model, job.seq_len, batch, moe_layer=True, lora_rank=lora_rank)
+    dense = _layer_times(model, dense_work, bf16, low, recipe, frozen)
+    moe = _layer_times(model, moe_work, bf16, low, recipe, frozen)
 
     def per_stage(f: str) -> Array:
         return np.asarray(dense_layers * getattr(dense, f) + moe_layers * getattr(moe, f))
@@ -246,9 +260,12 @@ def evaluate(
     matmul_mb = gemm_fwd + gemm_bwd + logits_time
     attention_mb = attn_fwd * 3.5  # forward + 2.5× backward
     memory_mb = elem_fwd * 3.0 + bf16.memory_time(ce_bytes) + per_stage("cast")
-    recompute_mb = np.where(
-        recompute_full, gemm_fwd + attn_fwd + elem_fwd, np.where(recompute_selective, attn_fwd, 0.0)
+    # Forward work the recomputation policy repeats (`chipmix.perf.rerun`).
+    recompute_mb = dense_layers * rerun_time(batch, model, dense.ops) + moe_layers * rerun_time(
+        batch, model, moe.ops
     )
+    tp_dense, _ = rerun_comm(batch, moe_layer=False)
+    tp_moe, a2a_again = rerun_comm(batch, moe_layer=True)
 
     # -- tensor parallel (sequence parallel): 2 all-gathers + 2 reduce-scatters of the
     # full activation per layer forward, as many backward (Korthikanti et al. 2022 §4.2.2).
@@ -256,8 +273,8 @@ def evaluate(
     act_bytes = tokens * model.hidden_size * ACT_BYTES
     _, tp_bw = _link(tp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
     tp_one = coll.reduce_scatter_time(tp, act_bytes, tp_bw, alpha)
-    tp_passes = np.where(recompute_full, 12.0, 8.0)
-    tp_mb = layers_per_stage * tp_passes * tp_one * (1.0 - stack_cal.tp_overlap)
+    tp_passes = dense_layers * (8.0 + tp_dense) + moe_layers * (8.0 + tp_moe)
+    tp_mb = tp_passes * tp_one * (1.0 - stack_cal.tp_overlap)
 
     # -- context parallel: ring attention passes K and V chunks cp−1 times per layer
     # forward, K/V and their gradients backward (Liu et al. 2023, arXiv 2310.01889),
@@ -271,13 +288,16 @@ def evaluate(
 
     # -- expert parallel: dispatch and combine all-to-all per MoE layer, forward and
     # backward (Lepikhin et al. 2020, GShard, arXiv 2006.16668); tokens are split over tp.
+    # The ep group spans tp × cp × ep consecutive ranks when it lies inside dp, but only ep
+    # when folded over tp × dp (Megatron-Core MoE parallel folding orders expert ranks
+    # tp-first), so a folded group of 8 stays on NVLink.
     if model.moe is not None:
         a2a_bytes = tokens / tp * model.moe.top_k * model.hidden_size * ACT_BYTES
-        _, ep_bw = _link(
-            tp * cp * ep, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency
-        )
+        folded = batch.dp % batch.ep != 0
+        span = np.where(folded, ep, tp * cp * ep)
+        _, ep_bw = _link(span, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
         a2a = coll.all_to_all_time(ep, a2a_bytes, ep_bw, alpha)
-        ep_mb = moe_layers * np.where(recompute_full, 6.0, 4.0) * a2a
+        ep_mb = moe_layers * (4.0 + 2.0 * a2a_again) * a2a
     else:
         ep_mb = np.zeros_like(tp)
 
@@ -302,7 +322,7 @@ def evaluate(
     # -- data parallel: gradients reduce-scattered (fp32) and weights all-gathered (bf16)
     # over dp (ZeRO-1/2), all-reduced (ZeRO-0) or gathered every micro-batch (ZeRO-3);
     # hidden behind the backward of the last micro-batch up to the stack's overlap.
-    mem = memory_per_chip(job, batch, chip_cal.memory_reserved_gib)
+    mem = memory or memory_per_chip(job, batch, chip_cal.memory_reserved_gib, stack=stack)
     weights, trainable = parameters_per_chip(job, batch)
     per_domain_dp = np.maximum(system.scaleup_domain_chips // (batch.tp * batch.cp), 1)
     up = system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency
@@ -354,7 +374,7 @@ def evaluate(
     peak = chip.peak_flops(job.precision)
     flops_per_token = model_flops_per_token(job)
     mfu = flops_per_token * tokens_per_s / (chips * peak)
-    extra = _recompute_flops_per_token(job, batch)
+    extra = recompute_flops_per_token(job, batch)
     hfu = (flops_per_token + extra) * tokens_per_s / (chips * peak)
     return StepResult(
         batch=batch,
@@ -370,10 +390,3 @@ def evaluate(
     )
 
 
-def _recompute_flops_per_token(job: Job, batch: LayoutBatch) -> Array:
-    """Hardware FLOPs added by recomputation: a second forward (2N + attention forward)
-    for full, the attention core forward for selective."""
-    model = job.model
-    attention_fwd = 4.0 * model.num_layers * model.q_dim * job.seq_len
-    full = 2.0 * model.matmul_params_per_token() + attention_fwd
-    return np.select([batch.recompute == 2, batch.recompute == 1], [full, attention_fwd], 0.0)

@@ -17,7 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chipmix.common.files import format_validation_error
-from chipmix.errors import FileFormatError
+from chipmix.errors import FileFormatError, InputError
+from chipmix.perf.offload import canonical_offload, offload_from_text
+from chipmix.perf.recompute import canonical_recompute, policy_from_text
 from chipmix.workload.model import MLPKind, ModelSpec, MoE
 from chipmix.workload.precision import RECIPES
 
@@ -131,6 +133,12 @@ class Case:
             value = getattr(self.row, column)
             if value is not None:
                 out[axis] = value
+        policy = policy_from_text(self.row.recompute_detail)
+        if policy is not None:
+            out["recompute"] = canonical_recompute(policy)
+        offload = offload_from_text(self.row.offload)
+        if offload is not None:
+            out["offload"] = canonical_offload(offload)
         return out
 
     @property
@@ -245,8 +253,11 @@ def read_cases(path: str | Path = DEFAULT_CASES) -> list[Case]:
             try:
                 row = CaseRow.model_validate(clean)
                 model = _model_from_row(row)
+                Case(row, model).pinned_layout  # noqa: B018  (the policy columns parse)
             except ValidationError as exc:
                 raise FileFormatError(format_validation_error(f"{path} line {line}", exc)) from None
+            except InputError as exc:
+                raise FileFormatError(f"{path} line {line}: {exc}") from None
             if row.id in seen:
                 raise FileFormatError(f"{path} line {line}: duplicate id {row.id!r}")
             seen.add(row.id)

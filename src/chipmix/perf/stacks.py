@@ -1,0 +1,135 @@
+"""What each training stack does that changes memory or which layouts it can run.
+
+Stacks differ in the bytes they keep per parameter, how they compute the loss, and which
+parallel layouts they accept. Each trait names the documentation it comes from. A stack
+chipmix does not know (or none given) gets the permissive PyTorch defaults: every layout
+some stack runs is allowed, mixed-precision Adam as Megatron keeps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["STACK_FAMILIES", "StackTraits", "stack_traits"]
+
+
+@dataclass(frozen=True, slots=True)
+class StackTraits:
+    """Memory and layout behaviour of one family of stacks."""
+
+    family: str
+    weight_bytes: float
+    """Bytes per weight as the model holds it."""
+    grad_bytes: float
+    """Bytes per gradient (the accumulation buffer)."""
+    optimizer_bytes: float
+    """Bytes per parameter of optimizer state: master copy (if any) and Adam's moments."""
+    loss_bytes_per_logit: float
+    """Bytes per logit kept for the loss's backward (one micro-batch on the last stage)."""
+    loss_chunk_tokens: int | None
+    """Tokens per chunk when the stack computes the loss in vocabulary tiles (only one
+    chunk's logits live at a time); None when the logits are materialized whole."""
+    kv_replication: bool
+    """Accepts tp above the key-value head count by replicating KV heads."""
+    ep_folding: bool
+    """Folds expert parallelism over tp × cp × dp (not only inside dp)."""
+    uneven_pipeline: bool
+    """Accepts a layer count that ``pp · vpp`` does not divide."""
+    low_precision_saved_inputs: bool
+    """Under fp8/fp4 recipes keeps the GEMM inputs for backward in that precision
+    (Transformer Engine), not bf16."""
+    source: str
+
+
+_MEGATRON = StackTraits(
+    family="megatron",
+    # docs/source/api-guide/dist_optimizer.md: "bf16 param, fp32 grads: 6 + 12/d bytes per
+    # parameter" (fp32 main_grad buffer; fp32 master weights and Adam moments, 12 B,
+    # sharded over data-parallel ranks by the distributed optimizer).
+    weight_bytes=2.0,
+    grad_bytes=4.0,
+    optimizer_bytes=12.0,
+    # --cross-entropy-loss-fusion (Transformer Engine parallel_cross_entropy): the gradient
+    # is written in place into the bf16 logits, no fp32 copy is kept.
+    loss_bytes_per_logit=2.0,
+    loss_chunk_tokens=None,
+    # Megatron-Core and TE replicate query groups when tp > num_query_groups (GQA).
+    kv_replication=True,
+    # Megatron-Core MoE parallel folding (--expert-tensor-parallel-size, EP over TP × DP).
+    ep_folding=True,
+    # --decoder-first/last-pipeline-num-layers, --account-for-embedding/loss-in-pipeline-split.
+    uneven_pipeline=True,
+    low_precision_saved_inputs=True,
+    source="Megatron-Core docs: distributed optimizer, MoE parallel folding, pipeline split",
+)
+
+_MAXTEXT = StackTraits(
+    family="maxtext",
+    # MaxText configs/base.yml: weight_dtype float32 (weights and their gradients), mu_dtype
+    # defaults to weight_dtype (optax adamw mu and nu in fp32), no separate master copy.
+    weight_bytes=4.0,
+    grad_bytes=4.0,
+    optimizer_bytes=8.0,
+    # bf16 logits kept and their bf16 gradient at the backward's peak; XLA fuses the fp32
+    # log-softmax into the reduction instead of materializing fp32 logits.
+    loss_bytes_per_logit=4.0,
+    # num_vocab_tiling splits the loss into tiles (configs/base.yml); chipmix assumes tiles
+    # of 2,048 tokens, about what the long-sequence recipes choose.
+    loss_chunk_tokens=2048,
+    # Attention heads are sharded by the tensor axis; fewer KV heads than tp is rejected
+    # by the sharding rules (no replication).
+    kv_replication=False,
+    ep_folding=False,
+    # Pipeline stages are num_layers / (pp · layers_per_pipeline_stage) equal stages.
+    uneven_pipeline=False,
+    low_precision_saved_inputs=False,  # AQT quantizes inside the dot; residuals stay bf16
+    source="MaxText configs/base.yml and layers/decoders.py",
+)
+
+_NEURONX = StackTraits(
+    family="neuronx-distributed",
+    weight_bytes=2.0,
+    grad_bytes=4.0,
+    optimizer_bytes=12.0,
+    loss_bytes_per_logit=6.0,
+    loss_chunk_tokens=None,
+    # NeuronX Distributed GQAQKVColumnParallelLinear: kv_size_multiplier replicates KV heads.
+    kv_replication=True,
+    ep_folding=False,
+    # NxD pipeline: layers split evenly over stages (num_layers % pp == 0).
+    uneven_pipeline=False,
+    low_precision_saved_inputs=False,
+    source="NeuronX Distributed docs: GQA QKV linear, pipeline parallelism, ZeRO-1",
+)
+
+_DEFAULT = StackTraits(
+    family="pytorch",
+    weight_bytes=2.0,
+    grad_bytes=4.0,
+    optimizer_bytes=12.0,
+    loss_bytes_per_logit=6.0,  # unfused: bf16 logits and their fp32 copy
+    loss_chunk_tokens=None,
+    kv_replication=True,
+    ep_folding=True,
+    uneven_pipeline=True,
+    low_precision_saved_inputs=True,  # Transformer Engine and torchao float8 alike
+    source="mixed-precision Adam (Micikevicius et al. 2018; ZeRO, Rajbhandari et al. 2020 §3)",
+)
+
+STACK_FAMILIES: dict[str, StackTraits] = {
+    "megatron": _MEGATRON,
+    "nemo": _MEGATRON,
+    "megatron-bridge": _MEGATRON,
+    "mlperf-nvidia": _MEGATRON,
+    "primus": _MEGATRON,
+    "maxtext": _MAXTEXT,
+    "mlperf-google": _MAXTEXT,
+    "neuronx-distributed": _NEURONX,
+    "nemo-neuron": _NEURONX,
+}
+"""Stacks whose behaviour is known, by the family whose code they run."""
+
+
+def stack_traits(stack: str | None) -> StackTraits:
+    """The traits of ``stack`` (permissive PyTorch defaults when unknown or None)."""
+    return STACK_FAMILIES.get(stack or "", _DEFAULT)
