@@ -112,7 +112,7 @@ _DEFAULT = StackTraits(
     kv_replication=True,
     ep_folding=True,
     uneven_pipeline=True,
-    low_precision_saved_inputs=True,  # Transformer Engine and torchao float8 alike
+    low_precision_saved_inputs=False,  # only stacks known to run Transformer Engine
     source="mixed-precision Adam (Micikevicius et al. 2018; ZeRO, Rajbhandari et al. 2020 §3)",
 )
 
