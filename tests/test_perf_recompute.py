@@ -9,6 +9,7 @@ import pytest
 
 import chipmix
 from chipmix.catalog import load_catalog
+from chipmix.catalog.calibration import Calibration
 from chipmix.errors import InputError, LayoutError
 from chipmix.perf.activations import layer_activations
 from chipmix.perf.layout import Layout, LayoutBatch, pipeline_split
@@ -21,6 +22,7 @@ from chipmix.perf.recompute import (
     policy_from_text,
 )
 from chipmix.perf.rerun import recompute_flops_per_token
+from chipmix.perf.step import evaluate
 from chipmix.perf.validity import check_layout
 from chipmix.workload import Job, ModelSpec, load_model
 
@@ -304,3 +306,20 @@ def test_llama31_405b_meta_layout_fits_with_selective_recompute() -> None:
     assert e.fits
     assert e.memory_gib_per_chip * GIB <= 80 * GIB
     assert 0.36 <= e.mfu <= 0.45
+
+
+def test_context_parallel_runs_the_variants_its_stack_offers() -> None:
+    """Ring (NeuronX here), all-gather (MaxText) or the faster of both (Megatron-Core's
+    --cp-comm-type p2p | all_gather): at 8,192 tokens the attention core hides only part
+    of the ring, and the all-gather of 8 KV heads is the cheaper."""
+    system = load_catalog().system("h100-sxm")
+    layout = LayoutBatch.of([Layout(tp=8, cp=8, dp=1, recompute="full")])
+
+    def cp_time(stack: str) -> float:
+        job = Job(model=load_model("llama3-70b"), seq_len=8192, global_batch=1, stack=stack)
+        # Default calibration: every stack the same kernels, only the variants differ.
+        return float(evaluate(job, system, Calibration(), layout).breakdown.cp_comm[0])
+
+    ring, gather, both = cp_time("neuronx-distributed"), cp_time("maxtext"), cp_time("megatron")
+    assert ring > gather > 0.0
+    assert both == pytest.approx(gather)

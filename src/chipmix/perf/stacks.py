@@ -38,6 +38,12 @@ class StackTraits:
     low_precision_saved_inputs: bool
     """Under fp8/fp4 recipes keeps the GEMM inputs for backward in that precision
     (Transformer Engine), not bf16."""
+    cp_ring: bool
+    """Context parallelism by ring attention: K/V chunks passed around the cp ranks,
+    overlapped with the attention core (Liu et al. 2023, arXiv 2310.01889)."""
+    cp_all_gather: bool
+    """Context parallelism by all-gathering K/V before attention (Llama 3, Dubey et al.
+    2024, arXiv 2407.21783 §3.3.2): one exposed collective, cheap with few KV heads."""
     source: str
 
 
@@ -60,6 +66,9 @@ _MEGATRON = StackTraits(
     # --decoder-first/last-pipeline-num-layers, --account-for-embedding/loss-in-pipeline-split.
     uneven_pipeline=True,
     low_precision_saved_inputs=True,
+    # --cp-comm-type p2p (ring) or all_gather (also a2a, Ulysses, not modelled).
+    cp_ring=True,
+    cp_all_gather=True,
     source="Megatron-Core docs: distributed optimizer, MoE parallel folding, pipeline split",
 )
 
@@ -83,6 +92,9 @@ _MAXTEXT = StackTraits(
     # Pipeline stages are num_layers / (pp · layers_per_pipeline_stage) equal stages.
     uneven_pipeline=False,
     low_precision_saved_inputs=False,  # AQT quantizes inside the dot; residuals stay bf16
+    # Context parallelism all-gathers K/V over the context axis (layers/attentions.py).
+    cp_ring=False,
+    cp_all_gather=True,
     source="MaxText configs/base.yml and layers/decoders.py",
 )
 
@@ -99,6 +111,8 @@ _NEURONX = StackTraits(
     # NxD pipeline: layers split evenly over stages (num_layers % pp == 0).
     uneven_pipeline=False,
     low_precision_saved_inputs=False,
+    cp_ring=True,
+    cp_all_gather=False,
     source="NeuronX Distributed docs: GQA QKV linear, pipeline parallelism, ZeRO-1",
 )
 
@@ -113,6 +127,8 @@ _DEFAULT = StackTraits(
     ep_folding=True,
     uneven_pipeline=True,
     low_precision_saved_inputs=False,  # only stacks known to run Transformer Engine
+    cp_ring=True,
+    cp_all_gather=True,
     source="mixed-precision Adam (Micikevicius et al. 2018; ZeRO, Rajbhandari et al. 2020 §3)",
 )
 

@@ -40,6 +40,7 @@ from chipmix.perf.rerun import (
     rerun_time,
 )
 from chipmix.perf.roofline import ChipRates
+from chipmix.perf.stacks import stack_traits
 from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 from chipmix.workload.precision import PrecisionRecipe
@@ -69,7 +70,7 @@ class StepBreakdown:
     tp_comm: Array
     """Exposed tensor/sequence-parallel all-gathers and reduce-scatters."""
     cp_comm: Array
-    """Exposed ring-attention key/value exchange."""
+    """Exposed context-parallel key/value exchange (ring or all-gather)."""
     ep_comm: Array
     """Expert-parallel all-to-all (dispatch and combine)."""
     pp_comm: Array
@@ -276,15 +277,23 @@ def evaluate(
     tp_passes = dense_layers * (8.0 + tp_dense) + moe_layers * (8.0 + tp_moe)
     tp_mb = tp_passes * tp_one * (1.0 - stack_cal.tp_overlap)
 
-    # -- context parallel: ring attention passes K and V chunks cp−1 times per layer
-    # forward, K/V and their gradients backward (Liu et al. 2023, arXiv 2310.01889),
-    # overlapped with the attention core it feeds.
+    # -- context parallel, in the variants the stack offers (the faster one counts):
+    # ring attention passes K and V chunks cp−1 times per layer forward, K/V and their
+    # gradients backward (Liu et al. 2023, arXiv 2310.01889), overlapped with the attention
+    # core it feeds; all-gather (Llama 3, Dubey et al. 2024 §3.3.2; Megatron-Core
+    # --cp-comm-type all_gather) gathers the whole sequence's K/V before attention and
+    # reduce-scatters their gradients after it, exposed.
     kv_bytes = tokens * 2.0 * model.kv_dim / tp * ACT_BYTES
     _, cp_bw = _link(tp * cp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
     ring = (cp - 1.0) * coll.p2p_time(kv_bytes, cp_bw, alpha)
     cp_fwd = np.maximum(ring - attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
     cp_bwd = np.maximum(2.0 * ring - 2.5 * attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
-    cp_mb = np.where(cp > 1, layers_per_stage * (cp_fwd + cp_bwd), 0.0)
+    gather = 2.0 * coll.reduce_scatter_time(cp, kv_bytes * cp, cp_bw, alpha)
+    traits = stack_traits(stack)
+    variants = [cp_fwd + cp_bwd] if traits.cp_ring else []
+    variants += [gather] if traits.cp_all_gather or not variants else []
+    cp_layer = np.minimum.reduce(variants) if len(variants) > 1 else variants[0]
+    cp_mb = np.where(cp > 1, layers_per_stage * cp_layer, 0.0)
 
     # -- expert parallel: dispatch and combine all-to-all per MoE layer, forward and
     # backward (Lepikhin et al. 2020, GShard, arXiv 2006.16668); tokens are split over tp.
