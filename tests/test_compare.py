@@ -122,7 +122,7 @@ def test_to_dict_and_dataframe(every_chip: Comparison) -> None:
                 "energy_mwh", "fastest", "cheapest"):  # fmt: skip
         assert key in first, key
     assert set(first["layout"]) == {"tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero",
-                                    "recompute"}  # fmt: skip
+                                    "recompute", "offload"}  # fmt: skip
     left_out = [row for row in out["rows"] if not row["feasible"]]
     assert all(row["reason"] for row in left_out)
     frame = every_chip.to_dataframe()

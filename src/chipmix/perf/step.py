@@ -330,34 +330,37 @@ def evaluate(
 
     # -- data parallel: gradients reduce-scattered (fp32) and weights all-gathered (bf16)
     # over dp (ZeRO-1/2), all-reduced (ZeRO-0) or gathered every micro-batch (ZeRO-3);
-    # hidden behind the backward of the last micro-batch up to the stack's overlap.
+    # hidden behind the backward of the last micro-batch up to the stack's overlap. The
+    # group is dp × cp: context-parallel ranks hold the same weights and partial gradients
+    # (Megatron-Core's data-parallel group "with context parallel").
     mem = memory or memory_per_chip(job, batch, chip_cal.memory_reserved_gib, stack=stack)
     weights, trainable = parameters_per_chip(job, batch)
-    per_domain_dp = np.maximum(system.scaleup_domain_chips // (batch.tp * batch.cp), 1)
+    dp_group = dp * cp
+    per_domain_dp = np.maximum(system.scaleup_domain_chips // batch.tp, 1)
     up = system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency
     out = np.maximum(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0)
     zero = batch.zero
     grad_rs = coll.hierarchical_reduce_scatter_time(
-        dp, per_domain_dp, trainable * GRAD_BYTES, up, out, alpha
+        dp_group, per_domain_dp, trainable * GRAD_BYTES, up, out, alpha
     )
     # ZeRO-1/2 gather the updated trained weights; ZeRO-3 gathers every weight it shards.
     gathered = np.where(zero >= 3, weights, trainable)
     weights_ag = coll.hierarchical_reduce_scatter_time(
-        dp, per_domain_dp, gathered * WEIGHT_BYTES, up, out, alpha
+        dp_group, per_domain_dp, gathered * WEIGHT_BYTES, up, out, alpha
     )
     dp_time = np.select(
         [zero == 0, zero <= 2],
         [2.0 * grad_rs, grad_rs + weights_ag],
         default=grad_rs + 2.0 * microbatches * weights_ag,
     )
-    dp_time = np.where(dp > 1, dp_time, 0.0)
+    dp_time = np.where(dp_group > 1, dp_time, 0.0)
     # Gradients of the last micro-batch reduce while its backward runs and, with a
     # pipeline, while later stages drain (the cool-down half of the bubble).
     window = np.where(zero >= 3, microbatches * t_mb, t_mb + 0.5 * bubble)
     dp_exposed = np.maximum(dp_time * (1.0 - stack_cal.dp_overlap), dp_time - window)
 
     # -- optimizer: Adam over this chip's shard of the trainable weights.
-    shard = np.where(zero >= 1, trainable / dp, trainable)
+    shard = np.where(zero >= 1, trainable / dp_group, trainable)
     adam_bytes = stack_cal.eager.optimizer_bytes_per_param if stack_cal.eager else ADAM_STEP_BYTES
     optimizer = bf16.memory_time(shard * adam_bytes) + per_stage("weight_cast")
     overhead = np.full_like(tp, stack_cal.step_overhead_s)
@@ -397,5 +400,3 @@ def evaluate(
         model_flops_per_token=flops_per_token,
         eager_terms=eager.named(microbatches) if eager else {},
     )
-
-
