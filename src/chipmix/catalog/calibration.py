@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from chipmix.catalog.eager import EagerCalibration
+from chipmix.common.files import NoBoolNumbers
 
 __all__ = ["Calibration", "ChipCalibration", "Evidence", "StackCalibration"]
 
@@ -30,7 +31,7 @@ def _merge(old: M, upper: BaseModel) -> M:
     return old.model_copy(update=update)
 
 
-class ChipCalibration(BaseModel):
+class ChipCalibration(NoBoolNumbers):
     """Achievable fractions of a chip's peaks, as microbenchmarks see them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -64,7 +65,7 @@ class ChipCalibration(BaseModel):
     """Where these values come from (microbenchmark, fit and its cases)."""
 
 
-class StackCalibration(BaseModel):
+class StackCalibration(NoBoolNumbers):
     """How much of the hardware a software stack gets: overlap and kernel quality."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -82,6 +82,11 @@ class Catalog:
     def read_folder(self, folder: Path) -> None:
         if not folder.is_dir():
             raise InputError(f"catalog folder {str(folder)!r} does not exist or is not a folder")
+        if self.folders and not _holds_catalog_files(folder):
+            raise InputError(
+                f"catalog folder {str(folder)!r} holds no catalog files (chips/*.yaml, "
+                f"systems/*.yaml, offers/*.yaml, {PRIOR_CALIBRATION}, {FITTED_CALIBRATION})"
+            )
         self.folders.append(str(folder))
         for path in sorted((folder / "chips").glob("*.y*ml")):
             self._read_entries(path, "chips", Chip, self.chips)
@@ -118,6 +123,10 @@ class Catalog:
         raw = read_yaml(path)
         if not isinstance(raw, dict) or key not in raw:
             raise FileFormatError(f"{path}: expected a mapping with a {key!r} list")
+        if not isinstance(raw.get("sources", {}), dict | None):
+            raise FileFormatError(f"{path}: 'sources' must be a mapping of key: {{title, as_of}}")
+        if not isinstance(raw[key], list | None):
+            raise FileFormatError(f"{path}: {key!r} must be a list of entries")
         unknown = set(raw) - {key, "sources"}
         if unknown:
             raise FileFormatError(
@@ -302,6 +311,12 @@ class Catalog:
         return self.sources[figure.source]
 
 
+def _holds_catalog_files(folder: Path) -> bool:
+    return any(any((folder / kind).glob("*.y*ml")) for kind in ("chips", "systems", "offers")) or (
+        any((folder / name).is_file() for name in (PRIOR_CALIBRATION, FITTED_CALIBRATION))
+    )
+
+
 def _as_systems(catalog: Catalog) -> dict[str, System]:
     """Chip ids as aliases of their reference systems, for name look-ups."""
     out = {}
@@ -332,9 +347,29 @@ def _source_keys(item: BaseModel) -> Iterable[tuple[str, str]]:
 
 
 @cache
-def _load(overlays: tuple[str, ...]) -> Catalog:
+def _shipped() -> Catalog:
     catalog = Catalog()
     catalog.read_folder(DATA_DIR)
+    return catalog
+
+
+@cache
+def _load(overlays: tuple[str, ...]) -> Catalog:
+    shipped = _shipped()
+    if not overlays:
+        shipped.check_references()
+        return shipped
+    # Each overlay starts from a copy of the shipped catalog, read once per process: its
+    # entries are frozen models, so copying the tables is enough.
+    catalog = Catalog(
+        chips=dict(shipped.chips),
+        systems=dict(shipped.systems),
+        offers=dict(shipped.offers),
+        sources=dict(shipped.sources),
+        calibration=shipped.calibration,
+        prior_calibration=shipped.prior_calibration,
+        folders=list(shipped.folders),
+    )
     for folder in overlays:
         catalog.read_folder(Path(folder))
     catalog.check_references()

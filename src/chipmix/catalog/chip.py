@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
-from chipmix.catalog.figure import Figure
+from chipmix.catalog.figure import Figure, check_positive_figures
+from chipmix.common.files import NoBoolNumbers
 from chipmix.common.units import PRECISIONS, Precision
 
 __all__ = ["PRECISIONS", "Chip", "ChipStatus", "ChipUse", "Precision"]
@@ -22,7 +23,7 @@ _FALLBACK: dict[str, tuple[Precision, ...]] = {
 recipe runs its GEMMs in fp8 on a chip without fp4 units (Hopper, MI300), else in bf16."""
 
 
-class Chip(BaseModel):
+class Chip(NoBoolNumbers):
     """A chip as its vendor specifies it. All compute figures are *dense* (no 2:4 sparsity)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -68,6 +69,11 @@ class Chip(BaseModel):
         if self.use == "inference":
             out.append("inference-only")
         return out
+
+    @model_validator(mode="after")
+    def _usable_figures(self) -> Chip:
+        check_positive_figures(self)
+        return self
 
     def peak_flops(self, precision: Precision) -> float:
         """Dense peak in FLOP/s for ``precision``; falls back to the next wider precision the

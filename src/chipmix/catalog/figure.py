@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Figure", "Source"]
+from chipmix.common.files import NoBoolNumbers
+
+__all__ = ["MIN_HARDWARE_FIGURE", "Figure", "Source", "check_positive_figures"]
+
+MIN_HARDWARE_FIGURE = 1e-3
+"""The smallest hardware figure accepted, in the figure's own unit (TFLOP/s, GiB, TB/s,
+GB/s, Gbit/s, W, chips): a thousandth of a unit is far below any accelerator ever built, and
+a zero or a near-zero figure would divide a time by nothing (or make it run for years)."""
 
 
 class Source(BaseModel):
@@ -20,7 +27,7 @@ class Source(BaseModel):
     """The date the figures speak for, ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
 
 
-class Figure(BaseModel):
+class Figure(NoBoolNumbers):
     """One number and the key of its `Source` in the same file."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -32,3 +39,17 @@ class Figure(BaseModel):
     """Caveats: sparse vs dense, unit conversions, what was assumed."""
     estimated: bool = False
     """True where no document states the figure and it is our stated assumption."""
+
+
+def check_positive_figures(item: BaseModel) -> None:
+    """Raise ValueError naming the first figure of ``item`` below `MIN_HARDWARE_FIGURE`."""
+    for name in type(item).model_fields:
+        value = getattr(item, name)
+        figures = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, figure in figures:
+            if isinstance(figure, Figure) and figure.value < MIN_HARDWARE_FIGURE:
+                where = name if key is None else f"{name}.{key}"
+                raise ValueError(
+                    f"{where}: {figure.value:g} is not a usable figure (at least "
+                    f"{MIN_HARDWARE_FIGURE:g}, in the figure's unit)"
+                )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from chipmix.common.files import NoBoolNumbers
 
 __all__ = ["PRICE_TIERS", "Offer", "OfferStatus", "PriceTier"]
 
@@ -13,7 +15,7 @@ PRICE_TIERS: tuple[PriceTier, ...] = ("on-demand", "spot", "committed-1y", "comm
 OfferStatus = Literal["listed", "unverified", "estimated"]
 
 
-class Offer(BaseModel):
+class Offer(NoBoolNumbers):
     """Hourly prices for one system in one region over one period."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -25,8 +27,9 @@ class Offer(BaseModel):
     region: str
     chips_per_unit: int = Field(gt=0)
     """Chips in one priced unit (an instance of 8 GPUs, one TPU chip, ...)."""
-    usd_per_unit_hour: dict[PriceTier, float]
-    """Price of one unit for one hour, per tier."""
+    usd_per_unit_hour: dict[PriceTier, Annotated[float, Field(ge=1e-4)]]
+    """Price of one unit for one hour, per tier (at least $0.0001: a zero price would
+    divide a budget by nothing)."""
     valid_from: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
     """First date the prices held (or the snapshot date)."""
     valid_to: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}(-\d{2})?$")

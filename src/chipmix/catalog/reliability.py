@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chipmix.catalog.catalog import DATA_DIR, Catalog
 from chipmix.catalog.figure import Figure, Source
 from chipmix.catalog.offer import PriceTier
-from chipmix.common.files import format_validation_error, read_yaml
+from chipmix.common.files import NoBoolNumbers, format_validation_error, read_yaml
 from chipmix.errors import FileFormatError
 
 __all__ = [
@@ -44,7 +44,7 @@ ScalingRule = Literal["tdp_w", "hbm_gib", "none"]
 power, with the HBM capacity, or not at all."""
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chipmix.catalog.chip import Chip
-from chipmix.catalog.figure import Figure
+from chipmix.catalog.figure import Figure, check_positive_figures
+from chipmix.common.files import NoBoolNumbers
 
 __all__ = ["System", "SystemKind"]
 
 SystemKind = Literal["reference", "cloud-instance", "tpu-slice", "on-prem", "rack"]
 
 
-class System(BaseModel):
+class System(NoBoolNumbers):
     """A deployable unit of chips. Figures left out fall back to the chip's standard system."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,6 +51,11 @@ class System(BaseModel):
     """Why a figure of this system differs from its chip's (key: the figure's name). The
     catalog refuses a link figure that contradicts the chip's without a reason here."""
     note: str = ""
+
+    @model_validator(mode="after")
+    def _usable_figures(self) -> System:
+        check_positive_figures(self)
+        return self
 
 
 class ResolvedSystem(BaseModel):

@@ -11,6 +11,10 @@ from chipmix.cli.options import CatalogOpt, JsonOpt, check_choice
 
 __all__ = ["bench"]
 
+MAX_BENCH_SEQ = 2**15
+"""The longest sequence a bench step takes (32k tokens): longer ones exhaust a device's
+memory in the attention's activations before they measure anything."""
+
 
 def bench(
     model: Annotated[
@@ -28,10 +32,16 @@ def bench(
         str | None, typer.Option("--chip", help="Catalog chip id, if the name does not match.")
     ] = None,
     threads: Annotated[
-        int | None, typer.Option("--threads", help="CPU threads (default: PyTorch's).")
+        int | None,
+        typer.Option("--threads", help="CPU threads (default: PyTorch's).", min=1, max=1024),
     ] = None,
-    seq_len: Annotated[int | None, typer.Option("--seq-len", help="Tokens per sequence.")] = None,
-    batch: Annotated[int | None, typer.Option("--batch", help="Sequences per step.")] = None,
+    seq_len: Annotated[
+        int | None,
+        typer.Option("--seq-len", help="Tokens per sequence.", min=1, max=MAX_BENCH_SEQ),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option("--batch", help="Sequences per step.", min=1, max=1024)
+    ] = None,
     compile: Annotated[
         bool, typer.Option("--compile", help="Also time the step under torch.compile.")
     ] = False,

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from chipmix.cli.options import CatalogOpt, JsonOpt
+from chipmix.cli.options import CatalogOpt, FormatOpt, JsonOpt
+from chipmix.cli.output import emit, output_format
 
 __all__ = ["CatalogKind", "catalog_cmd", "models"]
 
@@ -24,28 +25,31 @@ def catalog_cmd(
     all_vintages: Annotated[
         bool, typer.Option("--all-vintages", help="Offers: include prices no longer current.")
     ] = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
 ) -> None:
     """List the catalog: chips with their figures, systems, or priced offers."""
     from chipmix.catalog import load_catalog
     from chipmix.report.catalog_tables import catalog_rows, catalog_table
-    from chipmix.report.render import console, print_json
+    from chipmix.report.render import print_json
 
+    fmt = output_format(fmt, json_out)
     cat = load_catalog(catalog)
     rows = catalog_rows(cat, kind.value, all_vintages=all_vintages)
-    if json_out:
+    if fmt == "json":
         print_json(rows)
         return
-    console.print(catalog_table(kind.value, rows))
+    emit([catalog_table(kind.value, rows)], fmt)
 
 
-def models(json_out: JsonOpt = False) -> None:
+def models(json_out: JsonOpt = False, fmt: FormatOpt = "table") -> None:
     """List the model presets with their parameter counts."""
     from chipmix.report.catalog_tables import model_rows, models_table
-    from chipmix.report.render import console, print_json
+    from chipmix.report.render import print_json
 
+    fmt = output_format(fmt, json_out)
     rows = model_rows()
-    if json_out:
+    if fmt == "json":
         print_json(rows)
         return
-    console.print(models_table(rows))
+    emit([models_table(rows)], fmt)

@@ -11,6 +11,7 @@ from chipmix.cli.options import (
     BatchOpt,
     CatalogOpt,
     ChipsOpt,
+    FormatOpt,
     JsonOpt,
     ModelOpt,
     ModeOpt,
@@ -23,11 +24,12 @@ from chipmix.cli.options import (
     SystemOpt,
     TierOpt,
     TokensOpt,
+    finite,
     job_kwargs,
     layout_opts,
     priced_catalog,
 )
-from chipmix.cli.output import report_context, show, write_report
+from chipmix.cli.output import emit, output_format, report_context, show, write_report
 
 __all__ = ["compare", "estimate", "search"]
 
@@ -72,6 +74,7 @@ def estimate(
         bool, typer.Option("--explain", help="Show the step-time and memory breakdown.")
     ] = False,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     prices_as_of: PricesAsOfOpt = None,
 ) -> None:
@@ -79,7 +82,7 @@ def estimate(
 
     Layout axes not given are chosen by the search (the best layout that fits)."""
     from chipmix.api import estimate as run
-    from chipmix.report.render import console, estimate_table, print_json
+    from chipmix.report.render import estimate_table, print_json
 
     result = run(
         model,
@@ -90,11 +93,11 @@ def estimate(
         **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack, precision_recipe),
         **layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute, offload),
     )
-    if json_out:
+    fmt = output_format(fmt, json_out)
+    if fmt == "json":
         print_json(result.to_dict())
         return
-    for table in estimate_table(result, explain=explain):
-        console.print(table)
+    emit(estimate_table(result, explain=explain), fmt)
 
 
 def search(
@@ -108,8 +111,11 @@ def search(
     mode: ModeOpt = "pretrain",
     tokens: TokensOpt = None,
     stack: StackOpt = None,
-    top: Annotated[int, typer.Option("--top", help="How many layouts to show.")] = 5,
+    top: Annotated[
+        int, typer.Option("--top", help="How many layouts to show.", min=1, max=1000)
+    ] = 5,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
@@ -118,10 +124,6 @@ def search(
     from chipmix.api import search as run
     from chipmix.report.render import search_table
 
-    if top < 1:
-        from chipmix.errors import InputError
-
-        raise InputError(f"--top must be at least 1 (got {top})")
     result = run(
         model,
         system,
@@ -134,7 +136,7 @@ def search(
         from chipmix.report.html import search_page
 
         write_report(search_page(result, **report_context(catalog)), report)
-    show(result, search_table, json_out)
+    show(result, search_table, json_out, fmt)
 
 
 def compare(
@@ -142,7 +144,11 @@ def compare(
     tokens: TokensOpt = None,
     steps: Annotated[
         float | None,
-        typer.Option("--steps", help="Optimizer steps to train (instead of --tokens)."),
+        typer.Option(
+            "--steps",
+            help="Optimizer steps to train (instead of --tokens).",
+            callback=finite(1e12),
+        ),
     ] = None,
     chips: Annotated[
         int | None,
@@ -155,12 +161,18 @@ def compare(
     deadline_days: Annotated[
         float | None,
         typer.Option(
-            "--deadline-days", help="Fewest chips (whole nodes) that train within this many days."
+            "--deadline-days",
+            help="Fewest chips (whole nodes) that train within this many days.",
+            callback=finite(36500),
         ),
     ] = None,
     budget_usd: Annotated[
         float | None,
-        typer.Option("--budget-usd", help="Fastest plan whose cost stays within this budget."),
+        typer.Option(
+            "--budget-usd",
+            help="Fastest plan whose cost stays within this budget.",
+            callback=finite(1e15),
+        ),
     ] = None,
     systems: Annotated[
         str | None,
@@ -185,6 +197,7 @@ def compare(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
@@ -216,4 +229,4 @@ def compare(
         from chipmix.report.html import compare_page
 
         write_report(compare_page(result, **report_context(catalog)), report)
-    show(result, compare_tables, json_out)
+    show(result, compare_tables, json_out, fmt)

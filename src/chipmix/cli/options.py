@@ -3,15 +3,21 @@ that turn option text into the keyword arguments of the library's functions."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from chipmix.cli.paths import input_folder, output_file
+
 __all__ = [
+    "MAX_CHIPS",
+    "MAX_DEGREE",
     "BatchOpt",
     "CatalogOpt",
     "ChipsOpt",
+    "FormatOpt",
     "JsonOpt",
     "ModeOpt",
     "ModelOpt",
@@ -25,6 +31,7 @@ __all__ = [
     "TierOpt",
     "TokensOpt",
     "check_choice",
+    "finite",
     "job_kwargs",
     "layout_opts",
     "list_opt",
@@ -42,7 +49,14 @@ ModelOpt = Annotated[
 SystemOpt = Annotated[
     str, typer.Option("--system", "-s", help="System id, or a chip id for its reference system.")
 ]
-ChipsOpt = Annotated[int | None, typer.Option("--chips", "-n", help="Number of chips.")]
+MAX_CHIPS = 2**20
+"""The most chips a command takes (a million: ten times the largest cluster built)."""
+MAX_DEGREE = 2**16
+"""The largest parallel degree (tp, pp, dp, ...) or micro-batch."""
+ChipsOpt = Annotated[
+    int | None,
+    typer.Option("--chips", "-n", help="Number of chips."),
+]
 SeqOpt = Annotated[int, typer.Option("--seq-len", help="Tokens per sequence.")]
 BatchOpt = Annotated[int, typer.Option("--global-batch", help="Sequences per step.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="bf16, fp8, int8 or fp4.")]
@@ -55,8 +69,29 @@ RecipeOpt = Annotated[
     ),
 ]
 ModeOpt = Annotated[str, typer.Option("--mode", help="pretrain, finetune or lora.")]
+
+
+def finite(high: float | None = None) -> Any:
+    """A typer callback: the value, or a one-line error if it is NaN or infinite (click lets
+    them through) or above ``high``. The library checks the lower ends of the values it
+    takes, with its own messages; ``high`` bounds the sizes it would otherwise take at face
+    value and run with for minutes (or return absurd numbers for)."""
+
+    def check(value: float | None) -> Any:
+        if value is None:
+            return None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{value} is not a finite number")
+        if high is not None and value > high:
+            raise typer.BadParameter(f"{value:g} is too large (at most {high:g})")
+        return value
+
+    return check
+
+
 TokensOpt = Annotated[
-    float | None, typer.Option("--tokens", help="Tokens to train on (e.g. 15e12).")
+    float | None,
+    typer.Option("--tokens", help="Tokens to train on (e.g. 15e12).", callback=finite()),
 ]
 TierOpt = Annotated[
     str, typer.Option("--price-tier", help="on-demand, spot, committed-1y, committed-3y or owned.")
@@ -70,7 +105,11 @@ StackOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CatalogOpt = Annotated[
     Path | None,
-    typer.Option("--catalog", help="Folder of catalog files overlaying the shipped catalog."),
+    typer.Option(
+        "--catalog",
+        help="Folder of catalog files overlaying the shipped catalog.",
+        callback=lambda value: input_folder(value, "--catalog"),
+    ),
 ]
 PricesAsOfOpt = Annotated[
     str | None,
@@ -84,7 +123,14 @@ ReportOpt = Annotated[
     typer.Option(
         "--report",
         help="Also write a self-contained HTML report with plots to this file (opens offline).",
-        dir_okay=False,
+        callback=lambda value: output_file(value, "--report"),
+    ),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="Tables: table (the terminal), csv (spreadsheets) or json (same as --json).",
     ),
 ]
 

@@ -7,18 +7,40 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ARGV", "report_context", "show", "write_report"]
+__all__ = ["ARGV", "FORMATS", "emit", "output_format", "report_context", "show", "write_report"]
+
+FORMATS = ("table", "csv", "json")
 
 
-def show(result: Any, tables: Callable[[Any], Iterable[Any]], json_out: bool) -> None:
-    """Print ``result`` as one JSON document, or as its rich tables."""
-    from chipmix.report.render import console, print_json
+def output_format(fmt: str, json_out: bool) -> str:
+    """The format asked for (``--json`` is ``--format json``), or a one-line error."""
+    from chipmix.cli.options import check_choice
 
-    if json_out:
+    check_choice("format", fmt, FORMATS)
+    return "json" if json_out else fmt
+
+
+def emit(tables: Iterable[Any], fmt: str = "table") -> None:
+    """Print rich tables on stdout: as tables (never cut short), or as CSV."""
+    from chipmix.report.render import print_csv, print_tables
+
+    if fmt == "csv":
+        print_csv(tables)
+    else:
+        print_tables(tables)
+
+
+def show(
+    result: Any, tables: Callable[[Any], Iterable[Any]], json_out: bool, fmt: str = "table"
+) -> None:
+    """Print ``result`` as one JSON document, or as its tables (rich or CSV)."""
+    from chipmix.report.render import print_json
+
+    fmt = output_format(fmt, json_out)
+    if fmt == "json":
         print_json(result.to_dict())
         return
-    for table in tables(result):
-        console.print(table)
+    emit(tables(result), fmt)
 
 
 def write_report(page: Any, path: Path) -> None:

@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from chipmix.cli.options import (
+    MAX_CHIPS,
     BatchOpt,
     CatalogOpt,
+    FormatOpt,
     JsonOpt,
     ModeOpt,
     PrecisionOpt,
@@ -18,12 +20,14 @@ from chipmix.cli.options import (
     ReportOpt,
     SeqOpt,
     StackOpt,
+    finite,
     job_kwargs,
     list_opt,
     priced_catalog,
     shares_opt,
 )
-from chipmix.cli.output import report_context, show, write_report
+from chipmix.cli.output import output_format, report_context, show, write_report
+from chipmix.cli.paths import input_file
 
 __all__ = ["budget", "plan"]
 
@@ -60,6 +64,7 @@ def plan(
         typer.Option("--target", help="Wanted P(every deadline met), 0–1 (default: 0.9)."),
     ] = None,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
@@ -78,6 +83,8 @@ def plan(
     from chipmix.report.plan_tables import plan_tables
     from chipmix.report.render import print_json
 
+    fmt = output_format(fmt, json_out)
+    input_file(scenario, "SCENARIO")
     try:
         result = run(
             scenario,
@@ -87,7 +94,7 @@ def plan(
             single_vendor=False if no_baseline else None,
         )
     except PlanInfeasibleError as exc:
-        if json_out:
+        if fmt == "json":
             print_json(exc.to_dict())
             raise typer.Exit(2) from None
         raise
@@ -99,7 +106,7 @@ def plan(
             result, scenario_text=text, scenario_file=str(scenario), **report_context(catalog)
         )
         write_report(page, report)
-    show(result, plan_tables, json_out)
+    show(result, plan_tables, json_out, fmt)
 
 
 def _futures(
@@ -143,9 +150,13 @@ def _futures(
 
 def budget(
     usd: Annotated[
-        float | None, typer.Option("--usd", help="Budget in US dollars: what it buys.")
+        float | None,
+        typer.Option("--usd", help="Budget in US dollars: what it buys.", callback=finite(1e15)),
     ] = None,
-    years: Annotated[float, typer.Option("--years", help="Length of the commitment.")] = 1.0,
+    years: Annotated[
+        float,
+        typer.Option("--years", help="Length of the commitment.", callback=finite(100)),
+    ] = 1.0,
     offers: Annotated[
         str | None,
         typer.Option(
@@ -167,21 +178,34 @@ def budget(
         typer.Option("--tiers", help="Comma-separated price tiers (default: all but spot)."),
     ] = None,
     max_chips: Annotated[
-        int | None, typer.Option("--max-chips", help="Chips each offer can hold at once.")
+        int | None,
+        typer.Option(
+            "--max-chips", help="Chips each offer can hold at once.", min=1, max=MAX_CHIPS
+        ),
     ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Model to train (with --tokens per run)."),
     ] = None,
     tokens: Annotated[
-        float | None, typer.Option("--tokens", help="Tokens per training run (e.g. 15e12).")
+        float | None,
+        typer.Option(
+            "--tokens", help="Tokens per training run (e.g. 15e12).", callback=finite(1e16)
+        ),
     ] = None,
     runs: Annotated[
         float | None,
-        typer.Option("--runs", help="Runs of --model to train: the budget they need."),
+        typer.Option(
+            "--runs",
+            help="Runs of --model to train: the budget they need.",
+            callback=finite(1e6),
+        ),
     ] = None,
     chips: Annotated[
-        int, typer.Option("--chips", "-n", help="Chips per run, for its throughput.")
+        int,
+        typer.Option(
+            "--chips", "-n", help="Chips per run, for its throughput.", min=1, max=MAX_CHIPS
+        ),
     ] = 4096,
     seq_len: SeqOpt = 4096,
     global_batch: BatchOpt = 1024,
@@ -189,15 +213,22 @@ def budget(
     mode: ModeOpt = "pretrain",
     stack: StackOpt = None,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
+    *,
+    ctx: typer.Context,
 ) -> None:
     """What a commitment buys: chip-hours, PFLOP-days and training runs per offer and tier
     under vendor caps (--usd); or the budget that K runs need (--runs)."""
     from chipmix.planning.budget.budget import budget as run
     from chipmix.report.plan_tables import budget_tables
 
+    fmt = output_format(fmt, json_out)
+    if model is None:
+        _refuse_unused(ctx, ("tokens", "runs", "chips", "seq_len", "global_batch",
+                             "precision", "mode", "stack"), "--model")  # fmt: skip
     job = job_kwargs(seq_len, global_batch, precision, mode, None, stack)
     del job["tokens"]
     result = run(
@@ -219,4 +250,19 @@ def budget(
         from chipmix.report.html.budget import budget_page
 
         write_report(budget_page(result, **report_context(catalog)), report)
-    show(result, budget_tables, json_out)
+    show(result, budget_tables, json_out, fmt)
+
+
+def _refuse_unused(ctx: typer.Context, names: tuple[str, ...], needs: str) -> None:
+    """Options typed on the command line that do nothing without ``needs``: an error, not
+    a silent success (the user believes they shaped the answer)."""
+    from chipmix.errors import InputError
+
+    given = [
+        "--" + name.replace("_", "-")
+        for name in names
+        if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+    ]
+    if given:
+        raise InputError(f"{', '.join(given)} only apply with {needs}; add {needs} or leave "
+                         f"{'them' if len(given) > 1 else 'it'} out")  # fmt: skip

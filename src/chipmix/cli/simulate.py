@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from chipmix.cli.options import (
+    MAX_CHIPS,
     BatchOpt,
     CatalogOpt,
+    FormatOpt,
     JsonOpt,
     ModeOpt,
     PrecisionOpt,
@@ -19,10 +21,12 @@ from chipmix.cli.options import (
     StackOpt,
     TierOpt,
     TokensOpt,
+    finite,
     job_kwargs,
     priced_catalog,
 )
-from chipmix.cli.output import report_context, show, write_report
+from chipmix.cli.output import emit, output_format, report_context, show, write_report
+from chipmix.cli.paths import input_file
 
 __all__ = ["simulate"]
 
@@ -35,7 +39,10 @@ def simulate(
         str | None,
         typer.Option("--system", "-s", help="System id, or a chip id for its reference system."),
     ] = None,
-    chips: Annotated[int | None, typer.Option("--chips", "-n", help="Number of chips.")] = None,
+    chips: Annotated[
+        int | None,
+        typer.Option("--chips", "-n", help="Number of chips."),
+    ] = None,
     plan: Annotated[
         Path | None,
         typer.Option("--plan", help="Planner scenario (YAML): simulate every job of its plan."),
@@ -43,7 +50,11 @@ def simulate(
     tokens: TokensOpt = None,
     duration_days: Annotated[
         float | None,
-        typer.Option("--duration-days", help="A fixed window of wall time (instead of --tokens)."),
+        typer.Option(
+            "--duration-days",
+            help="A fixed window of wall time (instead of --tokens).",
+            callback=finite(36500),
+        ),
     ] = None,
     checkpoint_interval: Annotated[
         str,
@@ -60,14 +71,24 @@ def simulate(
         typer.Option("--scenario", help="Outage scenario file (YAML): outages, migration."),
     ] = None,
     replicas: Annotated[int, typer.Option("--replicas", help="Monte Carlo replicas.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (reproducible).")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed (reproducible).", max=2**63 - 1)
+    ] = 0,
     deadline_days: Annotated[
         float | None,
-        typer.Option("--deadline-days", help="Report the probability of finishing by then."),
+        typer.Option(
+            "--deadline-days",
+            help="Report the probability of finishing by then.",
+            callback=finite(36500),
+        ),
     ] = None,
     hot_spares: Annotated[
         int | None,
-        typer.Option("--hot-spares", help="Hot spare nodes (default: the catalog's share)."),
+        typer.Option(
+            "--hot-spares",
+            help="Hot spare nodes (default: the catalog's share).",
+            max=MAX_CHIPS,
+        ),
     ] = None,
     sweep: Annotated[
         bool,
@@ -88,6 +109,7 @@ def simulate(
     price_tier: TierOpt = "on-demand",
     stack: StackOpt = None,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     prices_as_of: PricesAsOfOpt = None,
     report: ReportOpt = None,
@@ -98,10 +120,13 @@ def simulate(
     Give --model, --system, --chips and the run's length; or --plan with a planner
     scenario to simulate each job where the plan puts it."""
     from chipmix.errors import InputError
-    from chipmix.report.render import console, print_json
+    from chipmix.report.render import print_json
     from chipmix.report.sim_tables import plan_simulation_tables, simulation_tables
     from chipmix.sim.simulate import simulate as run
 
+    fmt = output_format(fmt, json_out)
+    input_file(plan, "--plan")
+    input_file(scenario, "--scenario")
     if plan is not None:
         from chipmix.sim.plan_runs import simulate_plan
 
@@ -119,11 +144,10 @@ def simulate(
                                 asynchronous_checkpoint=async_checkpoint,
                                 hot_spare_nodes=hot_spares,
                                 catalog=priced_catalog(catalog, prices_as_of))  # fmt: skip
-        if json_out:
+        if fmt == "json":
             print_json(planned.to_dict())
             return
-        for table in plan_simulation_tables(planned):
-            console.print(table)
+        emit(plan_simulation_tables(planned), fmt)
         return
     if model is None or system is None or chips is None:
         raise InputError("give --model, --system and --chips (or --plan SCENARIO.yaml)")
@@ -152,4 +176,4 @@ def simulate(
         from chipmix.report.html import simulate_page
 
         write_report(simulate_page(result, **report_context(catalog)), report)
-    show(result, simulation_tables, json_out)
+    show(result, simulation_tables, json_out, fmt)

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from chipmix.cli.options import CatalogOpt, JsonOpt, ReportOpt, check_choice
-from chipmix.cli.output import report_context, write_report
+from chipmix.cli.options import CatalogOpt, FormatOpt, JsonOpt, ReportOpt, check_choice
+from chipmix.cli.output import emit, output_format, report_context, write_report
+from chipmix.cli.paths import input_file, output_file, output_folder
 
 __all__ = ["calibrate", "validate"]
 
@@ -50,6 +51,7 @@ def validate(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     report: ReportOpt = None,
 ) -> None:
@@ -57,11 +59,11 @@ def validate(
     published-serving schema, serving measurements), or against the training steps of a
     bench results file (--from-bench)."""
     if from_bench is not None or fit_db is not None:
-        _validate_bench(from_bench, fit_db, json_out, catalog, cases, cross_validate,
-                        markdown, report)  # fmt: skip
+        _validate_bench(from_bench, fit_db, output_format(fmt, json_out), catalog, cases,
+                        cross_validate, markdown, report)  # fmt: skip
         return
     from chipmix.catalog import load_catalog
-    from chipmix.report.render import console, print_json
+    from chipmix.report.render import print_json
     from chipmix.report.validate_table import scorecard_markdown, scorecard_tables
     from chipmix.validate.cases import DEFAULT_CASES, read_cases
     from chipmix.validate.crossval import CROSS_VALIDATIONS
@@ -70,11 +72,13 @@ def validate(
     from chipmix.validate.score import score_cases
     from chipmix.validate.serve_cases import is_serving_file
 
+    fmt = output_format(fmt, json_out)
     by = (
         None
         if cross_validate is None
         else check_choice("--cross-validate", cross_validate, CROSS_VALIDATIONS)
     )
+    input_file(cases, "--cases")
     cat = load_catalog(catalog)
     if cases is not None and is_serving_file(cases):  # the published-serving schema
         from chipmix.validate.serve_cases import read_serve_cases
@@ -97,11 +101,10 @@ def validate(
         rows = read_cases(cases or DEFAULT_CASES)
         if by is not None and report is None and not markdown:  # only the refitted scores
             shown = with_intervals(refit_without(rows, cat, by), rows, cat)
-            if json_out:
+            if fmt == "json":
                 print_json(shown.to_dict())
                 return
-            for table in scorecard_tables(shown):
-                console.print(table)
+            emit(scorecard_tables(shown), fmt)
             return
         card = with_intervals(score_cases(rows, cat), rows, cat)
         if markdown:
@@ -122,21 +125,20 @@ def validate(
             **report_context(catalog),
         )
         write_report(page, report)
-    if json_out:
+    if fmt == "json":
         print_json(shown.to_dict())
         return
-    for table in scorecard_tables(shown):
-        console.print(table)
+    emit(scorecard_tables(shown), fmt)
 
 
 def _validate_bench(
-    db: Path | None, fit_db: Path | None, json_out: bool, catalog: Path | None,
+    db: Path | None, fit_db: Path | None, fmt: str, catalog: Path | None,
     cases: Path | None, cross_validate: str | None, markdown: bool, report: Path | None,
 ) -> None:  # fmt: skip
     from chipmix.bench.score import score_bench
     from chipmix.errors import InputError
     from chipmix.report.bench_tables import bench_score_tables
-    from chipmix.report.render import console, print_json
+    from chipmix.report.render import print_json
 
     if db is None:
         raise InputError("--fit-db goes with --from-bench DB (the file whose steps to score)")
@@ -145,12 +147,13 @@ def _validate_bench(
     if other:
         raise InputError(f"--from-bench scores a results file; it does not combine with "
                          f"{', '.join(other)}")  # fmt: skip
+    input_file(db, "--from-bench")
+    input_file(fit_db, "--fit-db")
     scored = score_bench(db, fit_db=fit_db, catalog=catalog)
-    if json_out:
+    if fmt == "json":
         print_json(scored.to_dict())
         return
-    for table in bench_score_tables(scored):
-        console.print(table)
+    emit(bench_score_tables(scored), fmt)
 
 
 def calibrate(
@@ -185,6 +188,8 @@ def calibrate(
     from chipmix.validate.cases import DEFAULT_CASES, read_cases
     from chipmix.validate.fit import fit_calibration, write_calibration
 
+    input_file(cases, "--cases")
+    (output_folder if from_bench else output_file)(out, "--out")
     if from_bench:
         from chipmix.bench.commands import calibrate_from_bench
         from chipmix.report.bench_tables import fit_dict, fit_table

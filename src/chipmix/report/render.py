@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from chipmix.results import Estimate, SearchResult
 
@@ -19,7 +22,9 @@ __all__ = [
     "fmt_duration",
     "fmt_num",
     "fmt_usd",
+    "print_csv",
     "print_json",
+    "print_tables",
     "search_table",
 ]
 
@@ -40,6 +45,51 @@ def _clean(value: Any) -> Any:
 def print_json(data: Any) -> None:
     """One JSON document on stdout (NaN/inf become null)."""
     print(json.dumps(_clean(data), indent=2, sort_keys=False))
+
+
+def print_tables(tables: Iterable[RenderableType]) -> None:
+    """Print tables on stdout, never cutting an id or a number short.
+
+    On a terminal, a column too wide for the screen folds onto more lines instead of ending
+    in "…"; into a pipe or a file, each table is printed at its natural width (a program
+    reading it wants every value whole, not the width of a screen it does not have)."""
+    for table in tables:
+        if isinstance(table, Table):
+            for column in table.columns:
+                column.overflow = "fold"
+        width = console.width
+        if not console.is_terminal:
+            wide = console.options.update_width(10_000)
+            width = max(width, console.measure(table, options=wide).maximum)
+        out = console if width == console.width else Console(width=width, highlight=False)
+        out.print(table)
+
+
+def _plain(cell: Any) -> str:
+    if isinstance(cell, Text):
+        return cell.plain
+    if isinstance(cell, str):
+        return Text.from_markup(cell).plain
+    return str(cell)
+
+
+def print_csv(tables: Iterable[RenderableType]) -> None:
+    """Tables as CSV on stdout: per table a ``# title`` line, the header, the rows; a blank
+    line between tables. Text that is not a table becomes a ``# `` line."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    for i, table in enumerate(tables):
+        if i:
+            sys.stdout.write("\n")
+        if not isinstance(table, Table):
+            sys.stdout.write(f"# {_plain(table)}\n")
+            continue
+        if table.title:
+            sys.stdout.write(f"# {_plain(table.title)}\n")
+        columns = [list(c.cells) for c in table.columns]
+        if table.show_header:
+            writer.writerow([_plain(c.header) for c in table.columns])
+        for row in zip(*columns, strict=True):
+            writer.writerow([_plain(cell) for cell in row])
 
 
 def fmt_num(x: float, digits: int = 3) -> str:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chipmix.catalog.offer import PriceTier
-from chipmix.common.files import read_yaml
+from chipmix.common.files import NoBoolNumbers, read_yaml
 from chipmix.errors import FileFormatError, InputError
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -170,4 +170,7 @@ def load_scenario(path: str | Path) -> ContinuityScenario:
     file = Path(path)
     if not file.is_file():
         raise InputError(f"scenario file {str(file)!r} does not exist")
-    return parse_scenario(read_yaml(file), str(file))
+    raw = read_yaml(file)
+    if raw is None:
+        raise FileFormatError(f"{file}: the scenario file is empty; leave --scenario out")
+    return parse_scenario(raw, str(file))

@@ -9,6 +9,7 @@ the project's copy of the shared published-measurement set, attribution columns 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chipmix.common.files import format_validation_error
+from chipmix.common.files import format_validation_error, read_text
 from chipmix.errors import FileFormatError, InputError
 from chipmix.perf.offload import canonical_offload, offload_from_text
 from chipmix.perf.recompute import canonical_recompute, policy_from_text
@@ -234,12 +235,9 @@ def read_cases(path: str | Path = DEFAULT_CASES) -> list[Case]:
     """Read a CSV in the published-measurement schema. Malformed rows raise
     `FileFormatError` naming the line and the column."""
     path = Path(path)
+    text = read_text(path, "cases file")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
-        reader = csv.DictReader(handle)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise FileFormatError(
@@ -262,4 +260,8 @@ def read_cases(path: str | Path = DEFAULT_CASES) -> list[Case]:
                 raise FileFormatError(f"{path} line {line}: duplicate id {row.id!r}")
             seen.add(row.id)
             cases.append(Case(row, model))
+    except csv.Error as exc:
+        raise FileFormatError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+    if not cases:
+        raise FileFormatError(f"{path}: no cases (only a header); add at least one row")
     return cases

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from chipmix.common.files import NoBoolNumbers
 from chipmix.common.units import Precision
 from chipmix.workload.model import ModelSpec
 from chipmix.workload.precision import PrecisionRecipe, recipe_for
@@ -17,7 +18,7 @@ MODES: tuple[Mode, ...] = ("pretrain", "finetune", "lora")
 TRAIN_PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "int8", "fp4")
 
 
-class Job(BaseModel):
+class Job(NoBoolNumbers):
     """One training job: the model, its batch and sequence shape, precision and token budget."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

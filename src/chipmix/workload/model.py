@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from chipmix.common.files import NoBoolNumbers
 
 __all__ = ["MLA", "MLP_KINDS", "MLPKind", "MoE", "ModelSpec"]
 
@@ -18,20 +20,23 @@ MLPKind = Literal["swiglu", "gelu", "relu2"]
 MLP_KINDS: tuple[MLPKind, ...] = ("swiglu", "gelu", "relu2")
 
 
-class MoE(BaseModel):
-    """Mixture-of-experts feed-forward (Shazeer et al. 2017; GShard; DeepSeekMoE)."""
+class MoE(NoBoolNumbers):
+    """Mixture-of-experts feed-forward (Shazeer et al. 2017; GShard; DeepSeekMoE).
+
+    Every size has an upper bound far above any published model (a typo, not a design,
+    would otherwise overflow or run for minutes)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    num_experts: int = Field(gt=1)
+    num_experts: int = Field(gt=1, le=2**16)
     """Routed experts per MoE layer."""
-    top_k: int = Field(gt=0)
+    top_k: int = Field(gt=0, le=2**16)
     """Routed experts each token visits."""
-    expert_ffn_hidden_size: int = Field(gt=0)
+    expert_ffn_hidden_size: int = Field(gt=0, le=2**22)
     """Intermediate size of one expert."""
-    num_shared_experts: int = Field(0, ge=0)
+    num_shared_experts: int = Field(0, ge=0, le=2**10)
     """Experts every token visits (DeepSeekMoE), each of ``expert_ffn_hidden_size``."""
-    num_dense_layers: int = Field(0, ge=0)
+    num_dense_layers: int = Field(0, ge=0, le=100_000)
     """Leading layers with a dense MLP of ``ffn_hidden_size`` instead of experts."""
 
     @model_validator(mode="after")
@@ -41,21 +46,21 @@ class MoE(BaseModel):
         return self
 
 
-class MLA(BaseModel):
+class MLA(NoBoolNumbers):
     """Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434, section 2.1)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    q_lora_rank: int | None = Field(None, gt=0)
+    q_lora_rank: int | None = Field(None, gt=0, le=2**20)
     """Rank of the query down-projection; None projects queries directly."""
-    kv_lora_rank: int = Field(gt=0)
+    kv_lora_rank: int = Field(gt=0, le=2**20)
     """Rank of the joint key-value compression (what the KV cache holds)."""
-    qk_nope_head_dim: int = Field(gt=0)
-    qk_rope_head_dim: int = Field(gt=0)
-    v_head_dim: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0, le=2**16)
+    qk_rope_head_dim: int = Field(gt=0, le=2**16)
+    v_head_dim: int = Field(gt=0, le=2**16)
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(NoBoolNumbers):
     """A decoder-only transformer, every dimension explicit."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -65,20 +70,20 @@ class ModelSpec(BaseModel):
     display_name: str = ""
     source: str = ""
     """Where the architecture is published (paper, model card, config file)."""
-    params_published: float | None = Field(None, gt=0)
+    params_published: float | None = Field(None, gt=0, le=1e16)
     """Total parameters as the publisher states them (checked against our count in tests)."""
-    active_params_published: float | None = Field(None, gt=0)
+    active_params_published: float | None = Field(None, gt=0, le=1e16)
     """Parameters touched per token (MoE), as published."""
-    num_layers: int = Field(gt=0)
-    hidden_size: int = Field(gt=0)
-    ffn_hidden_size: int = Field(gt=0)
+    num_layers: int = Field(gt=0, le=100_000)
+    hidden_size: int = Field(gt=0, le=2**20)
+    ffn_hidden_size: int = Field(gt=0, le=2**22)
     """Intermediate size of the dense MLP (for MoE models: of the dense layers)."""
-    num_heads: int = Field(gt=0)
-    num_kv_heads: int = Field(gt=0)
+    num_heads: int = Field(gt=0, le=2**16)
+    num_kv_heads: int = Field(gt=0, le=2**16)
     """Key-value heads: equal to ``num_heads`` for MHA, 1 for MQA, in between for GQA."""
-    head_dim: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
-    max_seq_len: int = Field(2048, gt=0)
+    head_dim: int = Field(gt=0, le=2**16)
+    vocab_size: int = Field(gt=0, le=2**24)
+    max_seq_len: int = Field(2048, gt=0, le=2**27)
     mlp: MLPKind = "swiglu"
     tied_embeddings: bool = False
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from chipmix.common.files import format_validation_error, read_yaml
+from chipmix.common.files import format_validation_error, read_json, read_yaml
 from chipmix.errors import FileFormatError, UnknownNameError
 from chipmix.workload.model import ModelSpec
 
@@ -48,15 +47,7 @@ def load_model(name_or_path: str) -> ModelSpec:
     if path.suffix.lower() in {".yaml", ".yml", ".json"} or path.exists():
         if not path.is_file():
             raise FileFormatError(f"model file {name_or_path!r} does not exist")
-        if path.suffix.lower() == ".json":
-            try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise FileFormatError(
-                    f"{path} line {exc.lineno}: not valid JSON ({exc.msg})"
-                ) from None
-        else:
-            raw = read_yaml(path)
+        raw = read_json(path) if path.suffix.lower() == ".json" else read_yaml(path)
         if isinstance(raw, dict) and ("model_type" in raw or "architectures" in raw):
             from chipmix.workload.hf import model_from_hf_config
 

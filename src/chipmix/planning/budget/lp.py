@@ -29,7 +29,7 @@ def solve_lp(
     Scaled for HiGHS's tolerances: the variables are millions of chip-hours, so prices are
     $M per million chip-hours (= $/chip-hour, near 1-20) and values are relative to the
     best offer's (at most 1)."""
-    from chipmix.planning.portfolio.solver import highspy_module
+    from chipmix.planning.portfolio.solver import highspy_module, new_highs
 
     highspy = highspy_module()
     n = len(options)
@@ -38,8 +38,7 @@ def solve_lp(
     value = np.array([o.value for o in options])
     scale = float(value.max()) or 1.0
     value = value / scale
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs(highspy)
     inf = highspy.kHighsInf
     lower = np.zeros(n)
     upper = np.array(

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from chipmix.catalog.catalog import Catalog, load_catalog
+from chipmix.common.files import parse_yaml, read_text
 from chipmix.errors import FileFormatError
 from chipmix.planning.portfolio.lines import KeyLines, Problems, format_path
 from chipmix.planning.portfolio.resolve import Resolver
@@ -30,10 +31,7 @@ __all__ = ["load_scenario", "parse_scenario"]
 def load_scenario(path: str | Path, catalog: Catalog | str | Path | None = None) -> Scenario:
     """Read and validate a scenario file."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FileFormatError(f"{file}: cannot read scenario ({exc.strerror})") from None
+    text = read_text(file, "scenario")
     return parse_scenario(text, origin=str(file), base_dir=file.parent, catalog=catalog)
 
 
@@ -47,9 +45,9 @@ def parse_scenario(
     """Validate a scenario given as YAML text or as a mapping (the file's structure)."""
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     if isinstance(source, str):
+        raw = parse_yaml(source, origin)  # first: it refuses nesting and alias bombs
         try:
             lines: KeyLines | None = KeyLines.of(source)
-            raw = yaml.safe_load(source)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""

@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chipmix.catalog.offer import PriceTier
+from chipmix.common.files import NoBoolNumbers
 from chipmix.planning.futures.sources import FuturesSpec
 from chipmix.workload.job import Mode
 
@@ -90,7 +91,7 @@ Fraction = Annotated[float, BeforeValidator(_percent), Field(ge=0, lt=1)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-_]*$", max_length=100)]
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     """Frozen, and every unknown key is an error naming the key and the valid ones."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

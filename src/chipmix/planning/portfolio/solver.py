@@ -15,7 +15,15 @@ from chipmix.planning.portfolio.formulation import Model, build_model, value_sca
 from chipmix.planning.portfolio.occupancy import repair_vendors
 from chipmix.planning.portfolio.problem import F64, USD, Goal, Problem
 
-__all__ = ["LAZY_GROUPS", "Solution", "highspy_module", "solve", "solve_model", "violated"]
+__all__ = [
+    "LAZY_GROUPS",
+    "Solution",
+    "highspy_module",
+    "new_highs",
+    "solve",
+    "solve_model",
+    "violated",
+]
 
 
 # -- solving ---------------------------------------------------------------------------------
@@ -24,6 +32,28 @@ def highspy_module() -> Any:
     import importlib
 
     return importlib.import_module("highspy")
+
+
+def new_highs(highspy: Any) -> Any:
+    """A ``Highs`` instance that prints nothing.
+
+    The C library prints its banner from the constructor, before any option can be set
+    (``Highs()`` takes none), straight to file descriptor 1: a command's stdout, which must
+    carry only its answer. So fd 1 points at the null device while it is built, and the
+    output is switched off before it is handed out."""
+    import os
+
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 @dataclass(frozen=True)
@@ -213,8 +243,7 @@ def solve_model(
     highspy = highspy_module()
     started = time.perf_counter() if started is None else started
     opts = pb.scenario.solver
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs(highspy)
     h.setOptionValue("mip_rel_gap", opts.gap)
     h.setOptionValue("time_limit", float(time_limit_s or opts.time_limit_s))
     h.setOptionValue("random_seed", 0)
