@@ -7,9 +7,10 @@ overlays them: an entry with a known id replaces the shipped one, a new id exten
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -348,9 +349,14 @@ def _source_keys(item: BaseModel) -> Iterable[tuple[str, str]]:
 
 @cache
 def _shipped() -> Catalog:
-    catalog = Catalog()
-    catalog.read_folder(DATA_DIR)
-    return catalog
+    from chipmix.catalog.cache import cached
+
+    def read() -> Catalog:
+        catalog = Catalog()
+        catalog.read_folder(DATA_DIR)
+        return catalog
+
+    return cached(DATA_DIR, Catalog, read)
 
 
 @cache
@@ -361,15 +367,11 @@ def _load(overlays: tuple[str, ...]) -> Catalog:
         return shipped
     # Each overlay starts from a copy of the shipped catalog, read once per process: its
     # entries are frozen models, so copying the tables is enough.
-    catalog = Catalog(
-        chips=dict(shipped.chips),
-        systems=dict(shipped.systems),
-        offers=dict(shipped.offers),
-        sources=dict(shipped.sources),
-        calibration=shipped.calibration,
-        prior_calibration=shipped.prior_calibration,
-        folders=list(shipped.folders),
-    )
+    catalog = copy.copy(shipped)
+    for entry in fields(catalog):
+        value = getattr(catalog, entry.name)
+        if isinstance(value, dict | list):
+            setattr(catalog, entry.name, copy.copy(value))
     for folder in overlays:
         catalog.read_folder(Path(folder))
     catalog.check_references()
