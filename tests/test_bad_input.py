@@ -180,7 +180,7 @@ PATH_USES: list[tuple[list[str], str, set[str]]] = [
     (["simulate", *JOB, "--tokens", "1e9", "--report", "{}"], ".html", {"missing"}),
     (["validate", "--report", "{}"], ".html", {"missing"}),
     (["validate", "--cases", "{}"], ".csv", set()),
-    (["calibrate", "--out", "{}"], ".yaml", {"missing"}),
+    (["calibrate", "--out", "{}"], ".yaml", set()),
     (["catalog", "chips", "--catalog", "{}"], "", {"folder"}),
     (["estimate", "-m", "{}", "-s", "h100-sxm", "-n", "8"], ".yaml", set()),
     (["estimate", "-m", "{}", "-s", "h100-sxm", "-n", "8"], ".json", set()),

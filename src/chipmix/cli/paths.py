@@ -87,8 +87,9 @@ def _writable_parent(path: Path, option: str) -> None:
             return
 
 
-def output_file(path: Path | None, option: str) -> Path | None:
-    """A file to write: not a folder, its folder creatable and writable."""
+def output_file(path: Path | None, option: str, *, make_folder: bool = True) -> Path | None:
+    """A file to write: not a folder, its folder writable, and existing unless the writer
+    makes it (``make_folder``)."""
     if path is None:
         return None
     _common(path, option)
@@ -97,6 +98,9 @@ def output_file(path: Path | None, option: str) -> Path | None:
             raise InputError(f"{option}: {path} is a folder; give a file name")
         if path.exists() and not os.access(path, os.W_OK):
             raise InputError(f"{option}: {path} is not writable (permission denied)")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not make_folder and not parent.is_dir():
+            raise InputError(f"{option}: folder {parent} does not exist; create it first")
         _writable_parent(path, option)
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:

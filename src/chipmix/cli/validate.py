@@ -189,7 +189,10 @@ def calibrate(
     from chipmix.validate.fit import fit_calibration, write_calibration
 
     input_file(cases, "--cases")
-    (output_folder if from_bench else output_file)(out, "--out")
+    if from_bench:
+        output_folder(out, "--out")
+    else:
+        output_file(out, "--out", make_folder=False)
     if from_bench:
         from chipmix.bench.commands import calibrate_from_bench
         from chipmix.report.bench_tables import fit_dict, fit_table

@@ -113,6 +113,9 @@ def parse_yaml(text: str, origin: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None:
+            problem += f" {context} at line {start.line + 1}"
         raise FileFormatError(f"{origin}{where}: not valid YAML ({problem})") from None
     except (RecursionError, MemoryError):
         raise FileFormatError(f"{origin}: nested too deeply to read; flatten it") from None
