@@ -86,7 +86,8 @@ class Catalog:
         if self.folders and not _holds_catalog_files(folder):
             raise InputError(
                 f"catalog folder {str(folder)!r} holds no catalog files (chips/*.yaml, "
-                f"systems/*.yaml, offers/*.yaml, {PRIOR_CALIBRATION}, {FITTED_CALIBRATION})"
+                f"systems/*.yaml, offers/*.yaml, {PRIOR_CALIBRATION}, {FITTED_CALIBRATION}, "
+                f"{FACILITIES}, reliability.yaml)"
             )
         self.folders.append(str(folder))
         for path in sorted((folder / "chips").glob("*.y*ml")):
@@ -313,9 +314,11 @@ class Catalog:
 
 
 def _holds_catalog_files(folder: Path) -> bool:
-    return any(any((folder / kind).glob("*.y*ml")) for kind in ("chips", "systems", "offers")) or (
-        any((folder / name).is_file() for name in (PRIOR_CALIBRATION, FITTED_CALIBRATION))
-    )
+    """True if ``folder`` has any file an overlay may hold (the reliability figures, read
+    by `chipmix.catalog.reliability`, included)."""
+    kinds = any(any((folder / kind).glob("*.y*ml")) for kind in ("chips", "systems", "offers"))
+    names = (PRIOR_CALIBRATION, FITTED_CALIBRATION, FACILITIES, "reliability.yaml")
+    return kinds or any((folder / name).is_file() for name in names)
 
 
 def _as_systems(catalog: Catalog) -> dict[str, System]:
