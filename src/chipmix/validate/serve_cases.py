@@ -10,6 +10,7 @@ states the assumption it predicts with (`ServeCase.assumptions`).
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chipmix.common.files import format_validation_error
+from chipmix.common.files import format_validation_error, read_text
 from chipmix.errors import FileFormatError
 from chipmix.serve.job import ServeJob
 from chipmix.serve.precision import KVPrecision, WeightPrecision
@@ -167,10 +168,9 @@ def _case(row: ServeCaseRow) -> ServeCase:
 
 def is_serving_file(path: str | Path) -> bool:
     """True when the CSV's header is the published-serving schema."""
-    try:
-        with Path(path).open(encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle), [])
-    except OSError:
+    try:  # an unreadable file is not a serving file: the training reader says why
+        header = next(csv.reader(io.StringIO(read_text(Path(path)), newline="")), [])
+    except (FileFormatError, csv.Error):
         return False
     return "scenario" in header and "output_len" in header
 
@@ -179,11 +179,8 @@ def read_serve_cases(path: str | Path = DEFAULT_SERVE_CASES) -> list[ServeCase]:
     """Read a CSV in the published-serving schema; malformed rows raise `FileFormatError`
     naming the line and the column."""
     path = Path(path)
+    handle = io.StringIO(read_text(path, "cases file"), newline="")
     try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
         reader = csv.DictReader(handle)
         missing = [c for c in SERVE_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -211,4 +208,8 @@ def read_serve_cases(path: str | Path = DEFAULT_SERVE_CASES) -> list[ServeCase]:
                 raise FileFormatError(f"{path} line {line}: duplicate id {case.id!r}")
             seen.add(case.id)
             cases.append(case)
+    except csv.Error as exc:
+        raise FileFormatError(f"{path}: not valid CSV ({exc})") from None
+    if not cases:
+        raise FileFormatError(f"{path}: no cases (only a header); add at least one row")
     return cases
