@@ -98,13 +98,17 @@ BASES = {
     "simulate": ["simulate", *JOB, "--tokens", "1e9", "--replicas", "5"],
     "budget": ["budget", "--usd", "1e6"],
     "budget-model": ["budget", "--usd", "1e6", *MODEL, "--tokens", "1e9"],
+    "serve-estimate": ["serve", "estimate", *JOB],
+    "serve-search": ["serve", "search", *JOB],
+    "serve-compare": ["serve", "compare", *MODEL, "--systems", "h100-sxm"],
 }
 NOT_NUMBERS = ["nan", "NaN", "inf", "-inf", "1e999", "true", "false", "", "abc", "1,000",
                "0x10", "½", "1e5x", "--"]  # fmt: skip
 NEGATIVE = ["-1", "-0.5", "-1e300", f"-{10**40}"]
 HUGE_INT = st.integers(min_value=10**8, max_value=10**400).map(str)
 HUGE_FLOAT = st.sampled_from(["1e30", "1e300", "1.7e308", str(10**400), "9" * 40])
-FLOATS = {"--tokens", "--deadline-days", "--budget-usd", "--usd", "--years"}
+FLOATS = {"--tokens", "--deadline-days", "--budget-usd", "--usd", "--years", "--ttft-p99-ms",
+          "--tpot-p99-ms", "--tokens-per-day"}  # fmt: skip
 # (command base, option, kind): "pos" must be > 0, "nonneg" >= 0; each with its bad values.
 NUMERIC = [
     *[(b, o, "pos") for b in ("estimate", "search")
@@ -121,6 +125,10 @@ NUMERIC = [
     *[("budget", o, "pos") for o in ("--usd", "--years", "--max-chips")],
     *[("budget-model", o, "pos") for o in ("--chips", "--tokens", "--seq-len",
                                            "--global-batch")],
+    *[("serve-estimate", o, "pos") for o in ("--chips", "--input-len", "--output-len",
+                                             "--ttft-p99-ms", "--tpot-p99-ms", "--tp", "--batch")],
+    ("serve-search", "--top", "pos"),
+    *[("serve-compare", o, "pos") for o in ("--chips", "--tokens-per-day")],
 ]  # fmt: skip
 
 
@@ -187,6 +195,8 @@ PATH_USES: list[tuple[list[str], str, set[str]]] = [
     (["plan", "{}"], ".yaml", set()),
     (["simulate", *JOB, "--tokens", "1e9", "--scenario", "{}"], ".yaml", set()),
     (["simulate", "--plan", "{}"], ".yaml", set()),
+    (["plan", "{}", "--futures", "2"], ".yaml", set()),
+    (["validate", "--from-bench", "{}"], ".sqlite", set()),
 ]
 
 

@@ -48,6 +48,7 @@ COMMANDS = {
     "plan infeasible": ["plan", "{infeasible}"],
     "budget": ["budget", "--usd", "1e8", "--years", "1"],
     "budget runs": ["budget", "--runs", "2", "-m", "llama3.2-1b", "--tokens", "1e11"],
+    "serve compare": ["serve", "compare", "-m", "llama3.2-1b", "--systems", "h100-sxm,mi300x"],
 }
 
 

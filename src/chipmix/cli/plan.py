@@ -76,7 +76,8 @@ def plan(
     least cost (or the shortest makespan, or the most tokens within the budget) and says
     which constraints bind and what relaxing them is worth. See examples/*.yaml."""
     if futures is not None:
-        _futures(scenario, futures, seed, workers, ray_address, target, json_out, catalog, report)
+        fmt = output_format(fmt, json_out)
+        _futures(scenario, futures, seed, workers, ray_address, target, fmt, catalog, report)
         return
     from chipmix.planning.portfolio.planner import plan as run
     from chipmix.planning.portfolio.results import PlanInfeasibleError
@@ -116,7 +117,7 @@ def _futures(
     workers: int,
     ray_address: str | None,
     target: float | None,
-    json_out: bool,
+    fmt: str,
     catalog: Path | None,
     report: Path | None,
 ) -> None:
@@ -125,6 +126,7 @@ def _futures(
     from chipmix.report.futures_tables import futures_tables
     from chipmix.report.render import print_json
 
+    input_file(scenario, "SCENARIO")
     try:
         result = run(
             scenario,
@@ -136,7 +138,7 @@ def _futures(
             target=target,
         )
     except PlanInfeasibleError as exc:
-        if json_out:
+        if fmt == "json":
             print_json(exc.to_dict())
             raise typer.Exit(2) from None
         raise
@@ -145,7 +147,7 @@ def _futures(
 
         page = futures_page(result, scenario_file=str(scenario), **report_context(catalog))
         write_report(page, report)
-    show(result, futures_tables, json_out)
+    show(result, futures_tables, False, fmt)
 
 
 def budget(

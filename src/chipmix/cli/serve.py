@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from chipmix.cli.options import CatalogOpt, JsonOpt, ModelOpt, ReportOpt, StackOpt, TierOpt
+from chipmix.cli.options import (
+    MAX_CHIPS,
+    MAX_DEGREE,
+    CatalogOpt,
+    FormatOpt,
+    JsonOpt,
+    ModelOpt,
+    ReportOpt,
+    StackOpt,
+    TierOpt,
+    finite,
+)
 from chipmix.cli.output import report_context, show, write_report
 
 __all__ = ["app"]
@@ -22,11 +33,23 @@ InputOpt = Annotated[int, typer.Option("--input-len", help="Prompt tokens per re
 OutputOpt = Annotated[
     int, typer.Option("--output-len", help="Generated tokens per request (mean).")
 ]
+MAX_LATENCY_MS = 3.6e6
+"""The loosest latency target taken: an hour (a looser one is no target)."""
 TTFTOpt = Annotated[
-    float | None, typer.Option("--ttft-p99-ms", help="p99 time-to-first-token target, ms.")
+    float | None,
+    typer.Option(
+        "--ttft-p99-ms",
+        help="p99 time-to-first-token target, ms.",
+        callback=finite(MAX_LATENCY_MS),
+    ),
 ]
 TPOTOpt = Annotated[
-    float | None, typer.Option("--tpot-p99-ms", help="p99 time-per-output-token target, ms.")
+    float | None,
+    typer.Option(
+        "--tpot-p99-ms",
+        help="p99 time-per-output-token target, ms.",
+        callback=finite(MAX_LATENCY_MS),
+    ),
 ]
 WeightOpt = Annotated[str, typer.Option("--precision", help="Weights: bf16, fp8, int8 or fp4.")]
 KVOpt = Annotated[
@@ -36,8 +59,12 @@ KVOpt = Annotated[
 ServeSystemOpt = Annotated[
     str, typer.Option("--system", "-s", help="System id, or a chip id for its reference system.")
 ]
-ServeChipsOpt = Annotated[int, typer.Option("--chips", "-n", help="Number of chips.")]
-AxisOpt = Annotated[int | None, typer.Option(help="Pin this axis of the replica layout.")]
+ServeChipsOpt = Annotated[
+    int, typer.Option("--chips", "-n", help="Number of chips.", min=1, max=MAX_CHIPS)
+]
+AxisOpt = Annotated[
+    int | None, typer.Option(help="Pin this axis of the replica layout.", min=1, max=MAX_DEGREE)
+]
 
 
 def _job(
@@ -62,8 +89,11 @@ def estimate_cmd(
     tp: AxisOpt = None,
     pp: AxisOpt = None,
     ep: AxisOpt = None,
-    batch: Annotated[int | None, typer.Option(help="Requests per replica.")] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Requests per replica.", min=1, max=MAX_DEGREE)
+    ] = None,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     report: ReportOpt = None,
 ) -> None:
@@ -80,7 +110,7 @@ def estimate_cmd(
         from chipmix.report.html.serve import serve_estimate_page
 
         write_report(serve_estimate_page(result, **report_context(catalog)), report)
-    show(result, serve_estimate_tables, json_out)
+    show(result, serve_estimate_tables, json_out, fmt)
 
 
 @app.command("search")
@@ -95,8 +125,11 @@ def search_cmd(
     precision: WeightOpt = "bf16",
     kv_precision: KVOpt = None,
     stack: StackOpt = None,
-    top: Annotated[int, typer.Option("--top", help="How many layouts to show.")] = 5,
+    top: Annotated[
+        int, typer.Option("--top", help="How many layouts to show.", min=1, max=1000)
+    ] = 5,
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     report: ReportOpt = None,
 ) -> None:
@@ -113,7 +146,7 @@ def search_cmd(
         from chipmix.report.html.serve import serve_estimate_page
 
         write_report(serve_estimate_page(result, **report_context(catalog)), report)
-    show(result, serve_search_tables, json_out)
+    show(result, serve_search_tables, json_out, fmt)
 
 
 @app.command("compare")
@@ -125,10 +158,17 @@ def compare_cmd(
     tpot_p99_ms: TPOTOpt = None,
     tokens_per_day: Annotated[
         float | None,
-        typer.Option("--tokens-per-day", help="Output tokens a day to serve: chips needed."),
+        typer.Option(
+            "--tokens-per-day",
+            help="Output tokens a day to serve: chips needed.",
+            callback=finite(1e18),
+        ),
     ] = None,
     chips: Annotated[
-        int, typer.Option("--chips", "-n", help="Chips on each system (replicas fill them).")
+        int,
+        typer.Option(
+            "--chips", "-n", help="Chips on each system (replicas fill them).", min=1, max=MAX_CHIPS
+        ),
     ] = 64,
     systems: Annotated[
         str | None,
@@ -139,6 +179,7 @@ def compare_cmd(
     stack: StackOpt = None,
     price_tier: TierOpt = "on-demand",
     json_out: JsonOpt = False,
+    fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
     report: ReportOpt = None,
 ) -> None:
@@ -157,4 +198,4 @@ def compare_cmd(
         from chipmix.report.html.serve import serve_compare_page
 
         write_report(serve_compare_page(result, **report_context(catalog)), report)
-    show(result, serve_compare_tables, json_out)
+    show(result, serve_compare_tables, json_out, fmt)
