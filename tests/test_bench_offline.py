@@ -223,7 +223,7 @@ def test_validate_from_bench_table_names_every_term() -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--from-bench", "no-such.sqlite"], "no such results file"),
+        (["--from-bench", "no-such.sqlite"], "no-such.sqlite does not exist"),
         (["--fit-db", str(QUICK_8B)], "--fit-db goes with --from-bench"),
         (["--from-bench", str(QUICK_1B), "--cross-validate", "source"], "does not combine"),
         (["--from-bench", str(CHECK_8B)], "--fit-db"),
