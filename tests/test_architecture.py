@@ -40,6 +40,7 @@ MAY_ONLY: dict[str, frozenset[str]] = {
     "perf": FOUNDATION | {"catalog", "workload"},
     "serve": FOUNDATION | {"catalog", "workload", "perf"},
     "uncertainty": FOUNDATION,
+    "pricing": FOUNDATION | {"catalog"},
 }
 """Rooms near the top of the flow, with every room they may import."""
 
@@ -54,11 +55,6 @@ NEVER: dict[str, frozenset[str]] = {
     "api": frozenset({"cli", "report"}),
 }
 """Rooms further down, with the rooms they must never import."""
-
-RUN_COST = "cost"
-"""The run-cost module of the planning room (time, chip-hours, cost and energy of one run)
-prices every `Estimate`, so `layouts` and `results` may import it, and nothing else of
-planning. Temporary: it belongs below `layouts` and should move there."""
 
 PRINTERS = frozenset({"report", "cli"})
 """The only rooms that print (``print(``, rich, writes to stdout/stderr)."""
@@ -178,11 +174,6 @@ def test_no_import_cycle_between_modules() -> None:
     assert not cycles, f"import cycles: {cycles}"
 
 
-def _is_run_cost(target: str) -> bool:
-    parts = target.split(".")
-    return len(parts) > 2 and parts[1] in PLANNING and parts[-1] == RUN_COST
-
-
 def _arrows() -> list[tuple[str, str, str, str]]:
     """(module, imported module, its room, importer's room) for every chipmix import."""
     out = []
@@ -200,9 +191,7 @@ def test_no_forbidden_arrow() -> None:
     for name, target, target_room, room in _arrows():
         if room in MAY_ONLY and target_room not in MAY_ONLY[room]:
             bad.append(f"{name} imports {target} ({room} may import only {sorted(MAY_ONLY[room])})")
-        if target_room in NEVER.get(room, ()) and not (
-            room in {"layouts", "results"} and _is_run_cost(target)
-        ):
+        if target_room in NEVER.get(room, ()):
             bad.append(f"{name} imports {target} ({room} never imports {target_room})")
         if target_room in FACADE and room not in FACADE_IMPORTERS:
             bad.append(f"{name} imports {target} (only chipmix and cli/ call the façade)")

@@ -9,7 +9,7 @@ from chipmix.catalog.offer import PriceTier
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf.layout import Layout
 from chipmix.perf.step import StepResult
-from chipmix.planning.cost import RunCost
+from chipmix.pricing import RunCost
 from chipmix.uncertainty.evidence import EvidenceClass
 from chipmix.uncertainty.interval import ErrorDistribution, Interval
 from chipmix.workload.job import Job

@@ -3,8 +3,8 @@ price each as an `Estimate`: the work behind `chipmix.search` and `chipmix.estim
 
 Layout axes the caller pins are kept; the search chooses the others (`run_search`). A full
 layout is checked by the rules and by memory, and a layout that does not fit is refused
-with the numbers. Pricing (time, chip-hours, cost, energy of the run) is the run-cost
-module's; the stack's name is the calibration's.
+with the numbers. Pricing (time, chip-hours, cost, energy of the run) is
+`chipmix.pricing`'s; the stack's name is the calibration's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from chipmix.perf.offload import canonical_offload
 from chipmix.perf.recompute import canonical_recompute
 from chipmix.perf.step import evaluate
 from chipmix.perf.validity import check_layout
-from chipmix.planning.cost import run_cost
+from chipmix.pricing import run_cost
 from chipmix.results import Estimate, SearchResult
 from chipmix.uncertainty.evidence import evidence_for
 from chipmix.uncertainty.interval import error_model

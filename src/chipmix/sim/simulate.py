@@ -19,7 +19,7 @@ from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.catalog.reliability import Reliability, load_reliability
 from chipmix.errors import InfeasibleError, InputError, UnknownNameError
 from chipmix.layouts.best import estimate
-from chipmix.planning.cost import cheapest_offers
+from chipmix.pricing import cheapest_offers
 from chipmix.sim.checkpoint import checkpoint_spec, daly_interval, parse_interval, young_interval
 from chipmix.sim.failures import HARDWARE_CAUSES, job_rates
 from chipmix.sim.montecarlo import monte_carlo, sweep_intervals

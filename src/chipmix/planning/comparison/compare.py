@@ -1,7 +1,7 @@
 """One job across many systems: which chips, how long, how much.
 
 Every system gets its best layout from the layout search (`chipmix.layouts.best.search`, which
-prices the run with `chipmix.planning.cost`); this module only decides *how many* chips each
+prices the run with `chipmix.pricing`); this module only decides *how many* chips each
 system uses and ranks the answers. Exactly one sizing rule applies to every system:
 
 ``chips``

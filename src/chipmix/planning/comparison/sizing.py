@@ -12,7 +12,7 @@ from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError
 from chipmix.perf.step import model_flops_per_token
 from chipmix.planning.comparison.result import ComparisonRow
-from chipmix.planning.cost import cheapest_offers
+from chipmix.pricing import cheapest_offers
 from chipmix.results import Estimate
 from chipmix.workload.job import Job
 

@@ -2,7 +2,7 @@
 
 A placement is one job on one offer, in one price tier, on one chip count, with the best
 layout the layout search finds there (`chipmix.layouts.best.search`; nothing here models
-performance). Its duration, chip-hours and energy come from `chipmix.planning.cost.run_cost`
+performance). Its duration, chip-hours and energy come from `chipmix.pricing.run_cost`
 (``time = tokens / tokens_per_s``, ``chip-hours = chips × time``, ``energy = chip-hours ×
 W per chip``); its price is ``chip-hours × $/chip-hour`` of the offer's tier after the
 scenario's discount. Compute is counted in H100-equivalent chip-hours: ``chip-hours ×
@@ -40,8 +40,8 @@ from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError
 from chipmix.perf.step import model_flops_per_token
 from chipmix.planning.comparison.sizing import MAX_CHIPS, MIN_GAIN, ladder
-from chipmix.planning.cost import run_cost
 from chipmix.planning.portfolio.scenario import RESERVED_TIERS, PlanJob, PlanOffer, Scenario
+from chipmix.pricing import run_cost
 from chipmix.results import Estimate
 from chipmix.workload.job import Job
 
