@@ -90,3 +90,17 @@ def test_assumptions_are_stated(cases: list[ServeCase]) -> None:
     assert mlperf
     assert all(c.job.input_len == c.job.output_len for c in mlperf)
     assert all(any("input length" in a for a in c.assumptions) for c in mlperf)
+
+
+def test_both_schemas_read_the_architecture_columns_alike(cases: list[ServeCase]) -> None:
+    """Training and serving rows share one typed base for the model-architecture columns."""
+    from chipmix.validate.case_columns import ArchitectureColumns, model_from_columns
+    from chipmix.validate.cases import CaseRow
+    from chipmix.validate.serve_cases import ServeCaseRow
+
+    assert issubclass(CaseRow, ArchitectureColumns)
+    assert issubclass(ServeCaseRow, ArchitectureColumns)
+    moe = next(c for c in cases if c.row.moe_experts)
+    assert model_from_columns(moe.row) == moe.job.model
+    assert moe.job.model.moe is not None
+    assert moe.job.model.moe.num_experts == moe.row.moe_experts

@@ -8,20 +8,21 @@ the project's copy of the shared published-measurement set, attribution columns 
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from chipmix.common.files import format_validation_error, read_text
-from chipmix.errors import FileFormatError, InputError
 from chipmix.perf.offload import canonical_offload, offload_from_text
 from chipmix.perf.recompute import canonical_recompute, policy_from_text
-from chipmix.workload.model import MLPKind, ModelSpec, MoE
+from chipmix.validate.case_columns import (
+    SHARED_COLUMNS,
+    ArchitectureColumns,
+    model_from_columns,
+    read_rows,
+)
+from chipmix.workload.model import ModelSpec
 from chipmix.workload.precision import RECIPES
 
 __all__ = ["DEFAULT_CASES", "Case", "CaseRow", "read_cases"]
@@ -31,11 +32,12 @@ DEFAULT_CASES = Path(__file__).parent / "data" / "published_training.csv"
 OPTIONAL_COLUMNS = ("precision_detail", "recompute_detail", "offload", "framework")
 """Trailing columns a file may leave out (the schema's README: readers accept both)."""
 
-REQUIRED_COLUMNS = tuple(
-    "id source url stack model layers hidden ffn_hidden heads kv_heads head_dim vocab seq_len "
-    "mlp tied_embeddings moe_experts moe_top_k moe_expert_ffn_hidden moe_shared_experts "
-    "moe_dense_layers mode chip chips precision tp pp dp cp ep vpp zero recompute "
-    "global_batch_seqs micro_batch metric value".split()
+REQUIRED_COLUMNS = (
+    *SHARED_COLUMNS,
+    *(
+        "seq_len mode precision tp pp dp cp ep vpp zero recompute global_batch_seqs "
+        "micro_batch metric value"
+    ).split(),
 )
 
 LAYOUT_COLUMNS = {
@@ -51,38 +53,12 @@ LAYOUT_COLUMNS = {
 }
 
 
-def _blank_to_none(value: Any) -> Any:
-    return None if isinstance(value, str) and value.strip() == "" else value
+class CaseRow(ArchitectureColumns):
+    """One row of the published-training schema, typed (the shared attribution and
+    architecture columns in `ArchitectureColumns`)."""
 
-
-class CaseRow(BaseModel):
-    """One row of the published-measurement schema, typed."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    id: str
-    source: str
-    url: str = ""
-    stack: str
-    model: str = ""
-    layers: int = Field(gt=0)
-    hidden: int = Field(gt=0)
-    ffn_hidden: int = Field(gt=0)
-    heads: int = Field(gt=0)
-    kv_heads: int | None = Field(None, gt=0)
-    head_dim: int | None = Field(None, gt=0)
-    vocab: int = Field(gt=0)
     seq_len: int = Field(gt=0)
-    mlp: MLPKind = "swiglu"
-    tied_embeddings: bool = False
-    moe_experts: int | None = None
-    moe_top_k: int | None = None
-    moe_expert_ffn_hidden: int | None = None
-    moe_shared_experts: int | None = None
-    moe_dense_layers: int | None = None
     mode: Literal["pretrain", "finetune", "lora"] = "pretrain"
-    chip: str
-    chips: int = Field(gt=0)
     precision: Literal["bf16", "fp8", "int8", "fp4"] = "bf16"
     tp: int | None = Field(None, gt=0)
     pp: int | None = Field(None, gt=0)
@@ -96,8 +72,6 @@ class CaseRow(BaseModel):
     micro_batch: int | None = Field(None, gt=0)
     metric: Literal["tokens_per_s", "step_time_s"]
     value: float = Field(gt=0)
-    notes: str = ""
-    confidence: str = ""
     # Optional trailing columns (files with and without them are read alike; empty when the
     # source does not state the value).
     precision_detail: str = ""
@@ -202,66 +176,14 @@ def recipe_from_detail(precision: str, detail: str) -> str | None:
     return None
 
 
-def _model_from_row(row: CaseRow) -> ModelSpec:
-    moe = None
-    if row.moe_experts:
-        moe = MoE(
-            num_experts=row.moe_experts,
-            top_k=row.moe_top_k or 1,
-            expert_ffn_hidden_size=row.moe_expert_ffn_hidden or row.ffn_hidden,
-            num_shared_experts=row.moe_shared_experts or 0,
-            num_dense_layers=row.moe_dense_layers or 0,
-        )
-    name = re.sub(r"[^a-z0-9.\-_]", "-", row.id.lower()).strip("-") or "case"
-    return ModelSpec(
-        name=name,
-        display_name=row.model or row.id,
-        source=row.url,
-        num_layers=row.layers,
-        hidden_size=row.hidden,
-        ffn_hidden_size=row.ffn_hidden,
-        num_heads=row.heads,
-        num_kv_heads=row.kv_heads or row.heads,
-        head_dim=row.head_dim or row.hidden // row.heads,
-        vocab_size=row.vocab,
-        max_seq_len=row.seq_len,
-        mlp=row.mlp,
-        tied_embeddings=row.tied_embeddings,
-        moe=moe,
-    )
+def _case(clean: dict[str, Any]) -> Case:
+    row = CaseRow.model_validate(clean)
+    case = Case(row, model_from_columns(row, max_seq_len=row.seq_len))
+    case.pinned_layout  # noqa: B018  (the policy columns parse)
+    return case
 
 
 def read_cases(path: str | Path = DEFAULT_CASES) -> list[Case]:
     """Read a CSV in the published-measurement schema. Malformed rows raise
     `FileFormatError` naming the line and the column."""
-    path = Path(path)
-    text = read_text(path, "cases file")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise FileFormatError(
-                f"{path}: missing columns {missing}; the schema is the "
-                f"header of the shipped published_training.csv"
-            )
-        cases = []
-        seen: set[str] = set()
-        for line, raw in enumerate(reader, start=2):
-            clean = {k: _blank_to_none(v) for k, v in raw.items() if k is not None}
-            try:
-                row = CaseRow.model_validate(clean)
-                model = _model_from_row(row)
-                Case(row, model).pinned_layout  # noqa: B018  (the policy columns parse)
-            except ValidationError as exc:
-                raise FileFormatError(format_validation_error(f"{path} line {line}", exc)) from None
-            except InputError as exc:
-                raise FileFormatError(f"{path} line {line}: {exc}") from None
-            if row.id in seen:
-                raise FileFormatError(f"{path} line {line}: duplicate id {row.id!r}")
-            seen.add(row.id)
-            cases.append(Case(row, model))
-    except csv.Error as exc:
-        raise FileFormatError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
-    if not cases:
-        raise FileFormatError(f"{path}: no cases (only a header); add at least one row")
-    return cases
+    return read_rows(Path(path), REQUIRED_COLUMNS, "published_training.csv", _case, lambda c: c.id)

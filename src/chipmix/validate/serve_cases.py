@@ -14,15 +14,20 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from chipmix.common.files import format_validation_error, read_text
+from chipmix.common.files import read_text
 from chipmix.errors import FileFormatError
 from chipmix.serve.job import ServeJob
 from chipmix.serve.precision import KVPrecision, WeightPrecision
-from chipmix.workload.model import MLPKind, ModelSpec, MoE
+from chipmix.validate.case_columns import (
+    SHARED_COLUMNS,
+    ArchitectureColumns,
+    model_from_columns,
+    read_rows,
+)
 
 __all__ = [
     "DEFAULT_SERVE_CASES",
@@ -35,11 +40,12 @@ __all__ = [
 
 DEFAULT_SERVE_CASES = Path(__file__).parent / "data" / "published_inference.csv"
 
-SERVE_COLUMNS = tuple(
-    "id source url stack model layers hidden ffn_hidden heads kv_heads head_dim attention vocab "
-    "mlp tied_embeddings moe_experts moe_top_k moe_expert_ffn_hidden moe_shared_experts "
-    "moe_dense_layers chip chips precision precision_detail tp pp dp ep scenario input_len "
-    "output_len concurrency_or_batch ttft_p99_ms tpot_p99_ms metric value".split()
+SERVE_COLUMNS = (
+    *SHARED_COLUMNS,
+    *(
+        "attention precision precision_detail tp pp dp ep scenario input_len output_len "
+        "concurrency_or_batch ttft_p99_ms tpot_p99_ms metric value"
+    ).split(),
 )
 
 Metric = Literal[
@@ -48,33 +54,11 @@ Metric = Literal[
 Scenario = Literal["offline", "server", "single-stream", "fixed-batch"]
 
 
-class ServeCaseRow(BaseModel):
-    """One row of the published-serving schema, typed."""
+class ServeCaseRow(ArchitectureColumns):
+    """One row of the published-serving schema, typed (the shared attribution and
+    architecture columns in `ArchitectureColumns`)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    id: str
-    source: str
-    url: str = ""
-    stack: str
-    model: str = ""
-    layers: int = Field(gt=0)
-    hidden: int = Field(gt=0)
-    ffn_hidden: int = Field(gt=0)
-    heads: int = Field(gt=0)
-    kv_heads: int | None = Field(None, gt=0)
-    head_dim: int | None = Field(None, gt=0)
     attention: Literal["mha", "gqa", "mla"] = "gqa"
-    vocab: int = Field(gt=0)
-    mlp: MLPKind = "swiglu"
-    tied_embeddings: bool = False
-    moe_experts: int | None = None
-    moe_top_k: int | None = None
-    moe_expert_ffn_hidden: int | None = None
-    moe_shared_experts: int | None = None
-    moe_dense_layers: int | None = None
-    chip: str
-    chips: int = Field(gt=0)
     precision: WeightPrecision = "bf16"
     precision_detail: str = ""
     tp: int | None = Field(None, gt=0)
@@ -89,8 +73,6 @@ class ServeCaseRow(BaseModel):
     tpot_p99_ms: float | None = Field(None, gt=0)
     metric: Metric
     value: float = Field(gt=0)
-    notes: str = ""
-    confidence: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,26 +103,6 @@ def _kv_precision(row: ServeCaseRow) -> tuple[KVPrecision, str | None]:
     return "bf16", None
 
 
-def _model(row: ServeCaseRow) -> ModelSpec:
-    moe = None
-    if row.moe_experts:
-        moe = MoE(
-            num_experts=row.moe_experts,
-            top_k=row.moe_top_k or 1,
-            expert_ffn_hidden_size=row.moe_expert_ffn_hidden or row.ffn_hidden,
-            num_shared_experts=row.moe_shared_experts or 0,
-            num_dense_layers=row.moe_dense_layers or 0,
-        )
-    name = re.sub(r"[^a-z0-9.\-_]", "-", row.id.lower()).strip("-") or "case"
-    return ModelSpec(
-        name=name, display_name=row.model or row.id, source=row.url,
-        num_layers=row.layers, hidden_size=row.hidden, ffn_hidden_size=row.ffn_hidden,
-        num_heads=row.heads, num_kv_heads=row.kv_heads or row.heads,
-        head_dim=row.head_dim or row.hidden // row.heads, vocab_size=row.vocab,
-        mlp=row.mlp, tied_embeddings=row.tied_embeddings, moe=moe,
-    )  # fmt: skip
-
-
 def _case(row: ServeCaseRow) -> ServeCase:
     assumptions = []
     refusal = None
@@ -156,9 +118,9 @@ def _case(row: ServeCaseRow) -> ServeCase:
     if why:
         assumptions.append(why)
     job = ServeJob(
-        model=_model(row), input_len=input_len, output_len=output, precision=row.precision,
-        kv_precision=kv, weight_only="weight-only" in row.precision_detail.lower(),
-        stack=row.stack,
+        model=model_from_columns(row), input_len=input_len, output_len=output,
+        precision=row.precision, kv_precision=kv,
+        weight_only="weight-only" in row.precision_detail.lower(), stack=row.stack,
     )  # fmt: skip
     pins = {k: v for k in ("tp", "pp", "ep") if (v := getattr(row, k)) is not None}
     if row.scenario == "single-stream":
@@ -178,38 +140,10 @@ def is_serving_file(path: str | Path) -> bool:
 def read_serve_cases(path: str | Path = DEFAULT_SERVE_CASES) -> list[ServeCase]:
     """Read a CSV in the published-serving schema; malformed rows raise `FileFormatError`
     naming the line and the column."""
-    path = Path(path)
-    handle = io.StringIO(read_text(path, "cases file"), newline="")
-    try:
-        reader = csv.DictReader(handle)
-        missing = [c for c in SERVE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise FileFormatError(
-                f"{path}: missing columns {missing}; the schema is the header of the shipped "
-                f"published_inference.csv"
-            )
-        cases, seen = [], set()
-        for line, raw in enumerate(reader, start=2):
-            clean: dict[str, Any] = {
-                k: (None if isinstance(v, str) and not v.strip() else v)
-                for k, v in raw.items()
-                if k is not None
-            }
-            try:
-                case = _case(ServeCaseRow.model_validate(clean))
-            except (ValidationError, ValueError) as exc:
-                message = (
-                    format_validation_error(f"{path} line {line}", exc)
-                    if isinstance(exc, ValidationError)
-                    else f"{path} line {line}: {exc}"
-                )
-                raise FileFormatError(message) from None
-            if case.id in seen:
-                raise FileFormatError(f"{path} line {line}: duplicate id {case.id!r}")
-            seen.add(case.id)
-            cases.append(case)
-    except csv.Error as exc:
-        raise FileFormatError(f"{path}: not valid CSV ({exc})") from None
-    if not cases:
-        raise FileFormatError(f"{path}: no cases (only a header); add at least one row")
-    return cases
+    return read_rows(
+        Path(path),
+        SERVE_COLUMNS,
+        "published_inference.csv",
+        lambda clean: _case(ServeCaseRow.model_validate(clean)),
+        lambda c: c.id,
+    )
