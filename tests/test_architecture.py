@@ -38,7 +38,7 @@ MAY_ONLY: dict[str, frozenset[str]] = {
     "catalog": FOUNDATION,
     "workload": FOUNDATION,
     "perf": FOUNDATION | {"catalog", "workload"},
-    "serve": FOUNDATION | {"catalog", "workload", "perf"},
+    "serve": FOUNDATION | {"catalog", "workload", "perf", "uncertainty"},
     "uncertainty": FOUNDATION,
     "pricing": FOUNDATION | {"catalog"},
 }

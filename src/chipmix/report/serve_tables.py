@@ -44,8 +44,22 @@ def serve_estimate_tables(e: ServeEstimate) -> list[Table]:
         ("disaggregated", f"{e.prefill_replicas_per_decode_replica:.2f} prefill replicas per "
                           f"decode replica"),
     ]  # fmt: skip
+    interval = e.interval
     for tier, usd in e.usd_per_million_tokens.items():
-        rows.append((f"$ / M output tokens ({tier})", _usd(usd)))
+        key = f"usd_per_million_tokens_{tier}"
+        span = ""
+        if interval is not None and key in interval.figures:
+            lo, hi = interval[key]
+            span = f" (p10–p90 {_usd(lo)}–{_usd(hi)})"
+        rows.append((f"$ / M output tokens ({tier})", _usd(usd) + span))
+    if interval is not None:
+        lo, hi = interval["tokens_per_s_per_chip"]
+        rows.append(("tokens/s per chip p10–p90", f"{fmt_num(lo)}–{fmt_num(hi)}"))
+    if e.evidence is not None:
+        mark = "extrapolated — " if e.evidence.extrapolated else ""
+        rows.append(("evidence", f"{mark}{e.evidence.describe()}"))
+    if e.error_basis:
+        rows.append(("interval from", e.error_basis))
     out = [_kv("serving estimate", rows)]
     parts = Table(title="one iteration and one prefill (ms)", title_justify="left")
     for col in ("cause", "iteration", "prefill"):
@@ -76,7 +90,7 @@ def serve_compare_tables(c: ServeComparison) -> list[Table]:
     JSON and the HTML report)."""
     t = Table(title=f"serving on every chip, ranked by $ per million output tokens "
                     f"({c.price_tier})", title_justify="left")  # fmt: skip
-    cols = ["#", "chip", "vendor", "layout", "tok/s/chip", "TTFT p99", "TPOT p99"]
+    cols = ["#", "chip", "vendor", "layout", "tok/s/chip", "p10–p90", "TTFT p99", "TPOT p99"]
     if c.tokens_per_day:
         cols.append("chips")
     cols.append(f"$/M ({c.price_tier})")
@@ -86,14 +100,21 @@ def serve_compare_tables(c: ServeComparison) -> list[Table]:
         e = r.estimate
         assert e is not None
         lay = f"tp{e.layout.tp} pp{e.layout.pp}" + (f" ep{e.layout.ep}" if e.layout.ep > 1 else "")
+        span = "—"
+        if e.interval is not None:
+            lo, hi = e.interval["tokens_per_s_per_chip"]
+            span = f"{fmt_num(lo)}–{fmt_num(hi)}"
         cells = [str(i), r.system.chip.id, r.system.chip.vendor, f"{lay} b{e.layout.batch}",
-                 fmt_num(e.tokens_per_s_per_chip), f"{e.ttft_p99_ms:,.0f} ms",
+                 fmt_num(e.tokens_per_s_per_chip), span, f"{e.ttft_p99_ms:,.0f} ms",
                  f"{e.tpot_p99_ms:,.0f} ms"]  # fmt: skip
         if c.tokens_per_day:
             cells.append(f"{r.chips_for_demand:,}" if r.chips_for_demand else "—")
         cells.append(_usd(e.usd_per_million_tokens.get(c.price_tier)))
         t.add_row(*cells)
     out = [t]
+    best = next((r.estimate for r in c.feasible if r.estimate and r.estimate.error_basis), None)
+    if best is not None:
+        out.append(_kv("p10–p90", [("interval from", best.error_basis.split(", class")[0])]))
     if c.tokens_per_day:
         rows = [("output tokens per day", fmt_num(c.tokens_per_day)),
                 ("chips", "whole replicas that serve it at the offline rate")]  # fmt: skip

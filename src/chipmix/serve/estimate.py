@@ -7,6 +7,7 @@ public façade (``chipmix.serve_estimate`` …) and the CLI call them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from chipmix.serve.results import (
     ServeSearchResult,
 )
 from chipmix.serve.search import ServeOutcome, Targets, run_serve_search
+from chipmix.uncertainty.evidence import evidence_for
+from chipmix.uncertainty.interval import UNSEEN_FLAG_WIDENING, serving_error_model
 
 __all__ = ["compare_serving", "estimate_serving", "search_serving", "targets_ms"]
 
@@ -75,9 +78,31 @@ def _estimate(
     ratio = float(disaggregated_ratio(s, one)[0])
     stack = serving.stack_name(s.job.stack, s.system.chip.vendor)
     prices = chip_hour_prices(cat, s.system)
-    return ServeEstimate.from_metrics(
+    est = ServeEstimate.from_metrics(
         s.job, s.system, stack, m, i, ratio, prices, _curve(outcome, i)
     )
+    return _with_error(est, cat)
+
+
+def _with_error(est: ServeEstimate, cat: Catalog) -> ServeEstimate:
+    """The estimate with its evidence and p10–p90: the serving error model's distribution
+    for its evidence class (held-out errors of published serving rows)."""
+    model = serving_error_model()
+    evidence = evidence_for(
+        model.envelope, cat.calibration, chip=est.system.chip.id, stack=est.stack,
+        precision=est.job.precision, chips=est.chips, mode="serving",
+    )  # fmt: skip
+    error = model.for_evidence(evidence)
+    held = sum(r.split == "source" and "serving" in r.flags for r in model.residuals)
+    basis = (
+        f"measured: leave-one-source-out errors of {held} published serving rows, "
+        f"class {error.level} ({error.rows} rows of its own)"
+        if held
+        else "assumed: training errors widened (no serving residuals in the data file)"
+    )
+    if held and error.assumed:
+        basis += f"; widened ×{UNSEEN_FLAG_WIDENING} per flag no serving row carried (assumed)"
+    return replace(est, evidence=evidence, error=error, error_basis=basis)
 
 
 def _setup(

@@ -13,6 +13,8 @@ from chipmix.serve.job import ServeJob
 from chipmix.serve.layout import ReplicaLayout
 from chipmix.serve.memory import GIB
 from chipmix.serve.prices import usd_per_million_tokens
+from chipmix.uncertainty.evidence import EvidenceClass
+from chipmix.uncertainty.interval import ErrorDistribution, Interval
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,6 +63,12 @@ class ServeEstimate:
     usd_per_chip_hour: dict[PriceTier, float] = field(default_factory=dict)
     curve: list[CurvePoint] = field(default_factory=list)
     """Throughput against latency over batches, same tp/pp/ep."""
+    evidence: EvidenceClass | None = None
+    """The published serving rows behind the prediction (chip, stack, precision, chips)."""
+    error: ErrorDistribution | None = None
+    """How far off serving predictions of this evidence class were, held out."""
+    error_basis: str = ""
+    """Where ``error`` comes from, in words (measured held-out serving errors)."""
 
     @staticmethod
     def from_metrics(
@@ -108,6 +116,21 @@ class ServeEstimate:
         return {t: usd_per_million_tokens(p, self.tokens_per_s_per_chip)
                 for t, p in self.usd_per_chip_hour.items()}  # fmt: skip
 
+    @property
+    def interval(self) -> Interval | None:
+        """p10–p90 of the throughput figures and of those that move with its reciprocal
+        (latencies, $ per million tokens), from the serving error model."""
+        if self.error is None:
+            return None
+        usd = {f"usd_per_million_tokens_{t}": v for t, v in self.usd_per_million_tokens.items()}
+        return Interval.of(
+            self.error,
+            {"output_tokens_per_s": self.output_tokens_per_s,
+             "tokens_per_s_per_chip": self.tokens_per_s_per_chip,
+             "server_tokens_per_s": self.server_tokens_per_s},
+            {"ttft_ms": self.ttft_ms, "tpot_ms": self.tpot_ms, **usd},
+        )  # fmt: skip
+
     def chips_for(self, tokens_per_day: float) -> int:
         """Chips (whole replicas) that serve ``tokens_per_day`` output tokens a day."""
         per_replica = self.output_tokens_per_s / self.layout.replicas * 86400.0
@@ -144,7 +167,17 @@ class ServeEstimate:
             "usd_per_chip_hour": self.usd_per_chip_hour,
             "usd_per_million_output_tokens": self.usd_per_million_tokens,
             "curve": [p.to_dict() for p in self.curve],
+            "interval": None if self.interval is None else self.interval.to_dict(),
+            "evidence": self._evidence_dict(),
         }
+
+    def _evidence_dict(self) -> dict[str, Any] | None:
+        if self.evidence is None:
+            return None
+        out = self.evidence.to_dict() | {"scopes": self.evidence.to_list()}
+        if self.error is not None:
+            out |= {"error": self.error.to_dict(), "interval_basis": self.error_basis}
+        return out
 
     def flat(self) -> dict[str, Any]:
         """One flat row (for tables and DataFrames)."""

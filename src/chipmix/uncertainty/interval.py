@@ -27,6 +27,11 @@ Method (normalized split-conformal prediction with hierarchical shrinkage):
    with ``σ = q s / z₀.₉`` (z₀.₉ = 1.2816), whose p10 and p90 are the conformal bounds; the
    planner's futures and the simulator sample from it (`ErrorDistribution.sample`).
 
+Serving has a model of its own (`serving_error_model`), fitted the same way from the
+leave-one-source-out residuals of the published serving rows (the data file's ``serving``
+section, written by the same script): a serving interval comes from measured held-out
+serving errors, not from the training errors widened.
+
 What it ignores: residuals of rows of one source are correlated (one stack version, one
 cluster), so the coverage for a new chip of a new vendor may be lower than the
 cross-validated figure; a flag never seen in the residuals widens its chip kind by the
@@ -63,6 +68,7 @@ __all__ = [
     "error_model",
     "fingerprint",
     "interval_for",
+    "serving_error_model",
 ]
 
 DATA_FILE = Path(__file__).parent / "data" / "prediction_error.yaml"
@@ -74,8 +80,8 @@ SHRINK_ROWS = 4.0
 """Pseudo-rows of the parent class in each class's location and scale (assumed: a class
 of four rows is trusted half as much as its parent)."""
 UNSEEN_FLAG_WIDENING = 1.25
-"""Assumed widening of the scale per flag that no residual carried (e.g. serving before
-serving residuals exist)."""
+"""Assumed widening of the scale per flag that no residual carried (e.g. a serving
+prediction judged by a data file without serving residuals)."""
 MIN_SCALE = 0.01
 """No class is trusted to better than 1 % (log scale), however tight its residuals."""
 _MAD_TO_SIGMA = 1.4826
@@ -333,6 +339,23 @@ def _load(path: str) -> ErrorModel:
 def error_model(path: Path | None = None) -> ErrorModel:
     """The shipped prediction-error model (fitted from ``data/prediction_error.yaml``)."""
     return _load(str(path or DATA_FILE))
+
+
+@cache
+def _load_serving(path: str) -> ErrorModel | None:
+    section = (read_yaml(Path(path)) or {}).get("serving") or {}
+    residuals = [Residual.from_dict(r) for r in section.get("residuals") or []]
+    if not residuals:
+        return None
+    return ErrorModel.fit(residuals, Envelope.from_dict(section.get("envelope") or {}))
+
+
+def serving_error_model(path: Path | None = None) -> ErrorModel:
+    """The serving prediction-error model: fitted from the leave-one-source-out residuals
+    of the published serving rows (the data file's ``serving`` section). A file without
+    them falls back to the training model, whose ``serving`` flag is then unseen and
+    widened by the assumed `UNSEEN_FLAG_WIDENING`."""
+    return _load_serving(str(path or DATA_FILE)) or error_model(path)
 
 
 def interval_for(evidence: EvidenceClass) -> ErrorDistribution:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from chipmix.catalog.catalog import Catalog, load_catalog
+from chipmix.common.files import read_yaml
 from chipmix.uncertainty.evidence import Envelope, evidence_for
 from chipmix.uncertainty.interval import (
     DATA_FILE,
@@ -34,6 +35,7 @@ from chipmix.validate import crossval
 from chipmix.validate.cases import DEFAULT_CASES, Case, read_cases
 from chipmix.validate.fit import fit_calibration
 from chipmix.validate.score import CaseScore, Scorecard, predict_case
+from chipmix.validate.serve_error import serving_section
 
 if TYPE_CHECKING:
     from chipmix.uncertainty.interval import ErrorDistribution
@@ -45,7 +47,16 @@ __all__ = [
     "residuals",
     "with_intervals",
     "write_prediction_error",
+    "write_serving_residuals",
 ]
+
+HEADER = (
+    "# Written by scripts/prediction-error; do not edit by hand.\n"
+    "# Cross-validated residuals log(published / predicted) of throughput per evidence\n"
+    "# class (chipmix.validate.prediction_error), and what the published rows cover; the\n"
+    "# serving section holds the same for the published serving rows\n"
+    "# (chipmix.validate.serve_error).\n"
+)
 
 
 def envelope_of(cases: Sequence[Case]) -> Envelope:
@@ -131,7 +142,8 @@ def inputs_fingerprint(cases_file: Path = DEFAULT_CASES) -> str:
 
 
 def write_prediction_error(out: Path = DATA_FILE, cases_file: Path = DEFAULT_CASES) -> int:
-    """Recompute the residuals and write the file; returns the number of residuals."""
+    """Recompute the training and serving residuals and write the file; returns the
+    number of residuals."""
     cases = read_cases(cases_file)
     catalog = load_catalog()
     rows = residuals(cases, catalog)
@@ -141,14 +153,19 @@ def write_prediction_error(out: Path = DATA_FILE, cases_file: Path = DEFAULT_CAS
         "cases": len(cases),
         "envelope": envelope_of(cases).to_dict(),
         "residuals": [r.to_dict() for r in rows],
+        "serving": serving_section(catalog),
     }
-    header = (
-        "# Written by scripts/prediction-error; do not edit by hand.\n"
-        "# Cross-validated residuals log(published / predicted) of throughput per evidence\n"
-        "# class (chipmix.validate.prediction_error), and what the published rows cover.\n"
-    )
-    out.write_text(header + yaml.safe_dump(body, sort_keys=False, width=100))
-    return len(rows)
+    out.write_text(HEADER + yaml.safe_dump(body, sort_keys=False, width=100))
+    return len(rows) + len(body["serving"]["residuals"])
+
+
+def write_serving_residuals(out: Path = DATA_FILE) -> int:
+    """Recompute only the serving section (after a change to the serving model or its
+    rows), keeping the training residuals; returns the number of serving residuals."""
+    body = dict(read_yaml(out) or {})
+    body["serving"] = serving_section(load_catalog())
+    out.write_text(HEADER + yaml.safe_dump(body, sort_keys=False, width=100))
+    return len(body["serving"]["residuals"])
 
 
 def nested_coverage(rows: Sequence[Residual]) -> dict[str, bool]:
@@ -207,4 +224,9 @@ def with_intervals(card: Scorecard, cases: Sequence[Case], catalog: Catalog) -> 
 
 
 if __name__ == "__main__":  # pragma: no cover
-    write_prediction_error()
+    import sys
+
+    if sys.argv[1:] == ["--serving"]:
+        write_serving_residuals()
+    else:
+        write_prediction_error()

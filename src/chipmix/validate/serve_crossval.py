@@ -20,10 +20,10 @@ from chipmix.validate.serve_cases import ServeCase
 from chipmix.validate.serve_fit import fit_serving, prior_layouts
 from chipmix.validate.serve_score import predict_layout
 
-__all__ = ["ServeResidual", "serve_leave_one_source_out", "serving_residuals"]
+__all__ = ["ServeResidual", "serve_leave_one_source_out", "serving_residuals", "source_of"]
 
 
-def _source(case: ServeCase) -> str:
+def source_of(case: ServeCase) -> str:
     """The publication a row comes from (the rule of `validate.crossval.source_key`)."""
     return case.row.source.split(" (")[0].strip()
 
@@ -34,11 +34,11 @@ def serve_leave_one_source_out(
     """Each source's rows predicted by a fit on every other source."""
     groups: dict[str, list[ServeCase]] = defaultdict(list)
     for case in cases:
-        groups[_source(case)].append(case)
+        groups[source_of(case)].append(case)
     scores: dict[str, CaseScore] = {}
     start = prior_layouts(cases, catalog)  # the same for every fold: computed once
     for held_out, rows in groups.items():
-        training = [c for c in cases if _source(c) != held_out]
+        training = [c for c in cases if source_of(c) != held_out]
         fitted = fit_serving(
             training, catalog, rounds=1, max_evaluations=max_evaluations, layouts=start
         )
@@ -85,7 +85,7 @@ def serving_residuals(
                 r.stack,
                 case.row.scenario,
                 r.metric,
-                _source(case),
+                source_of(case),
                 math.log(r.predicted / r.published),
             )
         )
