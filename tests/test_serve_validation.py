@@ -25,9 +25,12 @@ from chipmix.validate.serve_score import score_serve_cases
 
 IN_SAMPLE_MEDIAN = 0.12
 """Issue 14's in-sample target, met."""
-LOSO_MEDIAN, LOSO_P90 = 0.24, 0.72
-"""What leave-one-source-out reaches today (21.6%, 68.7%); the issue asks 20% and 45% — see
-README, "Accuracy against published serving measurements", for the rows that miss."""
+LOSO_MEDIAN, LOSO_P90 = 0.18, 0.72
+"""What leave-one-source-out reaches today (15.9%, 68.4%); the issue asks 20% (met) and 45%
+(not met) — see README, "Accuracy against published serving measurements", for the rows
+that miss."""
+IN_SAMPLE_P90 = 0.29
+"""In-sample p90 today: 26.2%."""
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,7 @@ def test_every_row_is_predicted_or_refused_with_a_reason(cases: list[ServeCase])
     assert len(card.unpredicted) <= 4
     assert all(r.reason for r in card.unpredicted)
     assert card.summary()["median_abs_error"] <= IN_SAMPLE_MEDIAN
+    assert card.summary()["p90_abs_error"] <= IN_SAMPLE_P90
 
 
 def test_leave_one_source_out_bounds(cross: Scorecard) -> None:
@@ -83,6 +87,20 @@ def test_missing_column_is_a_file_error(tmp_path: Path) -> None:
     bad.write_text("\n".join([header, *text[1:3]]), encoding="utf-8")
     with pytest.raises(FileFormatError, match="missing columns"):
         read_serve_cases(bad)
+
+
+def test_a_finite_prompt_set_ends_in_a_part_filled_round(cases: list[ServeCase]) -> None:
+    """N prompts with B in flight take ⌈N / B⌉ rounds (the Ironwood recipe: 320 prompts,
+    at most 135 running)."""
+    from chipmix.validate.serve_score import finite_run_share
+
+    assert finite_run_share(None, 135) == 1.0
+    assert finite_run_share(270, 135) == 1.0
+    assert finite_run_share(320, 135) == pytest.approx((320 / 135) / 3)
+    ironwood = [c for c in cases if c.row.chip == "tpu-v7"]
+    assert ironwood
+    assert all(c.row.num_prompts == 320 for c in ironwood)
+    assert all(c.row.concurrency_or_batch == 135 for c in ironwood)
 
 
 def test_assumptions_are_stated(cases: list[ServeCase]) -> None:

@@ -73,6 +73,9 @@ class ServeCaseRow(ArchitectureColumns):
     tpot_p99_ms: float | None = Field(None, gt=0)
     metric: Metric
     value: float = Field(gt=0)
+    num_prompts: int | None = Field(None, gt=0)
+    """Optional trailing column: requests the benchmark sends in all (a closed-loop or
+    offline run of a finite prompt set); empty for a steady-state figure (MLPerf)."""
 
 
 @dataclass(frozen=True)

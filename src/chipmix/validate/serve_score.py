@@ -10,6 +10,14 @@ predicted (the layout left open by a row is the one the serving search finds):
 - ``fixed-batch``: the row's concurrency spread over the replicas (as much of it as the KV
   memory holds; a closed-loop client keeps that many requests in flight);
 - ``single-stream``: batch 1.
+
+A run of a finite prompt set (``num_prompts`` N, offline or closed loop) on replicas that
+hold B requests in all at once finishes in ⌈N / B⌉ rounds of a request's duration, the
+last one part-filled: its throughput is the steady rate times (N / B) / ⌈N / B⌉
+(`finite_run_share`; the round model of static batches, as the tail of a vLLM
+``benchmark_serving`` run drains: requests of one length start and end together, so a
+round costs a whole request's time however few requests it holds, exact for
+weight-bandwidth-bound decode, an upper bound on the loss otherwise).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from chipmix.serve.search import Targets, run_serve_search
 from chipmix.validate.score import CaseScore, Scorecard
 from chipmix.validate.serve_cases import ServeCase
 
-__all__ = ["predict_serve_case", "score_serve_cases", "serve_case_setup"]
+__all__ = ["finite_run_share", "predict_serve_case", "score_serve_cases", "serve_case_setup"]
 
 
 def serve_case_setup(case: ServeCase, catalog: Catalog, serving: ServeCalibration) -> ServeSetup:
@@ -54,11 +62,23 @@ def _choose(case: ServeCase, s: ServeSetup) -> ReplicaLayout:
     return outcome.metrics.layouts.layout(0)
 
 
+def finite_run_share(num_prompts: int | None, in_flight: int) -> float:
+    """Share of the steady throughput a run of ``num_prompts`` requests keeps when
+    ``in_flight`` run at once: (N / B) / ⌈N / B⌉ (1 when N is unknown)."""
+    if num_prompts is None or in_flight < 1:
+        return 1.0
+    rounds = num_prompts / in_flight
+    return rounds / math.ceil(rounds)
+
+
 def _value(case: ServeCase, m: ServeMetrics) -> float:
     row, job = case.row, case.job
     tokens = float(m.output_tokens_per_s[0])
     if row.scenario == "server":
         tokens = float(m.server_tokens_per_s[0])
+    else:
+        in_flight = int(m.layouts.batch[0]) * int(m.layouts.replicas[0])
+        tokens *= finite_run_share(row.num_prompts, in_flight)
     match row.metric:
         case "output_tokens_per_s":
             return tokens
