@@ -32,8 +32,8 @@ def test_serving_residuals_are_current() -> None:
 def test_serving_loso_coverage() -> None:
     """Each source's serving rows judged by a serving error model fitted without any of
     that source's residuals. Measured today: 30 of 44 (68 %) against the nominal 80 %;
-    13 of the 14 misses are rows of one source (MLPerf Inference v5.1, 18 of the 44 rows:
-    held out, it leaves 26 rows to fit the model), so the band is wider than training's
+    13 of the 14 misses are rows of one source (MLPerf Inference v5.1, 19 of the 44 rows:
+    held out, it leaves 25 rows to fit the model), so the band is wider than training's
     70–90 %. The lower bound guards against a regression, not a target met."""
     model = serving_error_model()
     covered = nested_coverage(model.residuals)
@@ -42,7 +42,8 @@ def test_serving_loso_coverage() -> None:
     by_source: dict[str, list[bool]] = {}
     for r in model.residuals:
         by_source.setdefault(r.source, []).append(covered[r.id])
-    others = [ok for source, oks in by_source.items() if len(oks) < 18 for ok in oks]
+    largest = max(by_source, key=lambda source: len(by_source[source]))
+    others = [ok for source, oks in by_source.items() if source != largest for ok in oks]
     assert sum(others) / len(others) >= 0.9  # every other source's rows
 
 

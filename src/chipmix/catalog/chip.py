@@ -52,6 +52,10 @@ class Chip(NoBoolNumbers):
     tdp_w: Figure | None = None
     """Board power of the accelerator alone in W where the vendor publishes one (host,
     network and cooling are the system's share, `System.power_w_per_chip`)."""
+    devices_per_chip: Figure | None = None
+    """Compute dies or cores a framework addresses as separate devices, each a
+    tensor-parallel rank, on one chip (TPU7x's two TensorCores without megacore, Trainium's
+    NeuronCores, logical ones at Trainium2's default LNC); None: one device."""
     status: ChipStatus = "available"
     """``announced``: a part its vendor has announced but nobody rents or ships yet; its
     figures are the announcement's, and answers that do not name it leave it out."""
@@ -74,6 +78,11 @@ class Chip(NoBoolNumbers):
     def _usable_figures(self) -> Chip:
         check_positive_figures(self)
         return self
+
+    @property
+    def devices(self) -> int:
+        """Devices (tensor-parallel ranks) one chip is to its framework."""
+        return 1 if self.devices_per_chip is None else int(self.devices_per_chip.value)
 
     def peak_flops(self, precision: Precision) -> float:
         """Dense peak in FLOP/s for ``precision``; falls back to the next wider precision the

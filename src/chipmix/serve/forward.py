@@ -20,8 +20,12 @@ achieved bandwidth)`` per GEMM), as for training; serving adds what differs:
   Lepikhin et al. 2020, arXiv 2006.16668); without it every expert is split ``tp`` ways.
 - **Tensor parallelism** adds two all-reduces of the activations per layer (Megatron-LM,
   Shoeybi et al. 2019, §3). Decode messages are small, so latency dominates: the bandwidth
-  term of `perf.collectives` plus ``⌈log₂ tp⌉·α`` (recursive doubling for short messages,
-  Thakur, Rabenseifner & Gropp 2005, §4).
+  term of `perf.collectives` plus ``⌈log₂ r⌉·α`` over the ``r`` ranks (recursive doubling
+  for short messages, Thakur, Rabenseifner & Gropp 2005, §4). A chip its framework sees as
+  ``d`` devices (the catalog's ``devices_per_chip``: TPU7x's two TensorCores, Trainium's
+  NeuronCores) is ``d`` ranks, so ``r = tp · d``, and a one-chip replica of such a chip
+  still all-reduces; the bytes inside the chip cross a die-to-die or on-chip fabric whose
+  bandwidth is not published, so only the latency steps are drawn.
 - **Pipeline parallelism**: the iteration's requests are split into ``pp`` micro-batches in
   flight, so one iteration costs ``pp`` stage-times of a ``⌈batch/pp⌉`` micro-batch plus the
   point-to-point hops.
@@ -103,6 +107,8 @@ class ServeSetup:
     """Rates of the attention core (bf16)."""
     stack: ServeStackCalibration
     alpha: float
+    devices_per_chip: float
+    """Tensor-parallel ranks per chip (the catalog's ``devices_per_chip``; 1 for most)."""
     link_up: float
     link_out: float
     memory_reserved_bytes: float
@@ -142,6 +148,7 @@ def serve_setup(
         attention=attention,
         stack=stack,
         alpha=chip_cal.collective_latency_s,
+        devices_per_chip=float(chip.devices),
         link_up=system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency,
         link_out=max(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0),
         memory_reserved_bytes=chip_cal.memory_reserved_gib * 2**30,
@@ -206,8 +213,9 @@ def _comm(s: ServeSetup, tp: Array, ep: Array, tokens: Array, moe_layers: Array,
     inside = tp <= s.system.scaleup_domain_chips
     bw = np.where(inside, s.link_up, s.link_out)
     nbytes = tokens * model.hidden_size * ACT_BYTES
-    latency = np.ceil(np.log2(np.maximum(tp, 1.0))) * s.alpha
-    one = np.where(tp > 1, coll.all_reduce_time(tp, nbytes, bw, 0.0) + latency, 0.0)
+    ranks = tp * s.devices_per_chip
+    latency = np.ceil(np.log2(np.maximum(ranks, 1.0))) * s.alpha
+    one = np.where(ranks > 1, coll.all_reduce_time(tp, nbytes, bw, 0.0) + latency, 0.0)
     if model.moe is None:
         return np.asarray(2.0 * layers * one), np.zeros_like(one)
     a2a_bytes = tokens * model.moe.top_k * model.hidden_size * ACT_BYTES
