@@ -51,6 +51,8 @@ def _pct(x: float | None) -> str:
 # -- plan ------------------------------------------------------------------------------------
 def plan_tables(r: PlanResult) -> list[Table]:
     tables = [_summary(r), _allocations(r), _layouts(r)]
+    if r.serving_entries:
+        tables += [_serving_entries(r), _serving(r)]
     if r.reservations:
         tables.append(_reservations(r))
     tables.append(_shares("vendors", r.vendors, r.cap_basis))
@@ -98,6 +100,44 @@ def _summary(r: PlanResult) -> Table:
     for note in r.notes:
         rows.append(("note", note))
     return _kv("chipmix plan", rows)
+
+
+def _serving_entries(r: PlanResult) -> Table:
+    table = _table("serving")
+    heads = ("serving", "model", "SLO", "peak tokens/day", "output tokens", "peak chips",
+             "cost", "$/M tokens")  # fmt: skip
+    for h in heads:
+        table.add_column(h, justify="left" if h in ("serving", "model", "SLO") else "right")
+    for e in r.serving_entries:
+        table.add_row(
+            e.serving, e.model, e.slo, _count(e.peak_tokens_per_day), _count(e.output_tokens),
+            f"{e.peak_chips:,}", _usd(e.cost_usd), _per_million(e.usd_per_million_tokens),
+        )  # fmt: skip
+    return table
+
+
+def _per_million(x: float | None) -> str:
+    return "—" if x is None else f"${x:,.3f}"
+
+
+def _serving(r: PlanResult) -> Table:
+    table = _table(f"serving lines (chips per {r.period_days:g}-day period: first, peak, last)")
+    heads = ("serving", "offer", "tier", "replica", "tok/s/chip", "chips", "chip-h", "cost",
+             "$/M tokens")  # fmt: skip
+    for h in heads:
+        table.add_column(
+            h, justify="left" if h in ("serving", "offer", "tier", "replica") else "right"
+        )
+    for s in r.serving:
+        held = [c for c in s.chips if c]
+        flag = f" ({s.price_flag})" if s.price_flag else ""
+        table.add_row(
+            s.serving, s.offer, f"{s.tier}{flag}", f"{s.replica_chips} chips: {s.layout}",
+            f"{s.tokens_per_s_per_chip:,.0f}",
+            f"{held[0]:,} / {s.peak_chips:,} / {held[-1]:,}" if held else "0",
+            fmt_num(s.chip_hours), _usd(s.cost_usd), _per_million(s.usd_per_million_tokens),
+        )  # fmt: skip
+    return table
 
 
 def _allocations(r: PlanResult) -> Table:

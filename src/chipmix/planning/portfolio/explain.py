@@ -67,6 +67,8 @@ def active_groups(pb: Problem) -> list[str]:
         groups.append("vendors")
     if pb.power_cap_mw is not None:
         groups.append("power")
+    if pb.serving is not None:
+        groups.append("serving")
     return groups
 
 
@@ -131,6 +133,8 @@ def _describe(pb: Problem, sol: Solution, *, only: str | None, alone: bool) -> l
                     alone,
                 )
             )
+        elif g == "serving":
+            out.extend(_serving(pb, sol, alone))
         elif g == "power":
             worst = max(sol.slack.get("power", []), key=lambda ka: ka[1], default=None)
             if worst is not None and pb.power_cap_mw is not None:
@@ -145,6 +149,26 @@ def _describe(pb: Problem, sol: Solution, *, only: str | None, alone: bool) -> l
                     )
                 )
     return out
+
+
+def _serving(pb: Problem, sol: Solution, alone: bool) -> list[Conflict]:
+    """The serving entry least served, and in which period."""
+    worst = max(sol.slack.get("serving", []), key=lambda ka: ka[1], default=None)
+    if worst is None or pb.serving is None:
+        return []
+    (e, t), short = worst
+    entry = pb.scenario.serving[int(e)]
+    asked = float(pb.serving.demand[int(e), int(t)])
+    return [
+        Conflict(
+            "serving",
+            f"serving: {entry.name} gets {1 - short:.0%} of its {asked:,.3g} tokens a day in "
+            f"{_month(pb, int(t))} ({entry.slo()}): the allowed offers cannot hold enough "
+            "replicas beside the jobs",
+            short,
+            alone,
+        )
+    ]
 
 
 def _month(pb: Problem, t: int) -> str:
@@ -223,7 +247,9 @@ def _deadlines(pb: Problem, sol: Solution, alone: bool) -> list[Conflict]:
 def _shares(pb: Problem, sol: Solution, group: str, alone: bool) -> list[Conflict]:
     names = pb.vendors if group == "vendor-caps" else pb.clouds
     caps = pb.vendor_caps if group == "vendor-caps" else pb.cloud_caps
-    spend, compute = pb.shares(sol.chosen, "vendor" if group == "vendor-caps" else "cloud")
+    spend, compute = pb.shares(
+        sol.chosen, "vendor" if group == "vendor-caps" else "cloud", sol.replicas
+    )
     amount = compute if pb.cap_basis == "compute" else spend
     total = float(amount.sum()) or 1.0
     out = []

@@ -29,6 +29,8 @@ Variables
     r_{o,k} ∈ ℤ≥0     units of o reserved in tier k ∈ R for the term
     y_v ∈ {0,1}       vendor v is used (only with a minimum number of vendors)
     M ≥ 0             makespan in hours (min-makespan only)
+    z_{g,t} ∈ ℤ≥0     replicas of serving option g (entry e_g, offer, tier) held in period t
+                      (`chipmix.planning.portfolio.serving`)
 
     cost    = Σ c_p x_{p,s} + Σ F_{o,k} r_{o,k}
     spend   = Σ ĉ_p x_{p,s} with ĉ_p = chip-hours × $/chip-hour in every tier: the spend on
@@ -53,11 +55,16 @@ Constraints
     (7) min vendors   y_v ≤ Σ_{p of v} x_{p,s} ∀ v;  Σ_v y_v ≥ m
     (8) power         Σ_p Σ_s a_{p,s,t} w_p x_{p,s} ≤ W                 ∀ t
     (9) makespan      Σ_{p∈P_j, s} (max(sΔ, ρ_j) + d_p) x_{p,s} ≤ M     ∀ j
+    (10) serving      Σ_{g of e} X_g z_{g,t} ≥ D_{e,t}                    ∀ e, t with D > 0
+                      (X_g output tokens a day per replica); each replica's n_g chips join
+                      (2), (3) and (8) in period t, its cost (per-use: n_g × $/chip-h × the
+                      period's hours) cost and (5), its spend and compute (6), its vendor (7)
 
-Elastic form (to explain infeasibility): each group g of (2), (4), (5), (6), (7), (8) may get
+Elastic form (to explain infeasibility): each group g of (2), (4)–(8), (10) may get
 non-negative slack — chips over a cap per offer and period, hours late per start option
 past the deadline (the horizon extended by the longest run), dollars over the budget, over
-a share cap, vendors short, MW over the power cap — and the objective becomes
+a share cap, vendors short, MW over the power cap, the share of a period's serving demand
+unserved — and the objective becomes
 ``Σ_g slack_g / limit_g``: the least total violation, each relative to its own limit.
 
 What it ignores: a run is never split or migrated (the simulator's business); reserved
@@ -156,6 +163,8 @@ class Model:
     y0: int
     m_col: int
     slacks: list[Slack]
+    z0: int = 0
+    """First serving-replica column (`Problem.serving`), after M."""
     sense: int = 1
 
 
@@ -168,13 +177,18 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
     nv = len(pb.vendors) if use_vendors else 0
     r0, y0 = nx, nx + nr
     m_col = y0 + nv
-    ncols = m_col + 1
+    z = pb.serving
+    nz = 0 if z is None else len(z)
+    z0 = m_col + 1
+    ncols = z0 + nz
     cost = np.zeros(ncols)
     lower = np.zeros(ncols)
     upper = np.ones(ncols)
     integer = np.ones(ncols, dtype=np.bool_)
     integer[m_col] = False
     upper[m_col] = hold.get("makespan", np.inf)
+    if z is not None:
+        upper[z0:ncols] = z.upper
     mat = _Matrix()
     slacks: list[Slack] = []
     extra_cost: list[float] = []
@@ -198,6 +212,8 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
     t_of = s[rep] + ramp(length)
     horizon_t = int(t_of.max()) + 1 if len(t_of) else pb.num_periods
     horizon_t = max(horizon_t, pb.num_periods)
+    z_cols = z0 + np.arange(nz, dtype=np.int64)
+    z_t = np.zeros(0, np.int64) if z is None else z.period
 
     # (1) assignment
     for j in range(len(pb.required)):
@@ -214,7 +230,10 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
         if not np.isfinite(cap).any():
             continue
         sel = per_use & (offer_rep == o)
-        periods = sorted(set(t_of[sel].tolist()) | _reserved_periods(pb, o, horizon_t))
+        z_sel = np.zeros(0, np.bool_) if z is None else (z.offer == o) & (z.tier_key < 0)
+        periods = sorted(
+            set(t_of[sel].tolist()) | _reserved_periods(pb, o, horizon_t) | set(z_t[z_sel].tolist())
+        )
         if not periods:
             continue
         rows = {}
@@ -227,6 +246,10 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
         idx = np.flatnonzero(sel)
         row_ids = np.array([rows[t] for t in t_of[idx]], dtype=np.int64)
         mat.entries(row_ids, rep[idx], pb.chips[p[rep[idx]]])
+        if z is not None:
+            zi = np.flatnonzero(z_sel)
+            z_rows = np.array([rows[t] for t in z_t[zi]], dtype=np.int64)
+            mat.entries(z_rows, z_cols[zi], z.chips[zi])
         units = pb.scenario.offers[o].chips_per_unit
         for k in res_of_offer.get(o, []):
             term_h = pb.reservations[k][3]
@@ -238,10 +261,14 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
         units = pb.scenario.offers[o].chips_per_unit
         sel = pb.tier_key[p[rep]] == k
         idx = np.flatnonzero(sel)
-        for t in sorted(set(t_of[idx].tolist())):
+        zk = np.zeros(0, np.int64) if z is None else np.flatnonzero(z.tier_key == k)
+        for t in sorted(set(t_of[idx].tolist()) | set(z_t[zk].tolist())):
             row = mat.add(-np.inf, 0.0, f"reservation[{k},{t}]")
             here = idx[t_of[idx] == t]
             mat.entries(row, rep[here], pb.chips[p[rep[here]]])
+            if z is not None:
+                zh = zk[z_t[zk] == t]
+                mat.entries(row, z_cols[zh], z.chips[zh])
             mat.entries(row, [r0 + k], -float(units))
     # (4) windows: in the columns; elastic deadlines pay for lateness
     late_cost = np.zeros(nx)
@@ -249,8 +276,10 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
         window = np.maximum(pb.deadline_h - pb.release_h, pb.period_h)
         late_cost = cols.late_h / window[pb.job[p]]
     # cost expression: per-use columns and reservations
-    cost_cols = np.concatenate([np.arange(nx), r0 + np.arange(nr)])
-    cost_vals = np.concatenate([usd_x, res_usd]) if nr else usd_x
+    cost_cols = np.concatenate([np.arange(nx), r0 + np.arange(nr), z_cols])
+    cost_vals = np.concatenate([usd_x, res_usd if nr else np.zeros(0)])
+    if z is not None:
+        cost_vals = np.concatenate([cost_vals, z.usd * USD])
     # (5) budget
     if pb.budget_usd is not None:
         row = mat.add(-np.inf, pb.budget_usd * USD, "budget")
@@ -268,6 +297,11 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
             mine_x = (owner[p] == v).astype(np.float64)
             amount = pb.compute[p] / 1e6 if pb.cap_basis == "compute" else pb.usd_used[p] * USD
             mat.entries(row, np.arange(nx), amount * (mine_x - kappa))
+            if z is not None:
+                z_owner = z.vendor if group == "vendor-caps" else z.cloud
+                mine_z = (z_owner == v).astype(np.float64)
+                z_amount = z.compute / 1e6 if pb.cap_basis == "compute" else z.usd_used * USD
+                mat.entries(row, z_cols, z_amount * (mine_z - kappa))
             if group in elastic:
                 col = slack(group, (names[v],), 1.0 / max(scale * kappa, 1e-9))
                 mat.entries(row, [col], -1.0)
@@ -278,16 +312,21 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
             row = mat.add(-np.inf, 0.0, f"vendor-used[{pb.vendors[v]}]")
             mat.entries(row, [y0 + v], 1.0)
             mat.entries(row, np.flatnonzero(pb.vendor[p] == v), -1.0)
+            if z is not None:
+                mat.entries(row, z_cols[z.vendor == v], -1.0)
         row = mat.add(float(pb.min_vendors), np.inf, "min-vendors")
         mat.entries(row, y0 + np.arange(nv), 1.0)
         if "vendors" in elastic:
             mat.entries(row, [slack("vendors", (), 1.0)], 1.0)
     # (8) power
     if pb.power_cap_mw is not None:
-        for t in sorted(set(t_of.tolist())):
+        for t in sorted(set(t_of.tolist()) | set(z_t.tolist())):
             row = mat.add(-np.inf, pb.power_cap_mw, f"power[{t}]")
             here = np.flatnonzero(t_of == t)
             mat.entries(row, rep[here], pb.power_mw[p[rep[here]]])
+            if z is not None:
+                zh = np.flatnonzero(z_t == t)
+                mat.entries(row, z_cols[zh], z.power_mw[zh])
             if "power" in elastic:
                 mat.entries(row, [slack("power", (t,), 1.0 / pb.power_cap_mw)], -1.0)
     # (9) makespan
@@ -297,6 +336,21 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
             here = np.flatnonzero(pb.job[p] == j)
             mat.entries(row, here, cols.end_h[here])
             mat.entries(row, [m_col], -1.0)
+    # (10) serving demand, in shares of the period's demand
+    if z is not None:
+        entry = z.entry
+        for e, t in sorted(set(zip(entry.tolist(), z_t.tolist(), strict=True))):
+            asked = float(z.demand[e, t])
+            row = mat.add(1.0, np.inf, f"serving[{e},{t}]")
+            here = np.flatnonzero((entry == e) & (z_t == t))
+            mat.entries(row, z_cols[here], z.tokens_per_day[here] / asked)
+            if "serving" in elastic:
+                mat.entries(row, [slack("serving", (e, t), 1.0)], 1.0)
+        for e, t in zip(*np.nonzero(z.demand), strict=True):
+            if not ((entry == e) & (z_t == t)).any():  # no option can serve it: a row to
+                row = mat.add(1.0, np.inf, f"serving[{e},{t}]")  # break, elastic or not
+                if "serving" in elastic:
+                    mat.entries(row, [slack("serving", (int(e), int(t)), 1.0)], 1.0)
     if "tokens" in hold:
         row = mat.add(hold["tokens"] / value_scale(pb), np.inf, "tokens-held")
         mat.entries(row, np.arange(nx), pb.value[pb.job[p]] / value_scale(pb))
@@ -328,6 +382,7 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
         y0=y0,
         m_col=m_col,
         slacks=slacks,
+        z0=z0,
     )
 
 

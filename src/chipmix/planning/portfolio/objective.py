@@ -45,9 +45,15 @@ def solve_objective(
     )
 
 
-def plan_cost(pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]) -> float:
-    """Per-use cost of the runs plus every reservation for its whole term, $."""
-    per_use = sum(float(pb.usd[p]) for p, _ in chosen)
+def plan_cost(
+    pb: Problem,
+    chosen: list[tuple[int, int]],
+    units: dict[int, int],
+    replicas: dict[int, int] | None = None,
+) -> float:
+    """Per-use cost of the runs and serving replicas plus every reservation for its whole
+    term, $."""
+    per_use = sum(float(pb.usd[p]) for p, _ in chosen) + pb.serving_usd(replicas)
     return per_use + sum(pb.reservations[k][2] * u for k, u in units.items())
 
 

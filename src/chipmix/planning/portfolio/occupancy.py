@@ -21,7 +21,9 @@ class Occupancy:
     """Chips per offer, per reservation and MW per period of a plan being edited: whether a
     run fits at a start, and moving runs."""
 
-    def __init__(self, pb: Problem, units: dict[int, int]) -> None:
+    def __init__(
+        self, pb: Problem, units: dict[int, int], replicas: dict[int, int] | None = None
+    ) -> None:
         self.pb = pb
         self.offer: dict[tuple[int, int], float] = {}
         self.reserved: dict[tuple[int, int], float] = {}
@@ -31,6 +33,14 @@ class Occupancy:
         for k, u in units.items():
             o = pb.reservations[k][0]
             self.held[k] = u * pb.scenario.offers[o].chips_per_unit
+        z = pb.serving
+        for i, n in (replicas or {}).items():  # serving replicas stay where they are
+            assert z is not None
+            t, k, chips = int(z.period[i]), int(z.tier_key[i]), n * float(z.chips[i])
+            key = (k, t) if k >= 0 else (int(z.offer[i]), t)
+            table = self.reserved if k >= 0 else self.offer
+            table[key] = table.get(key, 0.0) + chips
+            self.power[t] = self.power.get(t, 0.0) + n * float(z.power_mw[i])
 
     def _periods(self, p: int, s: int) -> range:
         return range(s, s + self.pb.span(p, s)[2])
@@ -94,17 +104,22 @@ def starts(pb: Problem, p: int) -> list[int]:
 
 
 def repair_vendors(
-    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]
+    pb: Problem,
+    chosen: list[tuple[int, int]],
+    units: dict[int, int],
+    replicas: dict[int, int] | None = None,
 ) -> list[tuple[int, int]] | None:
     """A plan using at least ``min_vendors`` vendors, made from ``chosen`` by moving, one
     at a time, the job whose move to an unused vendor costs least (where capacity and power
     allow): a warm start for the model with the vendor minimum. None if no move is found."""
     need = pb.min_vendors or 0
     plan = list(chosen)
-    usage = Occupancy(pb, units)
+    usage = Occupancy(pb, units, replicas)
     for p, s in plan:
         usage.put(p, s, +1)
-    while len({int(pb.vendor[p]) for p, _ in plan}) < need:
+    z = pb.serving
+    served = {int(z.vendor[i]) for i in replicas or {}} if z is not None else set()
+    while len({int(pb.vendor[p]) for p, _ in plan} | served) < need:
         count: dict[int, int] = {}
         for p, _ in plan:
             count[int(pb.vendor[p])] = count.get(int(pb.vendor[p]), 0) + 1
@@ -134,12 +149,15 @@ def repair_vendors(
 
 # -- moving runs earlier ---------------------------------------------------------------------
 def compact(
-    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]
+    pb: Problem,
+    chosen: list[tuple[int, int]],
+    units: dict[int, int],
+    replicas: dict[int, int] | None = None,
 ) -> list[tuple[int, int]]:
     """Start every run as early as its release, the offers' caps (with the reservations),
     the reservations' cover and the power cap allow, earliest runs first. Cost, deadlines
-    and shares do not change."""
-    usage = Occupancy(pb, units)
+    and shares do not change. Serving replicas stay in their periods."""
+    usage = Occupancy(pb, units, replicas)
     for p, s in chosen:
         usage.put(p, s, +1)
     out = []

@@ -41,6 +41,7 @@ from chipmix.errors import InfeasibleError
 from chipmix.perf.step import model_flops_per_token
 from chipmix.planning.comparison.sizing import MAX_CHIPS, MIN_GAIN, ladder
 from chipmix.planning.portfolio.scenario import RESERVED_TIERS, PlanJob, PlanOffer, Scenario
+from chipmix.planning.portfolio.serving import ServingOption
 from chipmix.pricing import run_cost
 from chipmix.results import Estimate
 from chipmix.workload.job import Job
@@ -98,6 +99,8 @@ class Candidates:
     cache_hits: int = 0
     dropped: int = 0
     """Placements left off the jobs' shortlists (``solver.placements_per_job``)."""
+    serving: list[ServingOption] = field(default_factory=list)
+    """The serving entries' options (`chipmix.planning.portfolio.serving`)."""
 
     def of_job(self, job: int) -> list[Placement]:
         return [p for p in self.placements if p.job == job]

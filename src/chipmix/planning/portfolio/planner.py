@@ -27,7 +27,12 @@ from chipmix.errors import InfeasibleError
 from chipmix.planning.portfolio.objective import plan_cost, solve_objective
 from chipmix.planning.portfolio.occupancy import compact
 from chipmix.planning.portfolio.odds import RunOdds, deadline_odds
-from chipmix.planning.portfolio.placements import Candidates, SearchCache, candidates
+from chipmix.planning.portfolio.placements import (
+    Candidates,
+    SearchCache,
+    candidates,
+    reference_peak,
+)
 from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.results import (
     Allocation,
@@ -39,6 +44,8 @@ from chipmix.planning.portfolio.results import (
 )
 from chipmix.planning.portfolio.scenario import Scenario
 from chipmix.planning.portfolio.scenario_file import load_scenario, parse_scenario
+from chipmix.planning.portfolio.served import serving_lines
+from chipmix.planning.portfolio.serving import serving_options
 from chipmix.planning.portfolio.solver import Solution
 from chipmix.results import Estimate
 
@@ -69,6 +76,8 @@ def plan(
     sc = _scenario(scenario, cat)
     cache = cache or SearchCache.shared(cat)
     cands = candidates(sc, cache)
+    if sc.serving:
+        cands.serving = serving_options(sc, cat, reference_peak(cat))
     candidates_s = time.perf_counter() - started
     missing = unplaceable(sc, cands)
     required_missing = [c for j, c in missing if sc.jobs[j].required]
@@ -88,7 +97,7 @@ def plan(
             f"{sc.solver.time_limit_s:g} s without a plan; raise solver.time_limit_s or "
             "solver.gap, or use a longer solver.period_days"
         )
-    runs = compact(pb, base.chosen, base.reserved_units)
+    runs = compact(pb, base.chosen, base.reserved_units, base.replicas)
     solve_s = base.seconds
     extra = 0
     want_sensitivity = sc.solver.sensitivity if sensitivity is None else sensitivity
@@ -184,8 +193,9 @@ def _result(
         replace(a, deadline_probability=q) for a, q in zip(allocations, per_run, strict=True)
     ]
     allocations.sort(key=lambda a: (a.start, a.job))
-    reservations = _reservations(pb, cands, runs, sol.reserved_units)
-    cost = plan_cost(pb, runs, sol.reserved_units)
+    reservations = _reservations(pb, cands, runs, sol.reserved_units, sol.replicas)
+    cost = plan_cost(pb, runs, sol.reserved_units, sol.replicas)
+    lines, entries = serving_lines(pb, cands.serving, sol.replicas)
     makespan = max((a.end - origin).total_seconds() / 3600 for a in allocations) if runs else 0.0
     placed = {a.job for a in allocations}
     notes = list(notes)
@@ -207,18 +217,21 @@ def _result(
         "reservations": reservations,
         "unplaced": [j.name for j in sc.jobs if j.name not in placed],
         "cost_usd": cost,
-        "energy_mwh": sum(a.energy_mwh for a in allocations),
+        "energy_mwh": sum(a.energy_mwh for a in allocations) + sum(s.energy_mwh for s in lines),
         "tokens": sum(a.tokens for a in allocations),
         "makespan_h": makespan,
         "completion": origin + timedelta(hours=makespan),
-        "vendors": _shares(pb, runs, sol.reserved_units, "vendor"),
-        "clouds": _shares(pb, runs, sol.reserved_units, "cloud"),
+        "vendors": _shares(pb, runs, sol.replicas, "vendor"),
+        "clouds": _shares(pb, runs, sol.replicas, "cloud"),
         "cap_basis": sc.constraints.cap_basis,
         "binding": binding,
         "baselines": baselines,
         "pareto": front,
         "notes": notes,
         "deadline_probability": every,
+        "serving": lines,
+        "serving_entries": entries,
+        "period_days": sc.solver.period_days,
     }
 
 
@@ -249,7 +262,11 @@ def _deadline_odds(
 
 
 def _reservations(
-    pb: Problem, cands: Candidates, runs: list[tuple[int, int]], units: dict[int, int]
+    pb: Problem,
+    cands: Candidates,
+    runs: list[tuple[int, int]],
+    units: dict[int, int],
+    replicas: dict[int, int],
 ) -> list[Reservation]:
     out = []
     horizon_h = pb.scenario.horizon_h
@@ -260,6 +277,13 @@ def _reservations(
         cost = u * per_unit
         within = min(term_h, horizon_h)
         used = sum(cands.placements[p].chip_hours for p, _ in runs if int(pb.tier_key[p]) == k)
+        z = pb.serving
+        if z is not None:
+            used += sum(
+                n * float(z.chips[i] * z.hours[z.period[i]])
+                for i, n in replicas.items()
+                if int(z.tier_key[i]) == k
+            )
         beyond = cost * max(0.0, term_h - horizon_h) / term_h if math.isfinite(term_h) else 0.0
         out.append(
             Reservation(
@@ -276,12 +300,12 @@ def _reservations(
 
 
 def _shares(
-    pb: Problem, runs: list[tuple[int, int]], units: dict[int, int], by: str
+    pb: Problem, runs: list[tuple[int, int]], replicas: dict[int, int], by: str
 ) -> list[Share]:
     sc = pb.scenario
     names = pb.vendors if by == "vendor" else pb.clouds
     caps = sc.constraints.vendor_caps if by == "vendor" else sc.constraints.cloud_caps
-    spend, compute = pb.shares(runs, by)
+    spend, compute = pb.shares(runs, by, replicas)
     total_spend, total_compute = float(spend.sum()), float(compute.sum())
     return [
         Share(

@@ -14,8 +14,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from chipmix.catalog.offer import PriceTier
 from chipmix.planning.portfolio.placements import Candidates
 from chipmix.planning.portfolio.scenario import Scenario
+from chipmix.planning.portfolio.serving import ServingColumns, serving_columns
 
 __all__ = [
     "ELASTIC_GROUPS",
@@ -39,6 +41,7 @@ ELASTIC_GROUPS = (
     "cloud-caps",
     "vendors",
     "power",
+    "serving",
 )
 """The constraint groups the elastic form can relax."""
 USD = 1e-6
@@ -96,6 +99,8 @@ class Problem:
     power_cap_mw: float | None = None
     max_end_h: float | None = None
     """Every run ends by then (the Pareto front's ε-constraint)."""
+    serving: ServingColumns | None = None
+    """The replica columns of the scenario's serving demand (None: no serving)."""
 
     @staticmethod
     def of(scenario: Scenario, candidates: Candidates) -> Problem:
@@ -105,17 +110,24 @@ class Problem:
         clouds = sorted({o.cloud for o in offers})
         reservations: list[tuple[int, str, float, float]] = []
         key_of: dict[tuple[int, str], int] = {}
-        for p in ps:
-            if p.reserved and (p.offer, p.tier) not in key_of:
-                offer = offers[p.offer]
-                term_h = offer.term_days.get(p.tier, math.inf) * 24.0
+        uses: list[tuple[bool, int, PriceTier]] = [(p.reserved, p.offer, p.tier) for p in ps]
+        uses += [(g.reserved, g.offer, g.tier) for g in candidates.serving]
+        for reserved, offer_index, tier in uses:
+            if reserved and (offer_index, tier) not in key_of:
+                offer = offers[offer_index]
+                term_h = offer.term_days.get(tier, math.inf) * 24.0
                 billed = term_h if math.isfinite(term_h) else scenario.horizon_h
-                per_unit = offer.chips_per_unit * offer.usd_per_chip_hour[p.tier] * billed
-                key_of[(p.offer, p.tier)] = len(reservations)
-                reservations.append((p.offer, p.tier, per_unit, term_h))
+                per_unit = offer.chips_per_unit * offer.usd_per_chip_hour[tier] * billed
+                key_of[(offer_index, tier)] = len(reservations)
+                reservations.append((offer_index, tier, per_unit, term_h))
         jobs = scenario.jobs
         periods = scenario.num_periods
         c = scenario.constraints
+        cap = _caps(scenario)
+        serving = None
+        if candidates.serving:
+            terms = {ot: (k, reservations[k][3]) for ot, k in key_of.items()}
+            serving = serving_columns(scenario, candidates.serving, terms, vendors, clouds, cap)
         return Problem(
             scenario=scenario,
             candidates=candidates,
@@ -137,7 +149,7 @@ class Problem:
             deadline_h=np.array([scenario.deadline_h(j) for j in jobs], dtype=np.float64),
             required=np.array([j.required for j in jobs], dtype=np.bool_),
             value=np.array([j.priority * j.tokens for j in jobs], dtype=np.float64),
-            cap=_caps(scenario),
+            cap=cap,
             reservations=reservations,
             vendors=vendors,
             clouds=clouds,
@@ -147,11 +159,15 @@ class Problem:
             cap_basis=c.cap_basis,
             min_vendors=c.min_vendors,
             power_cap_mw=c.power_cap_mw,
+            serving=serving,
         )
 
-    def shares(self, chosen: list[tuple[int, int]], by: str) -> tuple[F64, F64]:
+    def shares(
+        self, chosen: list[tuple[int, int]], by: str, replicas: dict[int, int] | None = None
+    ) -> tuple[F64, F64]:
         """Spend on the work ($, ĉ_p) and compute (H100-eq chip-hours) per vendor
-        (``by="vendor"``, indexed like `vendors`) or per cloud (like `clouds`)."""
+        (``by="vendor"``, indexed like `vendors`) or per cloud (like `clouds`), serving
+        replicas included."""
         owner = self.vendor if by == "vendor" else self.cloud
         size = len(self.vendors) if by == "vendor" else len(self.clouds)
         spend = np.zeros(size)
@@ -159,7 +175,20 @@ class Problem:
         for p, _ in chosen:
             spend[owner[p]] += self.usd_used[p]
             compute[owner[p]] += self.compute[p]
+        z = self.serving
+        if z is not None and replicas:
+            serve_owner = z.vendor if by == "vendor" else z.cloud
+            for i, n in replicas.items():
+                spend[serve_owner[i]] += n * z.usd_used[i]
+                compute[serve_owner[i]] += n * z.compute[i]
         return spend, compute
+
+    def serving_usd(self, replicas: dict[int, int] | None) -> float:
+        """Per-use cost of the serving replicas, $."""
+        z = self.serving
+        if z is None or not replicas:
+            return 0.0
+        return float(sum(n * z.usd[i] for i, n in replicas.items()))
 
     def changed(self, **changes: Any) -> Problem:
         return replace(self, **changes)

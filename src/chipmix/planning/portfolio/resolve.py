@@ -19,6 +19,7 @@ from chipmix.planning.portfolio.scenario import (
     Constraints,
     PlanJob,
     PlanOffer,
+    PlanServing,
     Scenario,
 )
 from chipmix.planning.portfolio.schema import (
@@ -29,10 +30,15 @@ from chipmix.planning.portfolio.schema import (
     ScenarioSpec,
     SelectOfferSpec,
     SelectSpec,
+    ServingSpec,
+    SolverOptions,
 )
 from chipmix.workload.model import ModelSpec
 
-__all__ = ["Resolver"]
+__all__ = ["SERVING_GAP", "Resolver"]
+
+SERVING_GAP = 1e-3
+"""The MIP gap of a scenario with serving demand unless it sets one (`SolverOptions.gap`)."""
 
 
 class Resolver:
@@ -52,6 +58,7 @@ class Resolver:
         offers = self._offers()
         end = self._end()
         jobs = self._jobs(offers, end)
+        serving = self._serving(offers, end)
         constraints = self._constraints(offers)
         if spec.objective == "max-tokens" and constraints.budget_usd is None:
             self.p.add(("objective",), "max-tokens needs constraints.budget_usd")
@@ -64,11 +71,18 @@ class Resolver:
             offers=tuple(offers),
             jobs=tuple(jobs),
             constraints=constraints,
-            solver=spec.solver,
+            solver=self._solver(bool(serving)),
             description=spec.description,
             origin=self.origin,
             futures=spec.futures,
+            serving=tuple(serving),
         )
+
+    def _solver(self, serves: bool) -> SolverOptions:
+        solver = self.spec.solver
+        if serves and "gap" not in solver.model_fields_set:
+            return solver.model_copy(update={"gap": SERVING_GAP})
+        return solver
 
     # -- the horizon -----------------------------------------------------------------------
     def _end(self) -> date:
@@ -283,6 +297,47 @@ class Resolver:
             )
         return out
 
+    def _serving(self, offers: list[PlanOffer], end: date) -> list[PlanServing]:
+        from chipmix.serve.public import serve_job
+
+        out: list[PlanServing] = []
+        names = {j.name for j in self.spec.jobs}
+        for i, ss in enumerate(self.spec.serving):
+            path: tuple[str | int, ...] = ("serving", i)
+            if ss.name in names:
+                self.p.add((*path, "name"), f"{ss.name!r} names a job or serving entry already")
+            names.add(ss.name)
+            model = self._model((*path, "model"), ss.model)
+            try:
+                job = serve_job(
+                    model, input_len=ss.input_len, output_len=ss.output_len,
+                    precision=ss.precision, kv_precision=ss.kv_precision, stack=ss.stack,
+                )  # fmt: skip
+            except InputError as exc:
+                self.p.add(path, str(exc))
+                continue
+            first, last = ss.start or self.spec.start, ss.end or end
+            if first < self.spec.start or last > end or last < first:
+                self.p.add(path, f"serving window {first} … {last} is not inside the horizon "
+                                 f"{self.spec.start} … {end}")  # fmt: skip
+            if isinstance(ss.tokens_per_day, list):
+                steps = sorted((d.from_, d.tokens_per_day) for d in ss.tokens_per_day)
+                if not steps:
+                    self.p.add((*path, "tokens_per_day"), "give at least one step")
+                if len({d for d, _ in steps}) < len(steps):
+                    self.p.add((*path, "tokens_per_day"), "two steps start on the same day")
+            else:
+                steps = [(first, float(ss.tokens_per_day))]
+            out.append(
+                PlanServing(
+                    name=ss.name, job=job, demand=tuple(steps), start=first, end=last,
+                    ttft_p99_ms=ss.ttft_p99_ms, tpot_p99_ms=ss.tpot_p99_ms,
+                    offers=tuple(self._allowed(ss, path, offers)),
+                    search_chips=ss.search_chips,
+                )
+            )  # fmt: skip
+        return out
+
     def _model(self, path: tuple[str | int, ...], name: str) -> ModelSpec:
         from chipmix.workload.registry import load_model, preset_names
 
@@ -315,7 +370,7 @@ class Resolver:
             )
 
     def _allowed(
-        self, js: JobSpec, path: tuple[str | int, ...], offers: list[PlanOffer]
+        self, js: JobSpec | ServingSpec, path: tuple[str | int, ...], offers: list[PlanOffer]
     ) -> list[str]:
         cat = self.cat
         chosen = list(offers)

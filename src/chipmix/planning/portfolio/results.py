@@ -24,6 +24,8 @@ __all__ = [
     "PlanInfeasibleError",
     "PlanResult",
     "Reservation",
+    "ServingEntry",
+    "ServingLine",
     "Share",
     "SolveStats",
     "hhi",
@@ -85,6 +87,60 @@ class Allocation:
         out["deadline"] = None if self.deadline is None else self.deadline.isoformat()
         out["duration_days"] = self.duration_h / 24.0
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class ServingLine:
+    """One serving entry on one offer and tier: replicas held per period, their cost and
+    the output tokens they serve."""
+
+    serving: str
+    model: str
+    offer: str
+    cloud: str
+    system: str
+    chip: str
+    vendor: str
+    tier: PriceTier
+    layout: str
+    """The replica layout (tp, pp, ep, batch) the serving search finds best at the SLO."""
+    replica_chips: int
+    tokens_per_s_per_chip: float
+    ttft_p99_ms: float
+    tpot_p99_ms: float
+    chips: list[int]
+    """Chips held per period of the plan."""
+    peak_chips: int
+    chip_hours: float
+    cost_usd: float
+    """chip-hours × $/chip-hour; for a reserved tier, the share of the reservation it uses."""
+    energy_mwh: float
+    output_tokens: float
+    """Output tokens served (its share of the demand)."""
+    usd_per_million_tokens: float | None
+    price_flag: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class ServingEntry:
+    """One serving entry's totals over the plan."""
+
+    serving: str
+    model: str
+    slo: str
+    output_tokens: float
+    """Output tokens asked (and served) over its window."""
+    peak_tokens_per_day: float
+    peak_chips: int
+    cost_usd: float
+    usd_per_million_tokens: float | None
+    """$ per million output tokens achieved: its lines' cost ÷ its tokens."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +289,11 @@ class PlanResult:
     deadline_probability: float | None = None
     """P(every run with a deadline meets it) under the model's error, sampled with the
     errors of runs on one chip shared (`planning.portfolio.odds`)."""
+    serving: list[ServingLine] = field(default_factory=list)
+    """Serving replicas per entry, offer and tier (empty: the scenario serves nothing)."""
+    serving_entries: list[ServingEntry] = field(default_factory=list)
+    period_days: float = 7.0
+    """Length of one period of ``ServingLine.chips``."""
 
     @property
     def hhi_spend(self) -> float:
@@ -300,8 +361,20 @@ class PlanResult:
                 "savings_fraction": self.savings_vs_single_vendor,
             },
             "pareto": None if self.pareto is None else [p.to_dict() for p in self.pareto],
+            **self._serving_dict(),
             "stats": self.stats.to_dict(),
             "notes": self.notes,
+        }
+
+    def _serving_dict(self) -> dict[str, Any]:
+        if not self.serving_entries:
+            return {}
+        return {
+            "serving": {
+                "period_days": self.period_days,
+                "entries": [e.to_dict() for e in self.serving_entries],
+                "lines": [s.to_dict() for s in self.serving],
+            }
         }
 
     def to_dataframe(self) -> pd.DataFrame:

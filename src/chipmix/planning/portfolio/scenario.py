@@ -27,6 +27,7 @@ from chipmix.planning.portfolio.schema import (
     Objective,
     SolverOptions,
 )
+from chipmix.serve.job import ServeJob
 from chipmix.workload.job import Job
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Objective",
     "PlanJob",
     "PlanOffer",
+    "PlanServing",
     "Scenario",
     "SolverOptions",
 ]
@@ -139,6 +141,41 @@ class PlanJob:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanServing:
+    """One serving demand of the scenario: output tokens a day over time, under p99
+    latency targets, on the offers it may use."""
+
+    name: str
+    job: ServeJob
+    demand: tuple[tuple[date, float], ...]
+    """(from day, output tokens a day) steps, ascending; none before the first."""
+    start: date
+    end: date
+    """Served from ``start`` to the end of ``end`` (inclusive)."""
+    ttft_p99_ms: float | None
+    tpot_p99_ms: float | None
+    offers: tuple[str, ...]
+    search_chips: int = 64
+
+    def tokens_per_day(self, first: date, last: date) -> float:
+        """The most output tokens a day asked on any served day of [first, last]."""
+        lo, hi = max(first, self.start), min(last, self.end)
+        if lo > hi:
+            return 0.0
+        most = 0.0
+        for i, (since, value) in enumerate(self.demand):
+            until = self.demand[i + 1][0] - timedelta(days=1) if i + 1 < len(self.demand) else hi
+            if since <= hi and until >= lo:
+                most = max(most, value)
+        return most
+
+    def slo(self) -> str:
+        parts = [f"p99 TTFT ≤ {self.ttft_p99_ms:g} ms"] if self.ttft_p99_ms else []
+        parts += [f"p99 TPOT ≤ {self.tpot_p99_ms:g} ms"] if self.tpot_p99_ms else []
+        return ", ".join(parts) or "no latency target"
+
+
+@dataclass(frozen=True, slots=True)
 class Constraints:
     """The scenario's constraints (None / empty: not constrained)."""
 
@@ -167,6 +204,8 @@ class Scenario:
     origin: str = "<scenario>"
     futures: FuturesSpec | None = None
     """The scenario's uncertainty sources (None: the model's own error only)."""
+    serving: tuple[PlanServing, ...] = ()
+    """Serving demand planned beside the jobs (`chipmix.planning.portfolio.serving`)."""
 
     # -- time: hours from the start of the horizon ---------------------------------------
     @property

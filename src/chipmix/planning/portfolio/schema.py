@@ -20,6 +20,16 @@ A scenario names the jobs to run, the offers to rent them from and the constrain
         source: "quote of 2026-01, assumption"
     jobs:
       - {name: pretrain-70b, model: llama3-70b, tokens: 15e12, deadline: 2026-06-30}
+    serving:                   # demand to serve on the same offers (optional)
+      - name: chat-70b
+        model: llama3-70b
+        tokens_per_day:        # output tokens a day: a figure, or steps by day
+          - {from: 2026-01-01, tokens_per_day: 2e10}
+          - {from: 2026-07-01, tokens_per_day: 5e10}
+        input_len: 2000        # mean prompt tokens; output_len: mean generated tokens
+        output_len: 300
+        ttft_p99_ms: 2000
+        tpot_p99_ms: 100
     constraints:
       budget_usd: 2.0e9
       vendor_caps: {nvidia: 60%}
@@ -59,6 +69,7 @@ __all__ = [
     "CapacityStep",
     "CatalogOfferSpec",
     "ConstraintsSpec",
+    "DemandStep",
     "InlineOfferSpec",
     "JobSpec",
     "Objective",
@@ -67,6 +78,7 @@ __all__ = [
     "ScenarioSpec",
     "SelectOfferSpec",
     "SelectSpec",
+    "ServingSpec",
     "SolverOptions",
 ]
 
@@ -216,6 +228,44 @@ class JobSpec(_Strict):
     """Chip counts to consider (default: sized from the job's window)."""
 
 
+class DemandStep(_Strict):
+    """From this day on, the demand is this many output tokens a day."""
+
+    from_: date = Field(alias="from")
+    tokens_per_day: float = Field(ge=0, le=1e18)
+
+
+class ServingSpec(_Strict):
+    """Serving demand planned beside the jobs, on the same offers and caps."""
+
+    name: Name
+    model: str
+    """Preset id, or a model file (relative to the scenario file)."""
+    tokens_per_day: Annotated[float, Field(gt=0, le=1e18)] | list[DemandStep]
+    """Output tokens a day: one figure, or steps by day (``[{from: 2026-01-01,
+    tokens_per_day: 2e10}, ...]``; before the first step, none)."""
+    input_len: int = Field(default=2000, gt=0)
+    """Mean prompt tokens per request."""
+    output_len: int = Field(default=300, gt=0)
+    """Mean generated tokens per request."""
+    precision: Literal["bf16", "fp8", "int8", "fp4"] = "bf16"
+    kv_precision: Literal["bf16", "fp8"] | None = None
+    stack: str | None = None
+    ttft_p99_ms: float | None = Field(default=None, gt=0)
+    tpot_p99_ms: float | None = Field(default=None, gt=0)
+    start: date | None = None
+    """First day served (default: the scenario's start)."""
+    end: date | None = None
+    """Last day served (default: the horizon's end)."""
+    systems: list[str] | None = None
+    """Chip or system ids that may serve (default: any)."""
+    vendors: list[str] | None = None
+    offers: list[str] | None = None
+    search_chips: int = Field(default=64, gt=0, le=100_000)
+    """Chips the replica-layout search spreads over (`chipmix serve search`'s chips): the
+    largest replica it considers."""
+
+
 class ConstraintsSpec(_Strict):
     budget_usd: float | None = Field(default=None, gt=0)
     vendor_caps: dict[str, Share] = Field(default_factory=dict)
@@ -233,7 +283,8 @@ class SolverOptions(_Strict):
     period_days: float = Field(default=7.0, gt=0, le=92)
     """Length of one time period of the MILP."""
     gap: float = Field(default=1e-4, ge=0, le=0.2)
-    """Relative MIP gap at which HiGHS stops (1e-4 = optimal to 0.01 %)."""
+    """Relative MIP gap at which HiGHS stops (1e-4 = optimal to 0.01 %). A scenario with
+    serving demand defaults to 1e-3: whole replicas make the last 0.1 % slow to prove."""
     time_limit_s: float = Field(default=60.0, gt=0)
     """Per solve."""
     sizes_per_system: int = Field(default=3, ge=1, le=8)
@@ -265,6 +316,8 @@ class ScenarioSpec(_Strict):
     objective: Objective = "min-cost"
     offers: list[OfferSpec] = Field(min_length=1)
     jobs: list[JobSpec] = Field(min_length=1)
+    serving: list[ServingSpec] = Field(default_factory=list)
+    """Serving demand (`chipmix.planning.portfolio.serving`)."""
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     solver: SolverOptions = Field(default_factory=SolverOptions)
     futures: FuturesSpec | None = None

@@ -202,7 +202,7 @@ def _steps(
                     pb.changed(power_cap_mw=new),
                 )
             )
-    spent = plan_cost(pb, base.chosen, base.reserved_units)
+    spent = plan_cost(pb, base.chosen, base.reserved_units, base.replicas)
     if (
         pb.budget_usd is not None
         and sc.objective != "min-cost"
@@ -318,10 +318,28 @@ def single_vendor_plans(pb: Problem) -> list[Baseline]:
                 )
             )
             continue
-        sub = Problem.of(free, Candidates(placements=mine))
+        served = [o for o in pb.candidates.serving if sc.offers[o.offer].vendor == vendor]
+        unserved = {j.name for e, j in enumerate(sc.serving)} - {
+            sc.serving[o.serving].name for o in served
+        }
+        if unserved:
+            out.append(
+                Baseline(
+                    vendor,
+                    None,
+                    "cannot run",
+                    f"no {vendor} offer serves {', '.join(sorted(unserved))}",
+                )
+            )
+            continue
+        sub = Problem.of(free, Candidates(placements=mine, serving=served))
         sol = solve(sub, "cost", time_limit_s=_limit(pb))
         if sol.ok:
-            out.append(Baseline(vendor, plan_cost(sub, sol.chosen, sol.reserved_units), sol.status))
+            out.append(
+                Baseline(
+                    vendor, plan_cost(sub, sol.chosen, sol.reserved_units, sol.replicas), sol.status
+                )
+            )
         else:
             reason = (
                 "its offers cannot hold every job by its deadline"
@@ -350,8 +368,14 @@ def pareto_front(
     points: list[tuple[float, float, str]] = []
     for sol in (cheapest, fastest):
         if sol.ok:
-            chosen = compact(pb, sol.chosen, sol.reserved_units)
-            points.append((makespan(chosen), plan_cost(pb, chosen, sol.reserved_units), sol.status))
+            chosen = compact(pb, sol.chosen, sol.reserved_units, sol.replicas)
+            points.append(
+                (
+                    makespan(chosen),
+                    plan_cost(pb, chosen, sol.reserved_units, sol.replicas),
+                    sol.status,
+                )
+            )
     if len(points) == 2 and points[1][0] < points[0][0] - pb.period_h / 2:
         low, high = points[1][0], points[0][0]
         for bound in np.linspace(low, high, sc.solver.pareto_points)[1:-1]:
@@ -363,9 +387,13 @@ def pareto_front(
             )
             solves += 1
             if sol.ok:
-                chosen = compact(pb, sol.chosen, sol.reserved_units)
+                chosen = compact(pb, sol.chosen, sol.reserved_units, sol.replicas)
                 points.append(
-                    (makespan(chosen), plan_cost(pb, chosen, sol.reserved_units), sol.status)
+                    (
+                        makespan(chosen),
+                        plan_cost(pb, chosen, sol.reserved_units, sol.replicas),
+                        sol.status,
+                    )
                 )
     front: list[ParetoPoint] = []
     best = math.inf

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,8 @@ class Solution:
     goal: Goal
     bound: float = math.nan
     """HiGHS's dual bound, in the objective's units (a lower bound on a min-cost plan)."""
+    replicas: dict[int, int] = field(default_factory=dict)
+    """Serving replicas per column of `Problem.serving` (only the non-zero ones)."""
 
     @property
     def ok(self) -> bool:
@@ -120,7 +122,7 @@ def solve(
         seconds += sol.seconds
         if not sol.ok:
             return replace(sol, seconds=seconds)
-        broken = violated(pb, sol.chosen, sol.reserved_units) & leave_out
+        broken = violated(pb, sol.chosen, sol.reserved_units, sol.replicas) & leave_out
         if not broken:
             return replace(sol, seconds=seconds)
         if broken != {"vendors"}:
@@ -128,7 +130,7 @@ def solve(
             continue
         leave_out.discard("vendors")
         if warm is None:
-            warm = repair_vendors(pb, sol.chosen, sol.reserved_units)
+            warm = repair_vendors(pb, sol.chosen, sol.reserved_units, sol.replicas)
             certified = _certify(pb, goal, sol, warm, seconds)
             if certified is not None:
                 return certified
@@ -142,9 +144,9 @@ def _certify(
     if goal != "cost" or plan is None or not math.isfinite(relaxed.bound):
         return None
     units = relaxed.reserved_units
-    if violated(pb, plan, units):
+    if violated(pb, plan, units, relaxed.replicas):
         return None
-    cost = float(sum(pb.usd[p] for p, _ in plan))
+    cost = float(sum(pb.usd[p] for p, _ in plan)) + pb.serving_usd(relaxed.replicas)
     cost += sum(pb.reservations[k][2] * u for k, u in units.items())
     gap = (cost - relaxed.bound) / max(abs(cost), 1e-9)
     if gap > pb.scenario.solver.gap:
@@ -184,11 +186,17 @@ def _without(pb: Problem, groups: set[str]) -> Problem:
     return replace(pb, **changes) if changes else pb
 
 
-def violated(pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]) -> set[str]:
-    """The lazy groups a plan breaks."""
+def violated(
+    pb: Problem,
+    chosen: list[tuple[int, int]],
+    units: dict[int, int],
+    replicas: dict[int, int] | None = None,
+) -> set[str]:
+    """The lazy groups a plan (runs, reservations, serving replicas) breaks."""
     out = set()
+    z, replicas = pb.serving, replicas or {}
     if pb.budget_usd is not None:
-        cost = float(sum(pb.usd[p] for p, _ in chosen))
+        cost = float(sum(pb.usd[p] for p, _ in chosen)) + pb.serving_usd(replicas)
         cost += sum(pb.reservations[k][2] * u for k, u in units.items())
         if cost > pb.budget_usd * (1 + 1e-9):
             out.add("budget")
@@ -197,13 +205,14 @@ def violated(pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]) 
         ("cloud-caps", pb.cloud_caps, "cloud"),
     ):
         if caps:
-            spend, compute = pb.shares(chosen, by)
+            spend, compute = pb.shares(chosen, by, replicas)
             amount = compute if pb.cap_basis == "compute" else spend
             total = float(amount.sum())
             slack = 1e-6 * max(total, 1.0)
             if any(amount[v] > kappa * total + slack for v, kappa in caps.items()):
                 out.add(group)
-    vendors_used = len({int(pb.vendor[p]) for p, _ in chosen})
+    used = {int(pb.vendor[p]) for p, _ in chosen}
+    vendors_used = len(used | ({int(z.vendor[i]) for i in replicas} if z is not None else set()))
     if pb.min_vendors is not None and vendors_used < pb.min_vendors:
         out.add("vendors")
     if pb.power_cap_mw is not None:
@@ -211,6 +220,10 @@ def violated(pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int]) 
         for p, s in chosen:
             for t in range(s, s + pb.span(p, s)[2]):
                 power[t] = power.get(t, 0.0) + float(pb.power_mw[p])
+        if z is not None:
+            for i, n in replicas.items():
+                t = int(z.period[i])
+                power[t] = power.get(t, 0.0) + n * float(z.power_mw[i])
         if max(power.values(), default=0.0) > pb.power_cap_mw + 1e-6:
             out.add("power")
     return out
@@ -353,6 +366,8 @@ def _read(
         if amount > 1e-6:
             slack.setdefault(sl.group, []).append((sl.key, amount))
     late = {int(cols.p[i]): float(cols.late_h[i]) for i in on if cols.late_h[i] > 1e-6}
+    nz = 0 if pb.serving is None else len(pb.serving)
+    replicas = {i: round(values[model.z0 + i]) for i in range(nz) if values[model.z0 + i] > 0.5}
     found = word in ("optimal", "feasible")
     objective = float(info.objective_function_value) if found else math.nan
     bound = float(info.mip_dual_bound) if found else math.nan
@@ -377,4 +392,5 @@ def _read(
         nonzeros=nonzeros,
         goal=goal,
         bound=bound,
+        replicas=replicas,
     )
