@@ -132,3 +132,15 @@ def test_demand_steps_and_unknown_keys() -> None:
     assert chips[0] < chips[-1]
     with pytest.raises(chipmix.InputError, match="tpot_p99_ms"):
         run(scenario(tpot_p99=100))
+
+
+def test_the_example_serves() -> None:
+    from chipmix.planning.portfolio.resolve import SERVING_GAP
+    from chipmix.planning.portfolio.scenario_file import load_scenario
+
+    root = Path(__file__).resolve().parent.parent
+    sc = load_scenario(root / "examples" / "serving-lab-2026.yaml")
+    (entry,) = sc.serving
+    assert entry.tokens_per_day(sc.start, sc.start) == 1e10
+    assert entry.tokens_per_day(sc.start, sc.end) == 6e10
+    assert sc.solver.gap == SERVING_GAP

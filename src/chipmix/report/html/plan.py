@@ -254,6 +254,37 @@ def _allocations_table(p: PlanResult) -> Table:
     )
 
 
+def _serving_tables(p: PlanResult) -> list[Table]:
+    """Each serving entry's totals, and its replicas per offer and tier."""
+    if not p.serving_entries:
+        return []
+
+    def per_m(x: float | None) -> str:
+        return "—" if x is None else f"${x:,.3f}"
+
+    entries = Table(
+        ["serving", "model", "SLO", "peak tokens/day", "output tokens", "peak chips", "cost",
+         "$/M output tokens"],
+        [[e.serving, e.model, e.slo, fmt_num(e.peak_tokens_per_day), fmt_num(e.output_tokens),
+          f"{e.peak_chips:,}", fmt_usd(e.cost_usd), per_m(e.usd_per_million_tokens)]
+         for e in p.serving_entries],
+        title="Serving",
+        numeric={"peak tokens/day", "output tokens", "peak chips", "cost", "$/M output tokens"},
+    )  # fmt: skip
+    lines = Table(
+        ["serving", "offer", "tier", "replica", "tokens/s/chip", "peak chips", "chip-hours",
+         "cost", "$/M output tokens", f"chips per {p.period_days:g}-day period"],
+        [[s.serving, s.offer, s.tier, f"{s.replica_chips} chips: {s.layout}",
+          f"{s.tokens_per_s_per_chip:,.0f}", f"{s.peak_chips:,}", fmt_num(s.chip_hours),
+          fmt_usd(s.cost_usd), per_m(s.usd_per_million_tokens),
+          " ".join(str(c) for c in s.chips)] for s in p.serving],
+        title="Serving replicas by offer and tier",
+        numeric={"tokens/s/chip", "peak chips", "chip-hours", "cost", "$/M output tokens"},
+        wrap=[f"chips per {p.period_days:g}-day period"],
+    )  # fmt: skip
+    return [entries, lines]
+
+
 def _shares_table(title: str, shares: list[Share], basis: str) -> Table:
     rows = [
         [
@@ -333,6 +364,8 @@ def plan_page(
     page.table(_allocations_table(p))
     if p.unplaced:
         page.note(f"Optional jobs left out: {', '.join(p.unplaced)}.")
+    for table in _serving_tables(p):
+        page.table(table)
     if p.reservations:
         page.table(
             Table(
