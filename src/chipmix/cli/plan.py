@@ -28,6 +28,7 @@ from chipmix.cli.options import (
 )
 from chipmix.cli.output import output_format, report_context, show, write_report
 from chipmix.cli.paths import input_file
+from chipmix.cli.serve import InputOpt, OutputOpt, TPOTOpt, TTFTOpt
 
 __all__ = ["budget", "plan"]
 
@@ -214,6 +215,29 @@ def budget(
     precision: PrecisionOpt = "bf16",
     mode: ModeOpt = "pretrain",
     stack: StackOpt = None,
+    serve_model: Annotated[
+        str | None,
+        typer.Option(
+            "--serve-model",
+            help="Model to serve: what the budget buys in served output tokens at the "
+            "--ttft-p99-ms/--tpot-p99-ms targets (with --model too, --serve-share of it).",
+        ),
+    ] = None,
+    input_len: InputOpt = 2000,
+    output_len: OutputOpt = 300,
+    ttft_p99_ms: TTFTOpt = None,
+    tpot_p99_ms: TPOTOpt = None,
+    serve_precision: Annotated[
+        str, typer.Option("--serve-precision", help="Served weights: bf16, fp8, int8 or fp4.")
+    ] = "bf16",
+    serve_share: Annotated[
+        float | None,
+        typer.Option(
+            "--serve-share",
+            help="Share of the budget for serving when --model is trained too (0-1).",
+            callback=finite(1.0),
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
@@ -222,8 +246,9 @@ def budget(
     *,
     ctx: typer.Context,
 ) -> None:
-    """What a commitment buys: chip-hours, PFLOP-days and training runs per offer and tier
-    under vendor caps (--usd); or the budget that K runs need (--runs)."""
+    """What a commitment buys: chip-hours, PFLOP-days, training runs and served output
+    tokens per offer and tier under vendor caps (--usd); or the budget that K runs need
+    (--runs)."""
     from chipmix.planning.budget.budget import budget as run
     from chipmix.report.plan_tables import budget_tables
 
@@ -231,8 +256,20 @@ def budget(
     if model is None:
         _refuse_unused(ctx, ("tokens", "runs", "chips", "seq_len", "global_batch",
                              "precision", "mode", "stack"), "--model")  # fmt: skip
+    if serve_model is None:
+        _refuse_unused(ctx, ("input_len", "output_len", "ttft_p99_ms", "tpot_p99_ms",
+                             "serve_precision", "serve_share"), "--serve-model")  # fmt: skip
     job = job_kwargs(seq_len, global_batch, precision, mode, None, stack)
     del job["tokens"]
+    serve = None
+    if serve_model is not None:
+        from chipmix.planning.budget.serving import ServeRequest
+
+        serve = ServeRequest(
+            serve_model, input_len=input_len, output_len=output_len,
+            precision=serve_precision, ttft_p99_ms=ttft_p99_ms, tpot_p99_ms=tpot_p99_ms,
+            share=serve_share,
+        )  # fmt: skip
     result = run(
         usd,
         years,
@@ -246,6 +283,7 @@ def budget(
         runs=runs,
         chips=chips,
         catalog=priced_catalog(catalog, prices_as_of),
+        serve=serve,
         **job,
     )
     if report is not None:

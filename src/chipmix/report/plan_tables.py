@@ -306,6 +306,16 @@ def budget_tables(r: BudgetResult) -> list[Table]:
                 "each offer's run size in chips/run)",
             )
         )
+    if r.serve_model is not None and r.served_tokens is not None:
+        part = "" if r.serve_share is None else f" ({r.serve_share:.0%} of the budget)"
+        rows.append(
+            (
+                "serving",
+                f"{_count(r.served_tokens)} output tokens of {r.serve_model} at {r.serve_slo} "
+                f"= {_count(r.served_tokens_per_day or 0.0)} a day for {r.years:g} years, "
+                f"for {_usd(r.serve_spend_usd)}{part}",
+            )
+        )
     shares = ", ".join(f"{v} {s:.0%}" for v, s in sorted(r.vendor_shares.items()))
     rows.append(("vendors", f"{shares}; HHI {r.hhi:.2f}"))
     if r.vendor_caps:
@@ -317,6 +327,8 @@ def budget_tables(r: BudgetResult) -> list[Table]:
     heads = ["offer", "tier", "$/chip-h", "spend", "share", "chips held", "PFLOP/s-d"]
     if r.model is not None:
         heads += ["runs", "chips/run", "days/run"]
+    if r.serve_model is not None:
+        heads += ["served tokens/day", "tok/s/chip", "replica"]
     for h in heads:
         table.add_column(h, justify="left" if h in ("offer", "tier") else "right")
     for line in r.lines:
@@ -341,6 +353,15 @@ def budget_tables(r: BudgetResult) -> list[Table]:
                 "—" if line.run_chips is None else f"{line.run_chips:,}",
                 "—" if line.run_days is None else f"{line.run_days:,.0f}",
             ]
+        if line.served_tokens is not None:
+            cells[0] += " (serving)"
+            cells += [
+                _count(line.served_tokens / (r.years * 365.25)),
+                f"{line.served_tokens / line.chip_hours / 3600:,.0f}" if line.chip_hours else "—",
+                line.replica,
+            ]
+        elif r.serve_model is not None:
+            cells += ["—", "—", "—"]
         table.add_row(*cells)
     if r.model is not None and r.lines:
         table.caption = "runs: predicted (p10–p90 under the model's error)" + (

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ from chipmix.planning.budget.options import (
     buy_options,
     vendor_of,
 )
-from chipmix.planning.budget.result import BudgetLine, BudgetResult
+from chipmix.planning.budget.result import BudgetLine, BudgetResult, with_serving
+from chipmix.planning.budget.serving import ServeRequest, serving_options
 from chipmix.workload.job import Mode
 from chipmix.workload.model import ModelSpec
 
@@ -80,6 +82,7 @@ def budget(
     precision: Precision = "bf16",
     stack: str | None = None,
     catalog: Catalog | str | Path | None = None,
+    serve: ServeRequest | None = None,
 ) -> BudgetResult:
     """What ``usd`` buys over ``years`` (forward), or what ``runs`` runs of ``tokens``
     tokens of ``model`` cost (reverse; give ``runs`` instead of ``usd``).
@@ -89,6 +92,8 @@ def budget(
     id (e.g. ``{"nvidia": 0.5, "google": 0.3}``; exclusive with ``offers``).
     ``vendor_caps``: largest spend share per vendor. ``tiers``: price tiers allowed
     (default: every priced tier but spot). ``max_chips``: chips each offer can hold.
+    ``serve``: what the budget buys in served output tokens (`ServeRequest`; forward only;
+    with a training model too, its ``share`` of the spend goes to serving).
     """
     started = time.perf_counter()
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
@@ -113,16 +118,37 @@ def budget(
     hours = years * HOURS_PER_YEAR
     skipped: dict[str, str] = {}
     options = buy_options(cat, pool, chosen_tiers, job, chips, max_chips, hours, skipped)
+    serving: list[Option] = []
+    if serve is not None:
+        if direction != "forward":
+            raise InputError("serving needs a budget (usd): what it buys in served tokens")
+        if job is not None and serve.share is None:
+            raise InputError(
+                "give the serving share of the budget (serve_share, 0-1) with both a "
+                "training model and a serving model"
+            )
+        serving = serving_options(cat, pool, chosen_tiers, max_chips, hours, serve, skipped)
+        if job is None:
+            options = []
+        else:  # both blocks' values relative to their best offer
+            best = max(o.value for o in options) if options else 1.0
+            top = max(o.value for o in serving)
+            serving = [replace(o, value=o.value / top * best) for o in serving]
+    options = options + serving
     if not options:
         raise InfeasibleError(
             "no offer can be bought: " + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))
         )
     groups = _mix_groups(cat, mix or {}, options)
+    if serve is not None and job is not None and serve.share is not None:
+        first = len(options) - len(serving)
+        groups.append(("serving", serve.share, list(range(first, len(options)))))
     z = solve_lp(options, direction, usd, runs, tokens, caps, groups, cat)
-    return _result(
+    result = _result(
         cat, options, z, direction, usd, years, job, chips, tokens, caps, mix, skipped,
         time.perf_counter() - started,
     )  # fmt: skip
+    return result if serve is None else with_serving(result, serve)
 
 
 # -- input -----------------------------------------------------------------------------------
@@ -287,6 +313,10 @@ def _result(
                 run_chips=o.run_chips,
                 price_flag=offer.flag(o.tier),
                 offer_date=offer.valid_from,
+                served_tokens=None
+                if o.served_tokens_per_chip_hour is None
+                else o.served_tokens_per_chip_hour * float(z[i]),
+                replica=o.replica,
             )
         )
     lines.sort(key=lambda line: -line.spend_usd)

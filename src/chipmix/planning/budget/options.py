@@ -37,6 +37,10 @@ class Option:
     extrapolated: bool = False
     run_chips: int | None = None
     """Chips one run uses on this offer: the run size asked, within what the system holds."""
+    served_tokens_per_chip_hour: float | None = None
+    """Serving: output tokens one chip-hour serves at the SLO (None: a training option)."""
+    replica: str = ""
+    """Serving: the replica layout the serving search finds best at the SLO."""
 
 
 def vendor_of(cat: Catalog, offer: Offer) -> str:

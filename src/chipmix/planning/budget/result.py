@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chipmix.catalog.offer import PriceTier
+from chipmix.planning.budget.serving import ServeRequest
 from chipmix.planning.portfolio.results import hhi
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["BudgetLine", "BudgetResult"]
+__all__ = ["DAYS_PER_YEAR", "BudgetLine", "BudgetResult", "with_serving"]
+
+DAYS_PER_YEAR = 365.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,14 @@ class BudgetLine:
     """``estimated`` or ``unverified`` where the tier's catalog price is not a listed one."""
     offer_date: str = ""
     """The date the offer's prices hold from."""
+    served_tokens: float | None = None
+    """Serving lines: output tokens the chip-hours serve at the SLO (None: training)."""
+    replica: str = ""
+    """Serving lines: the replica layout the serving search finds best at the SLO."""
+
+    @property
+    def serves(self) -> bool:
+        return self.served_tokens is not None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +96,14 @@ class BudgetResult:
     status: str
     solve_s: float
     """Seconds for the whole request (searches included)."""
+    serve_model: str | None = None
+    serve_slo: str = ""
+    serve_share: float | None = None
+    served_tokens: float | None = None
+    """Output tokens served over the whole commitment (None: no serving asked)."""
+    served_tokens_per_day: float | None = None
+    """... and per day, sustained over the years."""
+    serve_spend_usd: float | None = None
 
     @property
     def vendor_shares(self) -> dict[str, float]:
@@ -117,9 +136,31 @@ class BudgetResult:
             "skipped": self.skipped,
             "status": self.status,
             "solve_s": self.solve_s,
+            "serving": None
+            if self.serve_model is None
+            else {
+                "model": self.serve_model,
+                "slo": self.serve_slo,
+                "share": self.serve_share,
+                "spend_usd": self.serve_spend_usd,
+                "output_tokens": self.served_tokens,
+                "output_tokens_per_day": self.served_tokens_per_day,
+            },
         }
 
     def to_dataframe(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame.from_records([line.to_dict() for line in self.lines])
+
+
+def with_serving(r: BudgetResult, serve: ServeRequest) -> BudgetResult:
+    """The result with its serving totals: output tokens over the commitment and a day."""
+    served = sum(line.served_tokens or 0.0 for line in r.lines)
+    spend = sum(line.spend_usd for line in r.lines if line.serves)
+    name = serve.model if isinstance(serve.model, str) else serve.model.name
+    return replace(
+        r, serve_model=name, serve_slo=serve.slo(), serve_share=serve.share,
+        served_tokens=served, served_tokens_per_day=served / (r.years * DAYS_PER_YEAR),
+        serve_spend_usd=spend,
+    )  # fmt: skip
