@@ -167,7 +167,13 @@ def test_robust_first_stage_is_the_enumerated_optimum(small: Any) -> None:
 
 def test_result_dict(small: Any) -> None:
     data = small.to_dict()
-    assert set(data["deterministic"]) == {"stage", "p_on_time", "expected_cost_usd"}
+    assert set(data["deterministic"]) == {
+        "stage",
+        "p_on_time",
+        "p_on_time_as_planned",
+        "expected_cost_usd",
+    }
+    assert 0.0 <= data["deterministic"]["p_on_time_as_planned"] <= 1.0
     assert 0.0 <= data["robust"]["p_on_time"] <= 1.0
     assert data["robust"]["p_on_time"] >= data["deterministic"]["p_on_time"]
     assert data["frontier"], data

@@ -56,6 +56,12 @@ def futures_tables(r: FuturesResult) -> list[Table]:
         f"({det.p_all_met:.1%}, {_usd(det.cost_mean_usd)}); {worth}. regret: cost above the "
         "cheapest mix plan as punctual in the same future; moved: jobs per future on another "
         "offer than planned."
+        + (
+            ""
+            if r.p_as_planned is None
+            else f" P(on time) of the deterministic plan held as planned (no recourse): "
+            f"{r.p_as_planned:.1%}."
+        )
     )
     tables = [head]
     front = _table("cost–reliability frontier (mix first stages)")

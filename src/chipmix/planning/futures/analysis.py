@@ -19,6 +19,7 @@ import numpy as np
 
 from chipmix.catalog.catalog import Catalog, load_catalog
 from chipmix.errors import InputError
+from chipmix.planning.futures.as_planned import as_planned, plan_runs
 from chipmix.planning.futures.model_error import model_error
 from chipmix.planning.futures.parallel import Pool
 from chipmix.planning.futures.recourse import FirstStage, Outcome, recourse
@@ -32,11 +33,12 @@ from chipmix.planning.futures.results import (
 from chipmix.planning.futures.robust import WAIT_AND_SEE, choose, propose, summarize
 from chipmix.planning.futures.sample import Future, sample_futures
 from chipmix.planning.futures.sources import FuturesSpec
-from chipmix.planning.portfolio.placements import SearchCache, candidates
+from chipmix.planning.portfolio.placements import SearchCache, candidates, reference_peak
 from chipmix.planning.portfolio.planner import plan
 from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.scenario import Scenario
 from chipmix.planning.portfolio.scenario_file import load_scenario, parse_scenario
+from chipmix.planning.portfolio.serving import serving_options
 
 __all__ = ["MAX_FUTURES", "PENALTY_FACTOR", "futures"]
 
@@ -76,10 +78,14 @@ def futures(
         spec = spec.model_copy(update={"target": target})
     cache = cache or SearchCache.shared(cat)
     base = plan(sc, catalog=cat, sensitivity=False, single_vendor=False, cache=cache)
-    pb = Problem.of(sc, candidates(sc, cache))
+    cands = candidates(sc, cache)
+    if sc.serving:  # the serving demand, as the plan holds it
+        cands.serving = serving_options(sc, cat, reference_peak(cat))
+    pb = Problem.of(sc, cands)
     det_units = _units_of(pb, base.reservations)
     penalty = PENALTY_FACTOR * max(base.cost_usd, 1.0)
     drawn = sample_futures(pb, spec, cat, n, seed)
+    p_as_planned = as_planned(pb, plan_runs(pb, base), drawn)
     nominal = _nominal(pb)
     det = FirstStage("deterministic", det_units)
     with Pool((pb, penalty), workers=workers, address=ray_address) as pool:
@@ -109,6 +115,13 @@ def futures(
         pb, stages, by_stage, det.name, robust, chosen_single, nominal_offers, [s.name for s in mix]
     )
     rob = next(r for r in results if r.name == robust)
+    for st in stages:
+        short = sum(o.unserved > 1e-6 for o in by_stage[st.name])
+        if short:
+            notes.append(
+                f"{st.name} leaves serving demand unserved in {short} of {n} futures (charged "
+                "at the cheapest replica, as a missed job at its cheapest run)"
+            )
     stopped = sum(o.status != "optimal" for outs in outcomes for o in outs)
     if stopped:
         notes.append(
@@ -136,6 +149,7 @@ def futures(
         notes=tuple(notes),
         solves=solves,
         wall_s=time.perf_counter() - started,
+        p_as_planned=p_as_planned,
         mode=mode,
         workers=workers,
     )

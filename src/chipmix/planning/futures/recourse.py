@@ -13,7 +13,10 @@ plan is limited to) and a future (`sample.Future`), the recourse is the portfoli
   cost second); a missed job is charged its cheapest placement at the future's prices
   (it runs late), so the cost distribution does not improve by missing;
 - the plan's policies (budget, share caps, vendor minimum) left out: they shape the first
-  stage, not the recovery; capacity, power and reservations hold.
+  stage, not the recovery; capacity, power and reservations hold;
+- serving demand (a scenario's ``serving:``) held in every period at listed prices, its
+  replicas on the future's capacity; demand no offer can hold is left unserved at ``M``
+  per period.
 
 The second stage sees its whole future at once (two-stage, not multi-stage: it overstates
 how well a plan can react to news that arrives mid-run); a run is not split mid-way.
@@ -71,6 +74,9 @@ class Outcome:
     """Spend per vendor of the problem (`Problem.vendors`), runs and reservations."""
     units: dict[int, int]
     seconds: float
+    unserved: float = 0.0
+    """Serving demand left unserved: periods' shares of their demand, summed (charged at the
+    cheapest replica that could serve it, like a missed job's run)."""
 
     @property
     def all_met(self) -> bool:
@@ -131,22 +137,43 @@ def recourse(
     """Solve the second stage of ``stage`` in ``fut`` with HiGHS."""
     fpb = future_problem(pb, fut, {} if stage.free else stage.units)
     fpb = fpb.changed(scenario=replace(fpb.scenario, solver=_recourse_options(fpb)))
-    model = build_model(fpb, "cost", frozenset(), {})
+    serves = fpb.serving is not None
+    model = build_model(fpb, "cost", frozenset({"serving"} if serves else ()), {})
+    for sl in model.slacks:  # unserved demand: a period's whole demand costs M
+        model.cost[sl.col] = penalty_usd * USD
     cols = model.cols
     nx = len(cols.p)
     vendor = None if stage.vendor is None else pb.vendors.index(stage.vendor)
     model.upper[:nx] = np.where(_banned(fpb, model, fut, vendor), 0.0, model.upper[:nx])
+    z = fpb.serving
+    if z is not None and vendor is not None:
+        other = np.flatnonzero(z.vendor != vendor)
+        model.upper[model.z0 + other] = 0.0
     nr = len(pb.reservations)
     for k in range(nr):
         col = model.r0 + k
         if stage.free:
-            if vendor is not None and int(pb.vendor[_first(pb, k)]) != vendor:
+            if vendor is not None and _vendor(pb, k) != vendor:
                 model.upper[col] = 0.0
             continue
         model.lower[col] = model.upper[col] = float(stage.units.get(k, 0))
     _unplaced_columns(model, len(pb.required), penalty_usd * USD)
     sol = solve_model(fpb, model, "cost", time_limit_s=time_limit_s)
-    return _outcome(pb, fpb, fut, stage, sol.status, sol.chosen, sol.reserved_units, sol.seconds)
+    out = _outcome(
+        pb, fpb, fut, stage, sol.status, sol.chosen, sol.reserved_units, sol.seconds, sol.replicas
+    )
+    short = sol.slack.get("serving", [])
+    if not short or fpb.serving is None:
+        return out
+    z, usd = fpb.serving, list(out.vendor_usd)
+    for (e, t), share in short:  # charged at the cheapest replica for that period's demand
+        here = np.flatnonzero((z.entry == e) & (z.period == t))
+        if len(here):
+            i = here[np.argmin(z.usd_used[here] / z.tokens_per_day[here])]
+            asked = float(z.demand[e, t])
+            usd[z.vendor[i]] += share * asked / float(z.tokens_per_day[i]) * float(z.usd_used[i])
+    unserved = float(sum(share for _, share in short))
+    return replace(out, cost_usd=float(sum(usd)), vendor_usd=tuple(usd), unserved=unserved)
 
 
 RECOURSE_GAP = 1e-3
@@ -158,8 +185,9 @@ def _recourse_options(pb: Problem) -> SolverOptions:
     return opts.model_copy(update={"gap": max(opts.gap, RECOURSE_GAP)})
 
 
-def _first(pb: Problem, k: int) -> int:
-    return int(np.flatnonzero(pb.tier_key == k)[0])
+def _vendor(pb: Problem, k: int) -> int:
+    """The vendor of reservation ``k``'s offer."""
+    return pb.vendors.index(pb.scenario.offers[pb.reservations[k][0]].vendor)
 
 
 def _unplaced_columns(model: Model, jobs: int, cost: float) -> None:
@@ -183,6 +211,7 @@ def _outcome(
     chosen: list[tuple[int, int]],
     units: dict[int, int],
     seconds: float,
+    replicas: dict[int, int] | None = None,
 ) -> Outcome:
     jobs = len(pb.required)
     late = [math.inf] * jobs
@@ -209,7 +238,11 @@ def _outcome(
     if not stage.free:
         units = stage.units
     for k, u in units.items():
-        vendor_usd[pb.vendor[_first(pb, k)]] += pb.reservations[k][2] * u
+        vendor_usd[_vendor(pb, k)] += pb.reservations[k][2] * u
+    z = fpb.serving
+    if z is not None and status in ("optimal", "feasible"):
+        for i, n in (replicas or {}).items():
+            vendor_usd[z.vendor[i]] += n * float(z.usd[i])
     return Outcome(
         future=fut.index,
         stage=stage.name,

@@ -110,6 +110,9 @@ class FuturesResult:
     wall_s: float = 0.0
     mode: str = "serial"
     workers: int = 1
+    p_as_planned: float | None = None
+    """P(every deadline met) of the deterministic plan held as planned, no recourse
+    (`chipmix.planning.futures.as_planned`; with only the model's error, `plan`'s figure)."""
 
     def stage(self, name: str) -> StageResult:
         return next(s for s in self.stages if s.name == name)
@@ -125,6 +128,7 @@ class FuturesResult:
             "deterministic": {
                 "stage": det.name,
                 "p_on_time": det.p_all_met,
+                "p_on_time_as_planned": self.p_as_planned,
                 "expected_cost_usd": det.cost_mean_usd,
             },
             "robust": {

@@ -7,11 +7,19 @@ drawn in the scenario's order, then the default model error per chip in sorted o
 
 A future changes the plan problem (`chipmix.planning.portfolio.problem.Problem`) so:
 
-- run time × the chip's performance factor × the failure factor ``1 / (1 − λ·n·h)``
+- run time × the chip's performance factor × the model's error × the failure factor
+  ``1 / (1 − λ·n·h)``
   (λ interruptions per chip-hour, n chips, h hours lost per interruption: the first-order
   goodput loss of a run that restarts from its last checkpoint; capped at 90 % lost);
 - per-use cost × the same time factor × the offer family's price factor (reservations are
   paid at their contracted price: that is what the first stage buys);
+- the model's error: each placement's own prediction-error distribution (its
+  `Estimate.error`, from `chipmix.uncertainty`: log(actual / predicted throughput) ~
+  Normal(m, s) by evidence class, job and chip count), with one standard normal per chip
+  shared by every placement on it (runs on one chip share its calibration): run time ×
+  ``exp(−(m + s·z_chip))``. This is the distribution, and the sharing, `plan`'s P(on time)
+  samples (`chipmix.planning.portfolio.odds`), so the two agree; a placement without an
+  error takes the chip's (`model_error`);
 - capacity: the unreserved part of an offer's cap × the vendor's delivered fraction
   (reserved chips are delivered: ``cap' = R + φ·(cap − R)``);
 - a delivery delay bans every run of the vendor's offers that starts before it;
@@ -33,7 +41,15 @@ from chipmix.planning.futures.sources import FuturesSpec, SourceSpec, draw
 from chipmix.planning.portfolio.problem import F64, Problem
 from chipmix.planning.portfolio.scenario import HOURS_PER_DAY, PlanOffer, Scenario
 
-__all__ = ["MAX_LOST", "Future", "check_names", "future_seeds", "sample_future", "sample_futures"]
+__all__ = [
+    "MAX_LOST",
+    "Future",
+    "check_names",
+    "future_seeds",
+    "model_errors",
+    "sample_future",
+    "sample_futures",
+]
 
 MAX_LOST = 0.9
 """The largest fraction of a run's time failures may take (beyond, the run never ends)."""
@@ -45,9 +61,9 @@ class Future:
 
     index: int
     perf: dict[str, float]
-    """Run-time factor per chip (the model's prediction error)."""
+    """Run-time factor per chip from the scenario's performance sources."""
     time_factor: F64
-    """Per placement: perf × failures."""
+    """Per placement: perf × the model's error × failures."""
     price_factor: F64
     """Per offer: on its per-use tiers."""
     capacity: F64
@@ -105,9 +121,15 @@ def check_names(spec: FuturesSpec, scenario: Scenario) -> None:
 
 
 def sample_future(
-    pb: Problem, spec: FuturesSpec, catalog: Catalog, index: int, seed: np.random.SeedSequence
+    pb: Problem,
+    spec: FuturesSpec,
+    catalog: Catalog,
+    index: int,
+    seed: np.random.SeedSequence,
+    errors: tuple[F64, F64] | None = None,
 ) -> Future:
-    """Future ``index``, drawn from its own seed."""
+    """Future ``index``, drawn from its own seed. ``errors``: every placement's model
+    error (`model_errors`), found once for many futures."""
     rng = np.random.default_rng(seed)
     offers = pb.scenario.offers
     n_off = len(offers)
@@ -146,17 +168,20 @@ def sample_future(
         else:  # failures
             rate = float(draw(src, rng)) / 1000.0 / HOURS_PER_DAY
             fail_rate[hits] += rate * src.hours_lost
+    error = np.ones(len(pb.offer))
     if spec.default_performance:
-        for chip in chips:
-            if chip not in explicit:
-                err = model_error(catalog, chip)
-                perf[chip] *= err.median * math.exp(err.sigma * float(rng.standard_normal()))
+        z = {chip: float(rng.standard_normal()) for chip in chips if chip not in explicit}
+        log_m, log_s = errors if errors is not None else model_errors(pb, catalog)
+        chip_p = [offers[o].chip for o in pb.offer.tolist()]
+        zs = np.array([z.get(c, 0.0) for c in chip_p])
+        on = np.array([c in z for c in chip_p], dtype=np.bool_)
+        error = np.where(on, np.exp(-(log_m + log_s * zs)), 1.0)
     chip_of = np.array([perf[offers[o].chip] for o in pb.offer.tolist()], dtype=np.float64)
     lost = np.minimum(fail_rate[pb.offer] * pb.chips, MAX_LOST)
     return Future(
         index=index,
         perf=perf,
-        time_factor=chip_of / (1.0 - lost),
+        time_factor=chip_of * error / (1.0 - lost),
         price_factor=price,
         capacity=capacity,
         delay_h=delay,
@@ -164,9 +189,27 @@ def sample_future(
     )
 
 
+def model_errors(pb: Problem, catalog: Catalog) -> tuple[F64, F64]:
+    """Per placement, (m, s) of log(actual / predicted throughput): its estimate's error
+    distribution, or its chip's (`model_error`) when the estimate has none."""
+    log_m = np.zeros(pb.num_placements)
+    log_s = np.zeros(pb.num_placements)
+    for p, pl in enumerate(pb.candidates.placements):
+        err = pl.estimate.error
+        if err is not None:
+            log_m[p], log_s[p] = err.log_median, err.log_sigma
+        else:
+            chip = model_error(catalog, pl.estimate.system.chip.id)
+            log_m[p], log_s[p] = -math.log(chip.median), chip.sigma
+    return log_m, log_s
+
+
 def sample_futures(
     pb: Problem, spec: FuturesSpec, catalog: Catalog, n: int, seed: int
 ) -> list[Future]:
     """N futures, future i from the i-th spawned seed."""
     check_names(spec, pb.scenario)
-    return [sample_future(pb, spec, catalog, i, s) for i, s in enumerate(future_seeds(seed, n))]
+    errors = model_errors(pb, catalog)
+    return [
+        sample_future(pb, spec, catalog, i, s, errors) for i, s in enumerate(future_seeds(seed, n))
+    ]
