@@ -130,6 +130,8 @@ def test_demand_steps_and_unknown_keys() -> None:
     result = run(scenario(offers=[H100], tokens_per_day=steps))
     chips = result.serving[0].chips
     assert chips[0] < chips[-1]
+    (entry,) = result.serving_entries
+    assert entry.output_tokens == pytest.approx(D * 14 + 2 * D * 28)  # Jan 5-18, Jan 19-Feb 15
     with pytest.raises(chipmix.InputError, match="tpot_p99_ms"):
         run(scenario(tpot_p99=100))
 
@@ -143,4 +145,6 @@ def test_the_example_serves() -> None:
     (entry,) = sc.serving
     assert entry.tokens_per_day(sc.start, sc.start) == 1e10
     assert entry.tokens_per_day(sc.start, sc.end) == 6e10
+    # 90 days at 10G, 153 at 30G, 122 at 60G
+    assert entry.tokens_between(sc.start, sc.end) == pytest.approx(1.281e13)
     assert sc.solver.gap == SERVING_GAP

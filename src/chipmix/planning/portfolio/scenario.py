@@ -169,6 +169,17 @@ class PlanServing:
                 most = max(most, value)
         return most
 
+    def tokens_between(self, first: date, last: date) -> float:
+        """Output tokens asked over the served days of [first, last] (whole days)."""
+        lo, hi = max(first, self.start), min(last, self.end)
+        total = 0.0
+        for i, (since, value) in enumerate(self.demand):
+            until = self.demand[i + 1][0] - timedelta(days=1) if i + 1 < len(self.demand) else hi
+            a, b = max(lo, since), min(hi, until)
+            if a <= b:
+                total += value * ((b - a).days + 1)
+        return total
+
     def slo(self) -> str:
         parts = [f"p99 TTFT ≤ {self.ttft_p99_ms:g} ms"] if self.ttft_p99_ms else []
         parts += [f"p99 TPOT ≤ {self.tpot_p99_ms:g} ms"] if self.tpot_p99_ms else []

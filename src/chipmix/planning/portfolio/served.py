@@ -25,7 +25,7 @@ def serving_lines(
     per_day = np.zeros(z.demand.shape)  # tokens a day the replicas can serve, per entry
     for i, n in replicas.items():
         per_day[z.entry[i], z.period[i]] += n * z.tokens_per_day[i]
-    asked = z.demand * z.hours / 24.0  # tokens asked per entry and period
+    asked = z.asked  # tokens asked per entry and period
     by_option: dict[int, list[int]] = {}
     for i in sorted(replicas):
         by_option.setdefault(int(z.option[i]), []).append(i)

@@ -141,7 +141,9 @@ class ServingColumns:
     upper: F64
     """Replicas that alone meet the period's demand (no more are ever needed)."""
     demand: F64
-    """demand[e, t]: output tokens a day asked of entry e in period t."""
+    """demand[e, t]: output tokens a day asked of entry e in period t (its busiest day)."""
+    asked: F64
+    """asked[e, t]: output tokens asked of entry e over period t."""
     hours: F64
     """Hours of each period inside the horizon."""
 
@@ -166,11 +168,13 @@ def serving_columns(
         [min(period_h, scenario.horizon_h - t * period_h) for t in range(periods)], dtype=float
     )
     demand = np.zeros((len(scenario.serving), periods))
+    asked_tokens = np.zeros_like(demand)
     for e, ps in enumerate(scenario.serving):
         for t in range(periods):
             first = scenario.day_at(t * period_h)
             last = scenario.day_at(t * period_h + hours[t] - 1e-6)
             demand[e, t] = ps.tokens_per_day(first, last)
+            asked_tokens[e, t] = ps.tokens_between(first, last)
     rows: list[tuple[float, ...]] = []
     for g, opt in enumerate(options):
         offer = scenario.offers[opt.offer]
@@ -195,5 +199,6 @@ def serving_columns(
     return ServingColumns(
         option=i[0], entry=i[1], period=i[2], chips=c[3], offer=i[3], tier_key=i[4],
         vendor=i[5], cloud=i[6], usd=c[8], usd_used=c[9], compute=c[10], power_mw=c[11],
-        energy_mwh=c[12], tokens_per_day=c[13], upper=c[14], demand=demand, hours=hours,
+        energy_mwh=c[12], tokens_per_day=c[13], upper=c[14], demand=demand, asked=asked_tokens,
+        hours=hours,
     )  # fmt: skip
