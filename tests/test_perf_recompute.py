@@ -22,6 +22,7 @@ from chipmix.perf.recompute import (
     policy_from_text,
 )
 from chipmix.perf.rerun import recompute_flops_per_token
+from chipmix.perf.stacks import stack_traits
 from chipmix.perf.step import evaluate
 from chipmix.perf.validity import check_layout
 from chipmix.workload import Job, ModelSpec, load_model
@@ -190,6 +191,25 @@ def test_loss_memory_is_fused_on_megatron(stack: str | None, per_logit: float) -
     job = Job(model=model, seq_len=S, global_batch=B, stack=stack)
     mem = memory_per_chip(job, one(), 0.0)
     assert float(mem.logits[0]) == pytest.approx(per_logit * B * S * 32000)
+
+
+@pytest.mark.parametrize("tiles", [1, 16])
+def test_maxtext_loss_keeps_one_vocab_tile_of_bf16_logits_and_gradient(tiles: int) -> None:
+    """MaxText materializes the logits whole (num_vocab_tiling 1, configs/base.yml) or one
+    of num_vocab_tiling tiles of tokens at a time (docs/explanations/tiling.md): bf16 logits
+    and their bf16 gradient, 4 B per logit of the live tile."""
+    model = gpt(layers=1).model_copy(update={"vocab_size": 262144})
+    seq = 32768
+    job = Job(model=model, seq_len=seq, global_batch=B, stack="maxtext", loss_tiles=tiles)
+    mem = memory_per_chip(job, one(recompute="full", zero=3), 0.0)
+    assert float(mem.logits[0]) == pytest.approx(4.0 * B * seq / tiles * 262144)
+
+
+def test_release_stacks_take_the_memory_traits_of_the_stack_they_pin() -> None:
+    """tpu-recipes runs MaxText at a pinned tag; mlperf-google submits MaxText."""
+    assert stack_traits("tpu-recipes") == stack_traits("maxtext")
+    assert stack_traits("mlperf-google") == stack_traits("maxtext")
+    assert stack_traits("megatron-bridge") == stack_traits("megatron")
 
 
 # -- pipeline -------------------------------------------------------------------------------

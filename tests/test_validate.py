@@ -17,10 +17,11 @@ from chipmix.catalog.calibration import Calibration, ChipCalibration
 from chipmix.catalog.catalog import DATA_DIR, FITTED_CALIBRATION
 from chipmix.cli import app, main
 from chipmix.errors import FileFormatError
-from chipmix.validate.cases import DEFAULT_CASES, read_cases, recipe_from_detail
+from chipmix.validate.cases import DEFAULT_CASES, _case, read_cases, recipe_from_detail
 from chipmix.validate.crossval import cross_validate, leave_one_source_out, source_key
 from chipmix.validate.fit import fit_calibration
 from chipmix.validate.score import predict_case, score_cases
+from chipmix.workload import load_model
 
 CATALOG = load_catalog()
 CASES = read_cases()
@@ -217,6 +218,27 @@ def test_malformed_case_rows_name_line_and_column(
         read_cases(_write_cases(tmp_path, edit))
     assert "line 2" in str(info.value)
     assert expected in str(info.value)
+
+
+def test_a_row_naming_an_mla_preset_takes_its_latent_attention() -> None:
+    """The columns cannot express MLA (their kv_heads/head_dim are the decompressed K/V):
+    a row whose ``model`` names an MLA preset it agrees with is counted as that preset
+    (DeepSeek-V3: 671B parameters, arXiv 2412.19437), a row that disagrees keeps its own."""
+    by_id = {c.id: c for c in CASES}
+    dsv3 = load_model("deepseek-v3")
+    case = by_id["mbridge260401_DGX-GB300_DeepSeekV3_256_MXFP8"]
+    assert case.model.mla == dsv3.mla
+    assert case.model.num_params() == dsv3.num_params()
+    other = case.row.model_dump() | {"layers": 60}
+    assert _case(other).model.mla is None
+
+
+def test_vocab_tiles_and_published_batches_are_read() -> None:
+    """loss_tiles carries MaxText's num_vocab_tiling; Korthikanti et al. §6.3 states the
+    2240-GPU batch (280 per model instance × 8-way data parallelism)."""
+    by_id = {c.id: c for c in CASES}
+    assert by_id["tpurecipes_v6e_Gemma3-12B-MaxText_256c_2"].row.loss_tiles == 16
+    assert by_id["korthikanti22_530B_2240_selective"].row.global_batch_seqs == 2240
 
 
 def test_missing_column_is_named(tmp_path: Path) -> None:

@@ -272,9 +272,8 @@ def memory_per_chip(
     embed_first = np.where(pp > 1, table, float(model.embedding_params()))
     # The last rank holds the output layer (a copy of the embedding when tied).
     embed_last = np.where(pp > 1, table, 0.0)
-    loss_tokens = tokens
-    if traits.loss_chunk_tokens is not None:
-        loss_tokens = np.minimum(tokens, float(traits.loss_chunk_tokens))
+    # A tiled loss (MaxText num_vocab_tiling) projects one tile of tokens at a time.
+    loss_tokens = tokens / float(job.loss_tiles)
     logits = traits.loss_bytes_per_logit * loss_tokens * model.vocab_size / tp
 
     ranks = []

@@ -25,10 +25,8 @@ class StackTraits:
     optimizer_bytes: float
     """Bytes per parameter of optimizer state: master copy (if any) and Adam's moments."""
     loss_bytes_per_logit: float
-    """Bytes per logit kept for the loss's backward (one micro-batch on the last stage)."""
-    loss_chunk_tokens: int | None
-    """Tokens per chunk when the stack computes the loss in vocabulary tiles (only one
-    chunk's logits live at a time); None when the logits are materialized whole."""
+    """Bytes per logit kept for the loss's backward (one micro-batch on the last stage, or
+    one of its ``Job.loss_tiles`` tiles when the stack tiles the loss)."""
     kv_replication: bool
     """Accepts tp above the key-value head count by replicating KV heads."""
     ep_folding: bool
@@ -58,7 +56,6 @@ _MEGATRON = StackTraits(
     # --cross-entropy-loss-fusion (Transformer Engine parallel_cross_entropy): the gradient
     # is written in place into the bf16 logits, no fp32 copy is kept.
     loss_bytes_per_logit=2.0,
-    loss_chunk_tokens=None,
     # Megatron-Core and TE replicate query groups when tp > num_query_groups (GQA).
     kv_replication=True,
     # Megatron-Core MoE parallel folding (--expert-tensor-parallel-size, EP over TP × DP).
@@ -80,11 +77,11 @@ _MAXTEXT = StackTraits(
     grad_bytes=4.0,
     optimizer_bytes=8.0,
     # bf16 logits kept and their bf16 gradient at the backward's peak; XLA fuses the fp32
-    # log-softmax into the reduction instead of materializing fp32 logits.
+    # log-softmax into the reduction instead of materializing fp32 logits. The logits are
+    # whole unless the run sets num_vocab_tiling (configs/base.yml, default 1;
+    # docs/explanations/tiling.md: only one tile of hidden states is projected at a time),
+    # which the job carries as ``loss_tiles``.
     loss_bytes_per_logit=4.0,
-    # num_vocab_tiling splits the loss into tiles (configs/base.yml); chipmix assumes tiles
-    # of 2,048 tokens, about what the long-sequence recipes choose.
-    loss_chunk_tokens=2048,
     # Attention heads are sharded by the tensor axis; fewer KV heads than tp is rejected
     # by the sharding rules (no replication).
     kv_replication=False,
@@ -104,7 +101,6 @@ _NEURONX = StackTraits(
     grad_bytes=4.0,
     optimizer_bytes=12.0,
     loss_bytes_per_logit=6.0,
-    loss_chunk_tokens=None,
     # NeuronX Distributed GQAQKVColumnParallelLinear: kv_size_multiplier replicates KV heads.
     kv_replication=True,
     ep_folding=False,
@@ -122,7 +118,6 @@ _DEFAULT = StackTraits(
     grad_bytes=4.0,
     optimizer_bytes=12.0,
     loss_bytes_per_logit=6.0,  # unfused: bf16 logits and their fp32 copy
-    loss_chunk_tokens=None,
     kv_replication=True,
     ep_folding=True,
     uneven_pipeline=True,
@@ -140,10 +135,12 @@ STACK_FAMILIES: dict[str, StackTraits] = {
     "primus": _MEGATRON,
     "maxtext": _MAXTEXT,
     "mlperf-google": _MAXTEXT,
+    "tpu-recipes": _MAXTEXT,  # AI-Hypercomputer/tpu-recipes: MaxText at a pinned tag
     "neuronx-distributed": _NEURONX,
     "nemo-neuron": _NEURONX,
 }
-"""Stacks whose behaviour is known, by the family whose code they run."""
+"""Stacks whose behaviour is known, by the family whose code they run (every stack the
+calibration's ``stack_parents`` builds on a known one is listed under its parent's family)."""
 
 
 def stack_traits(stack: str | None) -> StackTraits:

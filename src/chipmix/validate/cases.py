@@ -24,12 +24,13 @@ from chipmix.validate.case_columns import (
 )
 from chipmix.workload.model import ModelSpec
 from chipmix.workload.precision import RECIPES
+from chipmix.workload.registry import load_model, preset_names
 
 __all__ = ["DEFAULT_CASES", "Case", "CaseRow", "read_cases"]
 
 DEFAULT_CASES = Path(__file__).parent / "data" / "published_training.csv"
 
-OPTIONAL_COLUMNS = ("precision_detail", "recompute_detail", "offload", "framework")
+OPTIONAL_COLUMNS = ("precision_detail", "recompute_detail", "offload", "framework", "loss_tiles")
 """Trailing columns a file may leave out (the schema's README: readers accept both)."""
 
 REQUIRED_COLUMNS = (
@@ -82,6 +83,9 @@ class CaseRow(ArchitectureColumns):
     """What the run offloads to host memory; empty when nothing."""
     framework: str = ""
     """The software as published (``Megatron-Bridge 26.04.01 / NeMo``, ``MaxText``, ...)."""
+    loss_tiles: int | None = Field(None, gt=0)
+    """Tiles the run computes its output layer and loss in (MaxText ``num_vocab_tiling``);
+    empty when the logits are materialized whole."""
 
     @field_validator("precision_detail", "recompute_detail", "offload", "framework", mode="before")
     @classmethod
@@ -178,9 +182,33 @@ def recipe_from_detail(precision: str, detail: str) -> str | None:
 
 def _case(clean: dict[str, Any]) -> Case:
     row = CaseRow.model_validate(clean)
-    case = Case(row, model_from_columns(row, max_seq_len=row.seq_len))
+    model = _with_preset_attention(model_from_columns(row, max_seq_len=row.seq_len), row.model)
+    case = Case(row, model)
     case.pinned_layout  # noqa: B018  (the policy columns parse)
     return case
+
+
+_SHARED_FIELDS = ("num_layers", "hidden_size", "ffn_hidden_size", "num_heads", "vocab_size",
+                  "mlp", "tied_embeddings", "moe")  # fmt: skip
+"""Architecture columns a row and a preset must agree on before the preset completes it."""
+
+
+def _with_preset_attention(spec: ModelSpec, model: str) -> ModelSpec:
+    """The row's model with multi-head latent attention taken from the preset its ``model``
+    column names, when that preset has MLA and agrees with every architecture column.
+
+    The columns cannot express MLA: for DeepSeek-V3-style rows ``kv_heads``/``head_dim``
+    describe the decompressed per-head K/V, which would count MLA's low-rank projections
+    as full ones (the schema's README: ``model`` names a preset when the architecture
+    equals it). Everything the columns state still comes from the row."""
+    if model not in preset_names():
+        return spec
+    preset = load_model(model)
+    if preset.mla is None or any(getattr(spec, f) != getattr(preset, f) for f in _SHARED_FIELDS):
+        return spec
+    return spec.model_copy(
+        update={"mla": preset.mla, "head_dim": preset.head_dim, "num_kv_heads": preset.num_kv_heads}
+    )
 
 
 def read_cases(path: str | Path = DEFAULT_CASES) -> list[Case]:
