@@ -115,6 +115,25 @@ def test_full_layout_is_kept_as_given() -> None:
     assert out["layout"] == layout | {"offload": "none"}
 
 
+def test_loss_tiles_keep_one_tile_of_logits() -> None:
+    """MaxText num_vocab_tiling: 16 tiles keep 1/16 of the whole logits (4 B per logit)."""
+    args = ["estimate", "--model", "llama3-8b", "--system", "tpu-v6e", "--chips", "64",
+            "--stack", "maxtext", "--seq-len", "8192", "--global-batch", "320", "--dp", "64",
+            "--micro-batch", "5", "--recompute", "full", "--json"]  # fmt: skip
+    whole = 4.0 * 5 * 8192 * 128256 / 2**30
+    out = invoke_json([*args, "--loss-tiles", "16"])
+    assert out["memory_gib"]["logits"] == pytest.approx(whole / 16)
+
+
+def test_loss_tiles_below_one_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_main([*LLAMA, "--chips", "8", "--loss-tiles", "0"], monkeypatch, capsys)
+    assert code == 2
+    assert "--loss-tiles" in err
+    assert "Traceback" not in err
+
+
 # -- bad input --------------------------------------------------------------------------------
 def run_main(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -13,6 +13,7 @@ from chipmix.cli.options import (
     ChipsOpt,
     FormatOpt,
     JsonOpt,
+    LossTilesOpt,
     ModelOpt,
     ModeOpt,
     PrecisionOpt,
@@ -42,6 +43,7 @@ def estimate(
     global_batch: BatchOpt = 1024,
     precision: PrecisionOpt = "bf16",
     precision_recipe: RecipeOpt = None,
+    loss_tiles: LossTilesOpt = 1,
     mode: ModeOpt = "pretrain",
     tokens: TokensOpt = None,
     price_tier: TierOpt = "on-demand",
@@ -90,7 +92,9 @@ def estimate(
         chips,
         catalog=priced_catalog(catalog, prices_as_of),
         price_tier=price_tier,
-        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack, precision_recipe),
+        **job_kwargs(
+            seq_len, global_batch, precision, mode, tokens, stack, precision_recipe, loss_tiles
+        ),
         **layout_opts(tp, pp, dp, cp, ep, vpp, micro_batch, zero, recompute, offload),
     )
     fmt = output_format(fmt, json_out)
@@ -108,6 +112,7 @@ def search(
     global_batch: BatchOpt = 1024,
     precision: PrecisionOpt = "bf16",
     precision_recipe: RecipeOpt = None,
+    loss_tiles: LossTilesOpt = 1,
     mode: ModeOpt = "pretrain",
     tokens: TokensOpt = None,
     stack: StackOpt = None,
@@ -130,7 +135,9 @@ def search(
         chips,
         top=top,
         catalog=priced_catalog(catalog, prices_as_of),
-        **job_kwargs(seq_len, global_batch, precision, mode, tokens, stack, precision_recipe),
+        **job_kwargs(
+            seq_len, global_batch, precision, mode, tokens, stack, precision_recipe, loss_tiles
+        ),
     )
     if report is not None:
         from chipmix.report.html import search_page

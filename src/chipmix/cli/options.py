@@ -19,6 +19,7 @@ __all__ = [
     "ChipsOpt",
     "FormatOpt",
     "JsonOpt",
+    "LossTilesOpt",
     "ModeOpt",
     "ModelOpt",
     "PrecisionOpt",
@@ -69,6 +70,16 @@ RecipeOpt = Annotated[
     ),
 ]
 ModeOpt = Annotated[str, typer.Option("--mode", help="pretrain, finetune or lora.")]
+LossTilesOpt = Annotated[
+    int,
+    typer.Option(
+        "--loss-tiles",
+        help="Tiles of tokens the output layer and loss are computed in, one at a time "
+        "(MaxText num_vocab_tiling); 1 keeps the whole logits.",
+        min=1,
+        max=4096,
+    ),
+]
 
 
 def finite(high: float | None = None) -> Any:
@@ -188,6 +199,7 @@ def job_kwargs(
     tokens: float | None,
     stack: str | None,
     recipe: str | None = None,
+    loss_tiles: int = 1,
 ) -> dict[str, Any]:
     from chipmix.workload.job import MODES, TRAIN_PRECISIONS
 
@@ -199,6 +211,8 @@ def job_kwargs(
         "tokens": tokens,
         "stack": stack,
     }
+    if loss_tiles != 1:
+        out["loss_tiles"] = loss_tiles
     if recipe is not None:
         from chipmix.names import lookup
         from chipmix.workload.precision import RECIPES, recipe_for

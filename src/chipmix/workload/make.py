@@ -24,6 +24,7 @@ def make_job(
     stack: str | None = None,
     lora_rank: int = 16,
     precision_recipe: str | None = None,
+    loss_tiles: int = 1,
 ) -> Job:
     """A validated `Job`; bad numbers raise `InputError` naming the field and the range."""
     spec = model if isinstance(model, ModelSpec) else load_model(model)
@@ -38,6 +39,7 @@ def make_job(
             stack=stack,
             lora_rank=lora_rank,
             precision_recipe=precision_recipe,
+            loss_tiles=loss_tiles,
         )
     except ValidationError as exc:
         problems = "; ".join(
