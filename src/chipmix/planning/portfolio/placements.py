@@ -32,7 +32,7 @@ import bisect
 import math
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chipmix.catalog.catalog import Catalog
 from chipmix.catalog.offer import PriceTier
@@ -107,11 +107,14 @@ class Candidates:
 
 
 class SearchCache:
-    """The best layout per (job shape, system, chips), shared by every job that repeats it."""
+    """The best layout per (job shape, system, chips), shared by every job that repeats it,
+    and by every system that runs a job exactly as fast (`_machine`): the cloud instances
+    built on one board and the board itself get one search, its estimate relabelled."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.found: dict[tuple[str, str, int], Estimate | InfeasibleError] = {}
+        self.by_machine: dict[tuple[str, tuple[object, ...], int], Estimate] = {}
         self.hits = 0
         self.misses = 0
 
@@ -127,23 +130,48 @@ class SearchCache:
 
     def best(self, job: Job, system: ResolvedSystem, chips: int) -> Estimate | InfeasibleError:
         """The search's best layout, or the `InfeasibleError` saying why there is none."""
-        key = (_shape_key(job), system.id, chips)
+        shape = _shape_key(job)
+        key = (shape, system.id, chips)
         if key in self.found:
             self.hits += 1
             return self.found[key]
+        same = self.by_machine.get((shape, _machine(system), chips))
+        if same is not None:  # the same figures: the same search, on this system
+            self.hits += 1
+            self.found[key] = relabelled = replace(same, system=system)
+            return relabelled
         self.misses += 1
         from chipmix.layouts.best import search
 
+        result: Estimate | InfeasibleError
         try:
-            result: Estimate | InfeasibleError = search(
+            best = search(
                 job.model, system.id, chips, top=1, catalog=self.catalog, mode=job.mode,
                 seq_len=job.seq_len, global_batch=job.global_batch, precision=job.precision,
                 stack=job.stack, lora_rank=job.lora_rank,
             ).best  # fmt: skip
         except InfeasibleError as exc:
-            result = exc
+            result = exc  # not shared: the reason names the system
+        else:
+            result = self.by_machine[(shape, _machine(system), chips)] = best
         self.found[key] = result
         return result
+
+
+def _machine(system: ResolvedSystem) -> tuple[object, ...]:
+    """Every figure of ``system`` the layout search and the job-size check read: two systems
+    with the same are searched once. Exact values: a search is shared only where its answer
+    is the same to the last bit."""
+    own = system.system
+    multislice = own.multislice_max_chips.value if own.multislice_max_chips else None
+    return (
+        system.chip.id,
+        system.scaleup_domain_chips,
+        system.scaleup_bytes_per_s,
+        system.scaleout_bytes_per_s,
+        own.max_chips,
+        multislice,
+    )
 
 
 _SHARED: dict[int, tuple[weakref.ref[Catalog], SearchCache]] = {}

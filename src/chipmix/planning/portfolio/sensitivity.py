@@ -13,11 +13,12 @@ saved, hours sooner, tokens gained; every percentage is of the plan's own object
 (one basis). Candidates are checked removals first, up to ``max_sensitivity_solves``;
 gains within the MIP gap are not reported.
 
-The single-vendor plans solve the same scenario on each vendor's offers alone (no share
-caps, no vendor minimum, no budget), so the mix's saving is measured against the best plan
-that meets the same deadlines with one vendor. The Pareto front is the ε-constraint method
-on the makespan: the cheapest plan whose every run ends by each of ``pareto_points``
-bounds from the shortest makespan to the cheapest plan's.
+A re-solve whose answer is implied is skipped (min-cost plans without serving demand; what
+is reported does not change). Removing or relaxing a lazy group the plan's model never
+needed (`Solution.joined`: the plan keeps it unasked, and is optimal within its gap without
+it) cannot save more than that gap. Relaxing a constraint by one step cannot save more than
+removing it did, plus the removal's own gap (the step's plans are among the removal's), so
+a step is skipped when that sum is within the noise every gain is held to.
 """
 
 from __future__ import annotations
@@ -47,27 +48,56 @@ def _limit(pb: Problem) -> float:
 
 # -- binding constraints -----------------------------------------------------------------------
 def binding_constraints(
-    pb: Problem, base: Solution, runs: list[tuple[int, int]]
+    pb: Problem, base: Solution, runs: list[tuple[int, int]], *, skip_implied: bool = True
 ) -> tuple[list[Binding], int]:
     """The tight constraints whose one-step relaxation improves the objective, with the
-    gain; and the number of re-solves spent."""
+    gain; and the number of re-solves spent (``skip_implied``: none whose answer is
+    implied)."""
     sc = pb.scenario
     objective = sc.objective
     value = primary_value(pb, base.chosen, base.reserved_units, objective)
     trials = _trials(pb, base, runs)[: sc.solver.max_sensitivity_solves]
     out = []
+    least_noise = max(base.gap, 1e-6) * 2 * abs(value) + 1e-6
+    most_saved: dict[tuple[str, str], float] = {}
+    """Per removed constraint: the most a smaller relaxation of it could save (min-cost)."""
+    solves = 0
     for constraint, subject, now, relaxed, changed in trials:
+        group = LAZY_GROUP.get(constraint)
+        if (
+            skip_implied
+            and objective == "min-cost"
+            and not sc.serving  # the gains below leave serving out; the MILP does not
+            and (
+                (group is not None and group not in base.joined)
+                or most_saved.get((constraint, subject), math.inf) <= least_noise
+            )
+        ):
+            continue  # implied: it cannot save more than the noise
+        solves += 1
         sol = solve_objective(changed, objective, warm=base.chosen, time_limit_s=_limit(pb))
         if not sol.ok:
             continue
         new = primary_value(changed, sol.chosen, sol.reserved_units, objective)
         gain = new - value if objective == "max-tokens" else value - new
+        if relaxed == REMOVED:
+            most_saved[(constraint, subject)] = gain + max(sol.gap, 0.0) * abs(new)
         noise = max(base.gap, sol.gap, 1e-6) * 2 * abs(value) + 1e-6
         if gain <= noise:
             continue
         out.append(_binding(objective, constraint, subject, now, relaxed, gain, value))
     out.sort(key=lambda b: -b.gain)
-    return out, len(trials)
+    return out, solves
+
+
+LAZY_GROUP = {
+    "vendor-cap": "vendor-caps",
+    "cloud-cap": "cloud-caps",
+    "min-vendors": "vendors",
+    "power": "power",
+    "budget": "budget",
+}
+"""The lazy constraint group (`solver.LAZY_GROUPS`) each kind of constraint belongs to."""
 
 
 def _binding(

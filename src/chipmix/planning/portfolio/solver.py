@@ -82,6 +82,9 @@ class Solution:
     """HiGHS's dual bound, in the objective's units (a lower bound on a min-cost plan)."""
     replicas: dict[int, int] = field(default_factory=dict)
     """Serving replicas per column of `Problem.serving` (only the non-zero ones)."""
+    joined: frozenset[str] = frozenset()
+    """The lazy constraint groups (`LAZY_GROUPS`) the model needed; the scenario's other
+    groups were left out and the plan keeps them unasked."""
 
     @property
     def ok(self) -> bool:
@@ -115,16 +118,18 @@ def solve(
     for the whole model); otherwise it warm-starts the whole model."""
     if goal == "violation":
         return _solve_once(pb, goal, elastic, hold, warm, time_limit_s)
-    leave_out = {g for g in LAZY_GROUPS if _has(pb, g)}
+    present = {g for g in LAZY_GROUPS if _has(pb, g)}
+    leave_out = set(present)
     seconds = 0.0
     while True:
         sol = _solve_once(_without(pb, leave_out), goal, elastic, hold, warm, time_limit_s)
         seconds += sol.seconds
+        joined = frozenset(present - leave_out)
         if not sol.ok:
-            return replace(sol, seconds=seconds)
+            return replace(sol, seconds=seconds, joined=joined)
         broken = violated(pb, sol.chosen, sol.reserved_units, sol.replicas) & leave_out
         if not broken:
-            return replace(sol, seconds=seconds)
+            return replace(sol, seconds=seconds, joined=joined)
         if broken != {"vendors"}:
             leave_out -= broken - {"vendors"}  # the vendor minimum last, from a repaired plan
             continue
@@ -133,7 +138,7 @@ def solve(
             warm = repair_vendors(pb, sol.chosen, sol.reserved_units, sol.replicas)
             certified = _certify(pb, goal, sol, warm, seconds)
             if certified is not None:
-                return certified
+                return replace(certified, joined=frozenset(present - leave_out))
 
 
 def _certify(

@@ -1,0 +1,90 @@
+"""Work the planner does not repeat (issue 16): one layout search for every system with the
+same figures, and no sensitivity re-solve whose answer is implied. Neither changes a plan."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from chipmix.catalog import load_catalog
+from chipmix.layouts.best import search
+from chipmix.planning.portfolio.objective import solve_objective
+from chipmix.planning.portfolio.occupancy import compact
+from chipmix.planning.portfolio.placements import SearchCache, candidates
+from chipmix.planning.portfolio.problem import Problem
+from chipmix.planning.portfolio.scenario_file import parse_scenario
+from chipmix.planning.portfolio.sensitivity import binding_constraints
+from chipmix.workload.make import make_job
+
+CAT = load_catalog()
+SHAPE = {"model": "llama3.2-1b", "seq_len": 4096, "global_batch": 256, "chip_counts": [16, 32]}
+
+
+def test_systems_with_the_same_figures_share_one_search() -> None:
+    # An AWS p5, an Azure ND H100 v5, an on-prem DGX H100 and the reference HGX H100 board:
+    # the same chip, the same links.
+    cache = SearchCache(CAT)
+    job = make_job("llama3.2-1b", seq_len=4096, global_batch=256)
+    first = cache.best(job, CAT.system("p5.48xlarge"), 16)
+    for other in ("azure-nd-h100-v5", "dgx-h100", "hgx-h100"):
+        shared = cache.best(job, CAT.system(other), 16)
+        direct = search(
+            "llama3.2-1b", other, 16, top=1, catalog=CAT, seq_len=4096, global_batch=256
+        ).best
+        assert shared.system.id == other
+        assert shared.to_dict() == direct.to_dict()
+        assert shared.tokens_per_s == first.tokens_per_s
+    assert (cache.misses, cache.hits) == (1, 3)
+    cache.best(job, CAT.system("p5.48xlarge"), 32)  # another chip count, another chip:
+    cache.best(job, CAT.system("mi300x"), 16)  # a search each
+    assert cache.misses == 3
+
+
+def _spec(constraints: dict[str, Any], **jobs: Any) -> dict[str, Any]:
+    """Three jobs on H100, Trainium2 and MI300X (the cheapest, holding one run at a time)."""
+    return {
+        "name": "implied", "start": date(2026, 1, 5), "end": date(2026, 3, 15),
+        "offers": [
+            {"catalog": "aws-p5.48xlarge-us-east-1-2025-06", "max_chips": 32,
+             "tiers": ["on-demand"]},
+            {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32,
+             "tiers": ["on-demand"]},
+            {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16, "tiers": ["on-demand"]},
+        ],
+        "jobs": [
+            {"name": "a", **SHAPE, "tokens": 7.5e11, "deadline": date(2026, 1, 25)},
+            {"name": "b", **SHAPE, "tokens": 7.5e11, "start": date(2026, 1, 12),
+             "deadline": date(2026, 2, 1)},
+            {"name": "c", **SHAPE, "tokens": 5e11, "deadline": date(2026, 1, 31)},
+        ],
+        "constraints": constraints,
+        "solver": {"gap": 0.0, "single_vendor_baseline": False, **jobs},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("constraints", "why"),
+    [
+        ({"vendor_caps": {"nvidia": 0.2}}, "a binding vendor cap: its removal and step re-run"),
+        ({"vendor_caps": {"nvidia": 0.9}, "min_vendors": 2, "power_cap_mw": 50.0},
+         "caps, a vendor minimum and a power cap the plan keeps unasked: all implied"),
+        ({}, "capacity and deadlines only: steps implied by their removals"),
+    ],
+)  # fmt: skip
+def test_skipping_implied_re_solves_reports_the_same_binding_constraints(
+    constraints: dict[str, Any], why: str
+) -> None:
+    sc = parse_scenario(_spec(constraints), catalog=CAT)
+    pb = Problem.of(sc, candidates(sc, SearchCache.shared(CAT)))
+    base = solve_objective(pb, sc.objective)
+    runs = compact(pb, base.chosen, base.reserved_units)
+    skipped, solved = binding_constraints(pb, base, runs)
+    every, all_solved = binding_constraints(pb, base, runs, skip_implied=False)
+    assert [b.message for b in skipped] == [b.message for b in every], why
+    assert [b.gain for b in skipped] == pytest.approx([b.gain for b in every], rel=1e-9)
+    assert solved <= all_solved, why
+    if "power_cap_mw" in constraints:
+        assert base.joined == frozenset(), why
+        assert solved < all_solved, why
