@@ -352,7 +352,7 @@ def _source_keys(item: BaseModel) -> Iterable[tuple[str, str]]:
 
 @cache
 def _shipped() -> Catalog:
-    from chipmix.catalog.cache import cached
+    from chipmix.common.cache import cached
 
     def read() -> Catalog:
         catalog = Catalog()

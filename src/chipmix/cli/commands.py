@@ -19,43 +19,70 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
 
-from chipmix.cli import bench, catalog, estimate, plan, serve, simulate, validate
 from chipmix.cli.output import ARGV
 from chipmix.cli.paths import describe_os_error
 from chipmix.errors import ChipmixError
 
 __all__ = ["COMMANDS", "app", "main", "run"]
 
-app = typer.Typer(
-    name="chipmix",
-    help="Plan transformer training across accelerator vendors: time, cost, layouts.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+if TYPE_CHECKING:
+    app: typer.Typer
+    COMMANDS: dict[str, Callable[..., None]]
 
 # -- the command groups, in the order `chipmix --help` lists them ---------------------
-COMMANDS: dict[str, Callable[..., None]] = {
-    "estimate": estimate.estimate,
-    "search": estimate.search,
-    "compare": estimate.compare,
-    "catalog": catalog.catalog_cmd,
-    "models": catalog.models,
-    "validate": validate.validate,
-    "calibrate": validate.calibrate,
-    "simulate": simulate.simulate,
-    "bench": bench.bench,
-    "plan": plan.plan,
-    "budget": plan.budget,
+_WHERE: dict[str, tuple[str, str]] = {
+    "estimate": ("estimate", "estimate"),
+    "search": ("estimate", "search"),
+    "compare": ("estimate", "compare"),
+    "catalog": ("catalog", "catalog_cmd"),
+    "models": ("catalog", "models"),
+    "validate": ("validate", "validate"),
+    "calibrate": ("validate", "calibrate"),
+    "simulate": ("simulate", "simulate"),
+    "bench": ("bench", "bench"),
+    "plan": ("plan", "plan"),
+    "budget": ("plan", "budget"),
 }
-for _name, _function in COMMANDS.items():
-    app.command(_name)(_function)
-app.add_typer(serve.app)  # a group of its own: ``chipmix serve ...`` builds the whole app
+"""Each command's module (under `chipmix.cli`) and function: a command line imports the
+module of the command it runs, not all seven."""
+
+
+def _function(name: str) -> Callable[..., None]:
+    module, function = _WHERE[name]
+    found: Callable[..., None] = getattr(import_module(f"chipmix.cli.{module}"), function)
+    return found
+
+
+@cache
+def _app() -> typer.Typer:
+    """The whole command line (every command and the ``serve`` group), built on first use."""
+    from chipmix.cli import serve
+
+    whole = typer.Typer(
+        name="chipmix",
+        help="Plan transformer training across accelerator vendors: time, cost, layouts.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for name in _WHERE:
+        whole.command(name)(_function(name))
+    whole.add_typer(serve.app)  # a group of its own: ``chipmix serve ...`` builds the whole app
+    return whole
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` (the typer app) and ``COMMANDS`` (name → function), built on first use."""
+    if name == "app":
+        return _app()
+    if name == "COMMANDS":
+        return {command: _function(command) for command in _WHERE}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @cache
@@ -63,9 +90,9 @@ def _click_command(name: str | None) -> Any:
     """The click command for ``chipmix NAME`` (built once: typer reads every signature),
     or for the whole group. One command alone builds in a tenth of the group's time."""
     if name is None:
-        return typer.main.get_command(app)
+        return typer.main.get_command(_app())
     one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    one.command(name)(COMMANDS[name])
+    one.command(name)(_function(name))
     return typer.main.get_command(one)
 
 
@@ -84,7 +111,7 @@ def run(argv: list[str]) -> int:
     report it, status 1."""
     ARGV[:] = argv
     try:
-        if argv and argv[0] in COMMANDS:
+        if argv and argv[0] in _WHERE:
             command, args, prog = _click_command(argv[0]), argv[1:], f"chipmix {argv[0]}"
         else:
             command, args, prog = _click_command(None), argv, "chipmix"
@@ -144,6 +171,8 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> int:
+    from rich.markup import escape
+
     from chipmix.report.render import error_console
 
     error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -84,7 +84,6 @@ def estimate(
 
     Layout axes not given are chosen by the search (the best layout that fits)."""
     from chipmix.api import estimate as run
-    from chipmix.report.render import estimate_table, print_json
 
     result = run(
         model,
@@ -99,8 +98,12 @@ def estimate(
     )
     fmt = output_format(fmt, json_out)
     if fmt == "json":
+        from chipmix.report.json_doc import print_json
+
         print_json(result.to_dict())
         return
+    from chipmix.report.render import estimate_table
+
     emit(estimate_table(result, explain=explain), fmt)
 
 

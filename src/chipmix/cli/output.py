@@ -34,7 +34,7 @@ def show(
     result: Any, tables: Callable[[Any], Iterable[Any]], json_out: bool, fmt: str = "table"
 ) -> None:
     """Print ``result`` as one JSON document, or as its tables (rich or CSV)."""
-    from chipmix.report.render import print_json
+    from chipmix.report.json_doc import print_json
 
     fmt = output_format(fmt, json_out)
     if fmt == "json":

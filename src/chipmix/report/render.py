@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import math
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -13,6 +11,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from chipmix.report.json_doc import print_json
 from chipmix.results import Estimate, SearchResult
 
 __all__ = [
@@ -30,21 +29,6 @@ __all__ = [
 
 console = Console()
 error_console = Console(stderr=True)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def print_json(data: Any) -> None:
-    """One JSON document on stdout (NaN/inf become null)."""
-    print(json.dumps(_clean(data), indent=2, sort_keys=False))
 
 
 def print_tables(tables: Iterable[RenderableType]) -> None:

@@ -331,13 +331,21 @@ def fingerprint(paths: Iterable[Path]) -> str:
 
 @cache
 def _load(path: str) -> ErrorModel:
-    raw = read_yaml(Path(path)) or {}
-    residuals = [Residual.from_dict(r) for r in raw.get("residuals") or []]
-    return ErrorModel.fit(residuals, Envelope.from_dict(raw.get("envelope") or {}))
+    def read() -> ErrorModel:
+        raw = read_yaml(Path(path)) or {}
+        residuals = [Residual.from_dict(r) for r in raw.get("residuals") or []]
+        return ErrorModel.fit(residuals, Envelope.from_dict(raw.get("envelope") or {}))
+
+    if Path(path) != DATA_FILE:
+        return read()
+    from chipmix.common.cache import cached
+
+    return cached(DATA_FILE.parent, ErrorModel, read)  # the fit, once per shipped file
 
 
 def error_model(path: Path | None = None) -> ErrorModel:
-    """The shipped prediction-error model (fitted from ``data/prediction_error.yaml``)."""
+    """The shipped prediction-error model (fitted from ``data/prediction_error.yaml``; the
+    fit is cached with the parsed catalog, `chipmix.common.cache`)."""
     return _load(str(path or DATA_FILE))
 
 

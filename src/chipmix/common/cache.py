@@ -1,0 +1,118 @@
+"""A cache of parsed shipped data, in the user's cache folder, keyed by the files.
+
+Reading the shipped catalog (twenty-odd YAML files, a few hundred validated entries) costs
+more than the rest of a small command together, and so does fitting the prediction-error
+model from its residuals; each parsed result is pickled once and read back while the files
+stay the same. The key is a hash of every file's path, size and
+modification time, chipmix's and Python's versions: change a file (or upgrade) and the key
+changes. A cache that cannot be read or written, or whose content is not what was written
+(a truncated or corrupted file), is ignored: the catalog is read from its files, and the
+entry rewritten. ``CHIPMIX_CACHE_DIR`` names another folder; set it empty to turn the cache
+off. The file is the user's own (mode 0600, in their folder): unpickling it trusts nothing
+another user could write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+__all__ = ["CACHE_ENV", "cache_dir", "cached", "fingerprint", "load", "store"]
+
+CACHE_ENV = "CHIPMIX_CACHE_DIR"
+"""Environment variable naming the cache folder; empty turns the cache off."""
+
+T = TypeVar("T")
+
+
+def cache_dir() -> Path | None:
+    """The cache folder: ``$CHIPMIX_CACHE_DIR``, else ``$XDG_CACHE_HOME/chipmix``, else
+    ``~/.cache/chipmix``; None when turned off."""
+    given = os.environ.get(CACHE_ENV)
+    if given is not None:
+        return Path(given) if given else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chipmix"
+
+
+def fingerprint(folder: Path, skip: frozenset[str] = frozenset()) -> str:
+    """A hash of every file under ``folder`` (path, size, mtime) and the versions; files
+    under a folder named in ``skip`` (``__pycache__``) left out."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("chipmix")
+    except PackageNotFoundError:
+        ours = "unknown"
+    digest = hashlib.sha256(f"{ours}|{sys.version}|{pickle.HIGHEST_PROTOCOL}".encode())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not skip.intersection(path.relative_to(folder).parts):
+            stat = path.stat()
+            name = path.relative_to(folder).as_posix()
+            digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def load(name: str, kind: type[T]) -> T | None:
+    """The ``kind`` pickled as ``name`` in the cache folder; None when there is none (or it
+    is unreadable, corrupted, or the cache is off)."""
+    where = cache_dir()
+    if where is None:
+        return None
+    try:
+        with (where / name).open("rb") as stored:
+            value = pickle.load(stored)
+    except Exception:  # absent, unreadable, truncated, corrupted
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def store(name: str, value: object) -> None:
+    """Pickle ``value`` as ``name`` in the cache folder (atomically; nothing on failure)."""
+    where = cache_dir()
+    if where is None:
+        return
+    try:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # not picklable: nothing kept
+        return
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=where, delete=False) as fresh:
+            fresh.write(data)
+        os.replace(fresh.name, where / name)  # a reader sees the old file or the new one
+    except OSError:
+        pass
+
+
+def cached(folder: Path, kind: type[T], read: Callable[[], T]) -> T:
+    """``read()``, or its result pickled earlier for the same files of ``folder``."""
+    where = cache_dir()
+    if where is None:
+        return read()
+    try:
+        path = where / f"{kind.__name__.lower()}-{fingerprint(folder)}.pickle"
+    except OSError:
+        return read()
+    try:
+        with path.open("rb") as stored:
+            value = pickle.load(stored)
+        if isinstance(value, kind):
+            return value
+    except Exception:  # absent, unreadable, truncated, corrupted: read the files instead
+        pass
+    value = read()
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=where, delete=False) as fresh:
+            pickle.dump(value, fresh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(fresh.name, path)  # atomic: a reader sees the old file or the new one
+    except OSError:
+        pass
+    return value
