@@ -1,20 +1,24 @@
 """Work the planner does not repeat (issue 16): one layout search for every system with the
-same figures, and no sensitivity re-solve whose answer is implied. Neither changes a plan."""
+same figures, searches kept for later runs, and no sensitivity re-solve whose answer is
+implied. None of them changes a plan."""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chipmix.catalog import load_catalog
+from chipmix.common.cache import CACHE_ENV
 from chipmix.layouts.best import search
 from chipmix.planning.portfolio.objective import solve_objective
 from chipmix.planning.portfolio.occupancy import compact
 from chipmix.planning.portfolio.placements import SearchCache, candidates
 from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.scenario_file import parse_scenario
+from chipmix.planning.portfolio.search_store import SearchStore
 from chipmix.planning.portfolio.sensitivity import binding_constraints
 from chipmix.workload.make import make_job
 
@@ -22,7 +26,14 @@ CAT = load_catalog()
 SHAPE = {"model": "llama3.2-1b", "seq_len": 4096, "global_batch": 256, "chip_counts": [16, 32]}
 
 
-def test_systems_with_the_same_figures_share_one_search() -> None:
+@pytest.fixture
+def no_kept_searches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache folder: no search of an earlier run is found."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    return tmp_path
+
+
+def test_systems_with_the_same_figures_share_one_search(no_kept_searches: Path) -> None:
     # An AWS p5, an Azure ND H100 v5, an on-prem DGX H100 and the reference HGX H100 board:
     # the same chip, the same links.
     cache = SearchCache(CAT)
@@ -40,6 +51,33 @@ def test_systems_with_the_same_figures_share_one_search() -> None:
     cache.best(job, CAT.system("p5.48xlarge"), 32)  # another chip count, another chip:
     cache.best(job, CAT.system("mi300x"), 16)  # a search each
     assert cache.misses == 3
+
+
+def test_searches_are_kept_for_later_runs(no_kept_searches: Path) -> None:
+    job = make_job("llama3.2-1b", seq_len=4096, global_batch=256)
+    first = SearchCache(CAT)
+    found = first.best(job, CAT.system("p5.48xlarge"), 16)
+    assert first.misses == 1
+    first.save()
+    later = SearchCache(CAT)  # another run: nothing in memory, the folder kept the search
+    again = later.best(job, CAT.system("p5.48xlarge"), 16)
+    shared = later.best(job, CAT.system("azure-nd-h100-v5"), 16)
+    assert (later.misses, later.hits) == (0, 2)
+    assert again.to_dict() == found.to_dict()
+    assert shared.system.id == "azure-nd-h100-v5"
+    later.best(job, CAT.system("p5.48xlarge"), 32)  # not searched before: a search
+    assert later.misses == 1
+
+
+def test_a_kept_search_is_found_only_for_the_same_calibration_and_figures() -> None:
+    p5, trn2 = CAT.system("p5.48xlarge"), CAT.system("trn2.48xlarge")
+    kept = SearchStore(CAT.calibration.model_dump_json())
+    other = SearchStore(CAT.calibration.model_dump_json() + " ")
+    shape = "llama3.2-1b"
+    assert kept.key(shape, p5, 16) != other.key(shape, p5, 16)
+    assert kept.key(shape, p5, 16) != kept.key(shape, trn2, 16)
+    assert kept.key(shape, p5, 16) != kept.key(shape, p5, 32)
+    assert kept.key(shape, p5, 16) != kept.key("llama3-8b", p5, 16)
 
 
 def _spec(constraints: dict[str, Any], **jobs: Any) -> dict[str, Any]:

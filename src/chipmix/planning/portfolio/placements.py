@@ -41,6 +41,7 @@ from chipmix.errors import InfeasibleError
 from chipmix.perf.step import model_flops_per_token
 from chipmix.planning.comparison.sizing import MAX_CHIPS, MIN_GAIN, ladder
 from chipmix.planning.portfolio.scenario import RESERVED_TIERS, PlanJob, PlanOffer, Scenario
+from chipmix.planning.portfolio.search_store import SearchStore
 from chipmix.planning.portfolio.serving import ServingOption
 from chipmix.pricing import run_cost
 from chipmix.results import Estimate
@@ -109,12 +110,15 @@ class Candidates:
 class SearchCache:
     """The best layout per (job shape, system, chips), shared by every job that repeats it,
     and by every system that runs a job exactly as fast (`_machine`): the cloud instances
-    built on one board and the board itself get one search, its estimate relabelled."""
+    built on one board and the board itself get one search, its estimate relabelled. A
+    search an earlier run made is read from the user's cache folder (`search_store`)."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.found: dict[tuple[str, str, int], Estimate | InfeasibleError] = {}
         self.by_machine: dict[tuple[str, tuple[object, ...], int], Estimate] = {}
+        self.kept: SearchStore | None = None
+        """The searches of earlier runs (`search_store`), read on the first miss."""
         self.hits = 0
         self.misses = 0
 
@@ -140,6 +144,14 @@ class SearchCache:
             self.hits += 1
             self.found[key] = relabelled = replace(same, system=system)
             return relabelled
+        if self.kept is None:
+            self.kept = SearchStore(self.catalog.calibration.model_dump_json())
+        kept_key = self.kept.key(shape, system, chips)
+        earlier = self.kept.get(kept_key, system)
+        if earlier is not None:  # searched by an earlier run
+            self.hits += 1
+            self.found[key] = self.by_machine[(shape, _machine(system), chips)] = earlier
+            return earlier
         self.misses += 1
         from chipmix.layouts.best import search
 
@@ -154,8 +166,14 @@ class SearchCache:
             result = exc  # not shared: the reason names the system
         else:
             result = self.by_machine[(shape, _machine(system), chips)] = best
+            self.kept.put(kept_key, best)
         self.found[key] = result
         return result
+
+    def save(self) -> None:
+        """Keep the searches run so far for later runs (`search_store`)."""
+        if self.kept is not None:
+            self.kept.save()
 
 
 def _machine(system: ResolvedSystem) -> tuple[object, ...]:
@@ -225,6 +243,7 @@ def candidates(scenario: Scenario, cache: SearchCache) -> Candidates:
                 )
     out.searches = cache.misses - before_misses
     out.cache_hits = cache.hits - before_hits
+    cache.save()
     keep = scenario.solver.placements_per_job
     if keep:
         listed = [p for j in range(len(scenario.jobs)) for p in _shortlist(out.of_job(j), keep)]
