@@ -3,13 +3,13 @@
 Reading the shipped catalog (twenty-odd YAML files, a few hundred validated entries) costs
 more than the rest of a small command together, and so does fitting the prediction-error
 model from its residuals; each parsed result is pickled once and read back while the files
-stay the same. The key is a hash of every file's path, size and
-modification time, chipmix's and Python's versions: change a file (or upgrade) and the key
-changes. A cache that cannot be read or written, or whose content is not what was written
-(a truncated or corrupted file), is ignored: the catalog is read from its files, and the
-entry rewritten. ``CHIPMIX_CACHE_DIR`` names another folder; set it empty to turn the cache
-off. The file is the user's own (mode 0600, in their folder): unpickling it trusts nothing
-another user could write.
+stay the same. The key is a hash of every file's path, size and modification time, of
+chipmix's modules that define the cached classes, and of Python's version: change a file,
+edit or upgrade chipmix, and the key changes. A cache that cannot be read or written, or
+whose content is not what was written (a truncated or corrupted file), is ignored: the
+catalog is read from its files, and the entry rewritten. ``CHIPMIX_CACHE_DIR`` names
+another folder; set it empty to turn the cache off. The file is the user's own (mode 0600,
+in their folder): unpickling it trusts nothing another user could write.
 """
 
 from __future__ import annotations
@@ -42,21 +42,24 @@ def cache_dir() -> Path | None:
 
 
 def fingerprint(folder: Path, skip: frozenset[str] = frozenset()) -> str:
-    """A hash of every file under ``folder`` (path, size, mtime) and the versions; files
-    under a folder named in ``skip`` (``__pycache__``) left out."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        ours = version("chipmix")
-    except PackageNotFoundError:
-        ours = "unknown"
-    digest = hashlib.sha256(f"{ours}|{sys.version}|{pickle.HIGHEST_PROTOCOL}".encode())
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not skip.intersection(path.relative_to(folder).parts):
-            stat = path.stat()
-            name = path.relative_to(folder).as_posix()
-            digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    """A hash of every file under ``folder`` (path, size, mtime), of chipmix's code that
+    defines what is pickled (`_CODE`) and of Python's version; files under a folder named
+    in ``skip`` (``__pycache__``) left out."""
+    digest = hashlib.sha256(f"{sys.version}|{pickle.HIGHEST_PROTOCOL}".encode())
+    package = Path(__file__).parents[1]
+    code = sorted(path for room in _CODE for path in (package / room).glob("*.py"))
+    for base, paths in ((package, code), (folder, sorted(folder.rglob("*")))):
+        for path in paths:
+            if path.is_file() and not skip.intersection(path.relative_to(base).parts):
+                stat = path.stat()
+                name = path.relative_to(base).as_posix()
+                digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:32]
+
+
+_CODE = ("catalog", "common", "uncertainty")
+"""The rooms whose classes the cached values are made of: a change to one of their modules
+(an edit, an upgrade) is a new key, so a pickle never meets a class it was not made from."""
 
 
 def load(name: str, kind: type[T]) -> T | None:
