@@ -148,3 +148,34 @@ def test_the_example_serves() -> None:
     # 90 days at 10G, 153 at 30G, 122 at 60G
     assert entry.tokens_between(sc.start, sc.end) == pytest.approx(1.281e13)
     assert sc.solver.gap == SERVING_GAP
+
+
+def test_a_serving_only_scenario_plans(tmp_path: Path) -> None:
+    """No training jobs: the plan is the serving lines alone, and the text has no job tables."""
+    sc = scenario(offers=[H100])
+    del sc["jobs"]
+    result = run(sc)
+    assert result.allocations == []
+    best = search("p5.48xlarge")
+    (line,) = result.serving
+    assert set(line.chips) == {best.chips_for(D)}
+    (entry,) = result.serving_entries
+    assert result.cost_usd == pytest.approx(entry.cost_usd)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sc))
+    out = runner.invoke(app, ["plan", str(path), "--no-sensitivity", "--no-baseline"])
+    assert out.exit_code == 0, out.output
+    assert "serving lines" in out.stdout
+    assert "allocation" not in out.stdout
+    assert "completion" not in out.stdout
+    # the horizon may end where the serving does
+    del sc["end"]
+    sc["serving"][0]["end"] = "2026-01-31"
+    assert run(sc).horizon_end.isoformat() == "2026-01-31"
+
+
+def test_nothing_to_plan_is_refused() -> None:
+    sc = scenario()
+    del sc["jobs"], sc["serving"]
+    with pytest.raises(chipmix.InputError, match="at least one job or one serving entry"):
+        run(sc)

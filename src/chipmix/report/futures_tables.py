@@ -91,7 +91,8 @@ def futures_tables(r: FuturesResult) -> list[Table]:
         jobs.add_column(s.name, justify="right")
     for job in det.p_met:
         jobs.add_row(job, *(f"{s.p_met[job]:.1%}" for s in shown))
-    tables.append(jobs)
+    if det.p_met:  # a serving-only scenario has no deadlines
+        tables.append(jobs)
     src = _table("uncertainty sources")
     for col in ("kind", "applies to", "distribution", "source"):
         src.add_column(col, overflow="fold")

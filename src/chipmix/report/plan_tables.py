@@ -50,7 +50,9 @@ def _pct(x: float | None) -> str:
 
 # -- plan ------------------------------------------------------------------------------------
 def plan_tables(r: PlanResult) -> list[Table]:
-    tables = [_summary(r), _allocations(r), _layouts(r)]
+    tables = [_summary(r)]
+    if r.allocations or not r.serving_entries:
+        tables += [_allocations(r), _layouts(r)]
     if r.serving_entries:
         tables += [_serving_entries(r), _serving(r)]
     if r.reservations:
@@ -76,8 +78,13 @@ def _summary(r: PlanResult) -> Table:
         ("status", f"{status}, MIP gap {s.gap:.3%}"),
         ("cost", _usd(r.cost_usd)),
         ("energy", f"{r.energy_mwh:,.0f} MWh (IT load)"),
-        ("tokens", f"{_count(r.tokens)} in {len(r.allocations)} runs"),
-        ("completion", f"{r.completion:%Y-%m-%d %H:%M} ({_days(r.makespan_h)} days)"),
+    ]
+    if r.allocations or not r.serving_entries:  # a serving-only plan has no runs to finish
+        rows += [
+            ("tokens", f"{_count(r.tokens)} in {len(r.allocations)} runs"),
+            ("completion", f"{r.completion:%Y-%m-%d %H:%M} ({_days(r.makespan_h)} days)"),
+        ]
+    rows += [
         (
             "concentration",
             f"HHI {r.hhi_spend:.2f} of spend, {r.hhi_compute:.2f} of compute (1 = one vendor)",

@@ -59,6 +59,8 @@ class Resolver:
         end = self._end()
         jobs = self._jobs(offers, end)
         serving = self._serving(offers, end)
+        if not spec.jobs and not spec.serving:
+            self.p.add(("jobs",), "give at least one job or one serving entry: nothing to plan")
         constraints = self._constraints(offers)
         if spec.objective == "max-tokens" and constraints.budget_usd is None:
             self.p.add(("objective",), "max-tokens needs constraints.budget_usd")
@@ -92,8 +94,9 @@ class Resolver:
                 self.p.add(("end",), f"end {spec.end} is before start {spec.start}")
             return spec.end
         deadlines = [j.deadline for j in spec.jobs if j.deadline is not None]
+        deadlines += [s.end for s in spec.serving if s.end is not None]
         if not deadlines:
-            self.p.add(("start",), "give end: no job has a deadline to bound the horizon")
+            self.p.add(("start",), "give end: no job deadline or serving end bounds the horizon")
             return spec.start + timedelta(days=364)
         return max(deadlines)
 

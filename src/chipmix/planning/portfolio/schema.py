@@ -315,7 +315,8 @@ class ScenarioSpec(_Strict):
     end: date | None = None
     objective: Objective = "min-cost"
     offers: list[OfferSpec] = Field(min_length=1)
-    jobs: list[JobSpec] = Field(min_length=1)
+    jobs: list[JobSpec] = Field(default_factory=list)
+    """Training jobs (none: a serving-only scenario)."""
     serving: list[ServingSpec] = Field(default_factory=list)
     """Serving demand (`chipmix.planning.portfolio.serving`)."""
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
