@@ -72,3 +72,16 @@ def test_cli_json_and_unused_options() -> None:
     lone = runner.invoke(app, ["budget", "--usd", "1e8", "--serve-share", "0.3"])
     assert isinstance(lone.exception, InputError)  # the entry point exits 2 on it
     assert "--serve-model" in str(lone.exception)
+
+
+def test_serve_request_is_public_and_typed() -> None:
+    """A Python user asks for serving in a budget with `chipmix.ServeRequest`."""
+    from chipmix import ServeRequest as Public
+
+    assert Public is ServeRequest
+    assert Public.__doc__
+    assert "WeightPrecision" in str(Public.__annotations__["precision"])
+    serve = Public("llama3-8b", ttft_p99_ms=2000, tpot_p99_ms=100, precision="fp8")
+    r = chipmix.budget(1e7, 1, offers=OFFERS[:1], tiers=["on-demand"], serve=serve)
+    assert r.served_tokens is not None
+    assert r.served_tokens > 0

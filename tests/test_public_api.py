@@ -28,6 +28,7 @@ EXPORTED = [
     "SearchResult",
     "ServeComparison",
     "ServeEstimate",
+    "ServeRequest",
     "ServeSearchResult",
     "SimulationResult",
     "UnknownNameError",

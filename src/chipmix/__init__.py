@@ -38,6 +38,7 @@ if _TYPE_CHECKING:
     )
     from chipmix.perf.layout import Layout
     from chipmix.planning.budget.budget import BudgetResult, budget
+    from chipmix.planning.budget.serving import ServeRequest
     from chipmix.planning.comparison.compare import compare
     from chipmix.planning.comparison.result import Comparison, ComparisonRow
     from chipmix.planning.portfolio.planner import plan
@@ -60,6 +61,7 @@ _WHERE = {
     "LayoutError": "chipmix.errors", "UnknownNameError": "chipmix.errors",
     "Layout": "chipmix.perf.layout",
     "BudgetResult": "chipmix.planning.budget.budget", "budget": "chipmix.planning.budget.budget",
+    "ServeRequest": "chipmix.planning.budget.serving",
     "compare": "chipmix.planning.comparison.compare",
     "Comparison": "chipmix.planning.comparison.result",
     "ComparisonRow": "chipmix.planning.comparison.result",
@@ -107,6 +109,7 @@ __all__ = [
     "SearchResult",
     "ServeComparison",
     "ServeEstimate",
+    "ServeRequest",
     "ServeSearchResult",
     "SimulationResult",
     "UnknownNameError",

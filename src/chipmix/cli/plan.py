@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -29,6 +29,9 @@ from chipmix.cli.options import (
 from chipmix.cli.output import output_format, report_context, show, write_report
 from chipmix.cli.paths import input_file
 from chipmix.cli.serve import InputOpt, OutputOpt, TPOTOpt, TTFTOpt
+
+if TYPE_CHECKING:
+    from chipmix.serve.precision import WeightPrecision
 
 __all__ = ["budget", "plan"]
 
@@ -267,8 +270,8 @@ def budget(
 
         serve = ServeRequest(
             serve_model, input_len=input_len, output_len=output_len,
-            precision=serve_precision, ttft_p99_ms=ttft_p99_ms, tpot_p99_ms=tpot_p99_ms,
-            share=serve_share,
+            precision=cast("WeightPrecision", serve_precision), ttft_p99_ms=ttft_p99_ms,
+            tpot_p99_ms=tpot_p99_ms, share=serve_share,
         )  # fmt: skip
     result = run(
         usd,

@@ -19,6 +19,7 @@ from chipmix.catalog.catalog import Catalog
 from chipmix.catalog.offer import Offer, PriceTier
 from chipmix.errors import InfeasibleError, InputError
 from chipmix.planning.budget.options import Option, buy_options
+from chipmix.serve.precision import WeightPrecision
 from chipmix.workload.model import ModelSpec
 
 __all__ = ["ServeRequest", "serving_options"]
@@ -26,17 +27,33 @@ __all__ = ["ServeRequest", "serving_options"]
 
 @dataclass(frozen=True)
 class ServeRequest:
-    """What to serve: the model, request lengths, the p99 targets, and the budget's share."""
+    """What a budget should serve: a model, its mean request lengths, the p99 targets and,
+    beside a training model, serving's share of the spend.
+
+    >>> import chipmix
+    >>> serve = chipmix.ServeRequest("llama3-70b", ttft_p99_ms=2000, tpot_p99_ms=100)
+    >>> chipmix.budget(1e9, 1, serve=serve).served_tokens_per_day
+
+    Each offer serves at the serving search's best replica layout under the targets
+    (`chipmix.serve_search` on ``search_chips`` chips of its system).
+    """
 
     model: str | ModelSpec
+    """Preset id, model file, or a `ModelSpec`."""
     input_len: int = 2000
+    """Mean prompt tokens per request."""
     output_len: int = 300
-    precision: str = "bf16"
+    """Mean generated tokens per request."""
+    precision: WeightPrecision = "bf16"
+    """Served weights: bf16, fp8, int8 or fp4."""
     ttft_p99_ms: float | None = None
+    """p99 time to first token target (None: no target)."""
     tpot_p99_ms: float | None = None
+    """p99 time per output token target (None: no target)."""
     share: float | None = None
     """Share of the spend for serving when a training job is given too (0–1)."""
     search_chips: int = 64
+    """Chips the layout search spreads over: the largest replica it considers."""
 
     def slo(self) -> str:
         parts = [f"p99 TTFT ≤ {self.ttft_p99_ms:g} ms"] if self.ttft_p99_ms else []
