@@ -14,9 +14,11 @@ plan is limited to) and a future (`sample.Future`), the recourse is the portfoli
   (it runs late), so the cost distribution does not improve by missing;
 - the plan's policies (budget, share caps, vendor minimum) left out: they shape the first
   stage, not the recovery; capacity, power and reservations hold;
-- serving demand (a scenario's ``serving:``) held in every period at listed prices, its
-  replicas on the future's capacity; demand no offer can hold is left unserved at ``M``
-  per period.
+- serving demand (a scenario's ``serving:``) held in every period as asked, its replicas
+  on the future's capacity, per-use replicas at the future's prices (reserved ones at their
+  contracted price, as runs) and a replica's output tokens ÷ its chip's performance factor
+  (a performance source's run-time factor); demand no offer can hold is left unserved at
+  ``M`` per period.
 
 The second stage sees its whole future at once (two-stage, not multi-stage: it overstates
 how well a plan can react to news that arrives mid-run); a run is not split mid-way.
@@ -34,6 +36,7 @@ from chipmix.planning.futures.sample import Future
 from chipmix.planning.portfolio.formulation import Model, build_model
 from chipmix.planning.portfolio.problem import F64, USD, Problem
 from chipmix.planning.portfolio.scenario import SolverOptions
+from chipmix.planning.portfolio.serving import ServingColumns
 from chipmix.planning.portfolio.solver import solve_model
 
 __all__ = ["FirstStage", "Outcome", "future_problem", "recourse"]
@@ -101,6 +104,7 @@ def future_problem(pb: Problem, fut: Future, units: dict[int, int]) -> Problem:
     phi = fut.capacity[:, None]
     cap = np.where(finite, reserved + phi * np.where(finite, pb.cap - reserved, 0.0), np.inf)
     return pb.changed(
+        serving=_future_serving(pb, fut),
         duration_h=pb.duration_h * fut.time_factor,
         usd=pb.usd * fut.time_factor * price,
         usd_used=pb.usd_used * fut.time_factor * price,
@@ -111,6 +115,23 @@ def future_problem(pb: Problem, fut: Future, units: dict[int, int]) -> Problem:
         cloud_caps={},
         min_vendors=None,
         max_end_h=None,
+    )
+
+
+def _future_serving(pb: Problem, fut: Future) -> ServingColumns | None:
+    """The serving replicas as they are in ``fut``: per-use ones at its prices, each serving
+    its output tokens ÷ its chip's run-time factor (whole replicas, so the bound on how many
+    a period needs is recounted)."""
+    z = pb.serving
+    if z is None:
+        return None
+    price = np.where(z.tier_key < 0, fut.price_factor[z.offer], 1.0)
+    offers = pb.scenario.offers
+    slow = np.array([fut.perf.get(offers[o].chip, 1.0) for o in z.offer.tolist()], dtype=float)
+    per_day = z.tokens_per_day / slow.reshape(z.tokens_per_day.shape)
+    upper = np.ceil(z.demand[z.entry, z.period] / per_day - 1e-9)
+    return replace(
+        z, usd=z.usd * price, usd_used=z.usd_used * price, tokens_per_day=per_day, upper=upper
     )
 
 
