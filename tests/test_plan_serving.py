@@ -179,3 +179,21 @@ def test_nothing_to_plan_is_refused() -> None:
     del sc["jobs"], sc["serving"]
     with pytest.raises(chipmix.InputError, match="at least one job or one serving entry"):
         run(sc)
+
+
+def test_an_offer_full_of_serving_replicas_is_a_binding_capacity() -> None:
+    """The constraint table counts serving's use of an offer: capped below what the cheap
+    offer would serve, its capacity is binding and raising it saves money."""
+    sc = scenario()
+    del sc["jobs"]
+    free = run(sc)
+    (cheap,) = {line.offer for line in free.serving}
+    need = max(free.serving[0].chips)
+    for o in sc["offers"]:
+        if o["catalog"] == cheap:
+            o["max_chips"] = need // 2
+    capped = plan(sc, sensitivity=True, single_vendor=False)
+    assert capped.allocations == []
+    binding = {(b.constraint, b.subject): b for b in capped.binding}
+    assert ("capacity", cheap) in binding
+    assert binding[("capacity", cheap)].gain > 0

@@ -58,12 +58,16 @@ def plan_cost(
 
 
 def primary_value(
-    pb: Problem, chosen: list[tuple[int, int]], units: dict[int, int], objective: Objective
+    pb: Problem,
+    chosen: list[tuple[int, int]],
+    units: dict[int, int],
+    objective: Objective,
+    replicas: dict[int, int] | None = None,
 ) -> float:
-    """The objective's value of a plan: $ (min-cost), hours (min-makespan) or
-    priority-weighted tokens (max-tokens)."""
+    """The objective's value of a plan: $ (min-cost: runs, serving ``replicas`` and
+    reservations), hours (min-makespan) or priority-weighted tokens (max-tokens)."""
     if objective == "min-cost":
-        return plan_cost(pb, chosen, units)
+        return plan_cost(pb, chosen, units, replicas)
     if objective == "min-makespan":
         return max((pb.span(p, s)[1] for p, s in chosen), default=0.0)
     return sum(float(pb.value[pb.job[p]]) for p, _ in chosen)

@@ -55,7 +55,7 @@ def binding_constraints(
     implied)."""
     sc = pb.scenario
     objective = sc.objective
-    value = primary_value(pb, base.chosen, base.reserved_units, objective)
+    value = primary_value(pb, base.chosen, base.reserved_units, objective, base.replicas)
     trials = _trials(pb, base, runs)[: sc.solver.max_sensitivity_solves]
     out = []
     least_noise = max(base.gap, 1e-6) * 2 * abs(value) + 1e-6
@@ -78,7 +78,7 @@ def binding_constraints(
         sol = solve_objective(changed, objective, warm=base.chosen, time_limit_s=_limit(pb))
         if not sol.ok:
             continue
-        new = primary_value(changed, sol.chosen, sol.reserved_units, objective)
+        new = primary_value(changed, sol.chosen, sol.reserved_units, objective, sol.replicas)
         gain = new - value if objective == "max-tokens" else value - new
         if relaxed == REMOVED:
             most_saved[(constraint, subject)] = gain + max(sol.gap, 0.0) * abs(new)
@@ -177,7 +177,7 @@ def _removals(
         )
     if pb.budget_usd is not None and sc.objective != "min-cost":
         out.append(("budget", "", f"${pb.budget_usd:,.0f}", REMOVED, pb.changed(budget_usd=None)))
-    for o in _full_offers(pb, runs, base.reserved_units):
+    for o in _full_offers(pb, runs, base.reserved_units, base.replicas):
         cap = pb.cap.copy()
         now = float(np.nanmax(np.where(np.isfinite(cap[o]), cap[o], np.nan)))
         cap[o] = np.inf
@@ -220,7 +220,7 @@ def _steps(
         out.append(("min-vendors", "", str(m), str(m - 1), pb.changed(min_vendors=m - 1)))
     step = opts.capacity_step
     if pb.power_cap_mw is not None:
-        peak = _peak_power(pb, runs)
+        peak = _peak_power(pb, runs, base.replicas)
         if peak >= pb.power_cap_mw * (1 - 1e-3):
             new = pb.power_cap_mw * (1 + step)
             out.append(
@@ -248,7 +248,7 @@ def _steps(
                 pb.changed(budget_usd=new),
             )
         )
-    for o in _full_offers(pb, runs, base.reserved_units):
+    for o in _full_offers(pb, runs, base.reserved_units, base.replicas):
         cap = pb.cap.copy()
         now = float(np.nanmax(np.where(np.isfinite(cap[o]), cap[o], np.nan)))
         cap[o] = np.ceil(cap[o] * (1 + step))
@@ -265,22 +265,37 @@ def _steps(
     return out
 
 
-def _peak_power(pb: Problem, runs: list[tuple[int, int]]) -> float:
+def _peak_power(pb: Problem, runs: list[tuple[int, int]], replicas: dict[int, int]) -> float:
+    """The most power of the running chips in any period, MW: runs and serving replicas."""
     power: dict[int, float] = {}
     for p, s in runs:
         for t in range(s, s + pb.span(p, s)[2]):
             power[t] = power.get(t, 0.0) + float(pb.power_mw[p])
+    z = pb.serving
+    if z is not None:
+        for i, n in replicas.items():
+            t = int(z.period[i])
+            power[t] = power.get(t, 0.0) + n * float(z.power_mw[i])
     return max(power.values(), default=0.0)
 
 
-def _full_offers(pb: Problem, runs: list[tuple[int, int]], units: dict[int, int]) -> list[int]:
-    """Offers whose cap is reached in some period."""
+def _full_offers(
+    pb: Problem, runs: list[tuple[int, int]], units: dict[int, int], replicas: dict[int, int]
+) -> list[int]:
+    """Offers whose cap is reached in some period: per-use runs and serving replicas, and
+    the reserved chips (which serve or train in their term)."""
     used: dict[tuple[int, int], float] = {}
     for p, s in runs:
         for t in range(s, s + pb.span(p, s)[2]):
             key = (int(pb.offer[p]), t)
             if int(pb.tier_key[p]) < 0:
                 used[key] = used.get(key, 0.0) + float(pb.chips[p])
+    z = pb.serving
+    if z is not None:
+        for i, n in replicas.items():
+            if int(z.tier_key[i]) < 0:
+                key = (int(z.offer[i]), int(z.period[i]))
+                used[key] = used.get(key, 0.0) + n * float(z.chips[i])
     for k, u in units.items():
         o, _, _, term_h = pb.reservations[k]
         held = float(u * pb.scenario.offers[o].chips_per_unit)
