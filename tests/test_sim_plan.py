@@ -69,3 +69,44 @@ def test_cli_plan_rejects_a_second_job_description(scenario: Path) -> None:
     result = runner.invoke(app, ["simulate", "--plan", str(scenario), "--chips", "8"])
     assert result.exit_code != 0
     assert "leave out --chips" in str(result.exception)
+
+
+SERVING = """\
+name: sim-serve
+start: 2026-01-05
+end: 2026-02-01
+offers:
+  - {{catalog: aws-p5.48xlarge-us-east-1-2025-06, tiers: [on-demand]}}
+{jobs}serving:
+  - {{name: chat, model: llama3-8b, input_len: 2000, output_len: 300, tokens_per_day: 2e9,
+     ttft_p99_ms: 2000, tpot_p99_ms: 100}}
+solver: {{period_days: 14}}
+"""
+JOBS = """\
+jobs:
+  - {name: pretrain-1b, model: llama3.2-1b, tokens: 1e10, global_batch: 256,
+     deadline: 2026-01-25, chip_counts: [16]}
+"""
+
+
+def test_serving_lines_are_named_as_not_simulated(tmp_path: Path) -> None:
+    path = tmp_path / "serve.yaml"
+    path.write_text(SERVING.format(jobs=JOBS))
+    sim = simulate_plan(path, replicas=20, seed=1)
+    assert [j.allocation.job for j in sim.jobs] == ["pretrain-1b"]
+    line = "chat on aws-p5.48xlarge-us-east-1-2025-06 (on-demand)"
+    assert sim.not_simulated == [line]
+    d = sim.to_dict()
+    assert d["not_simulated"] == [line]
+    serving_usd = sum(s.cost_usd for s in sim.plan.serving)
+    assert serving_usd > 0
+    assert d["cost_usd_mean"] >= d["planned_cost_usd"] * 0.999  # serving counted as planned
+    out = runner.invoke(app, ["simulate", "--plan", str(path), "--replicas", "20"])
+    assert out.exit_code == 0, (out.output, out.exception)
+    assert "not simulated" in out.stdout
+    assert "chat on" in out.stdout
+    # without jobs: nothing simulated, the serving lines named
+    path.write_text(SERVING.format(jobs=""))
+    alone = simulate_plan(path, replicas=20, seed=1)
+    assert alone.jobs == []
+    assert alone.not_simulated == [line]

@@ -195,7 +195,10 @@ def plan_simulation_tables(p: PlanSimulation) -> list[Table]:
     summary.add_column(style="bold")
     summary.add_column()
     summary.add_row("P(every job on time)", _pct(p.all_deadlines_probability))
-    summary.add_row(
-        "cost", f"{fmt_usd(p.to_dict()['cost_usd_mean'])} (planned {fmt_usd(p.plan.cost_usd)})"
-    )
+    summary.add_row("cost", f"{fmt_usd(p.cost_usd_mean)} (planned {fmt_usd(p.plan.cost_usd)})")
+    if p.not_simulated:
+        summary.add_row(
+            "not simulated",
+            "serving lines, held as planned at their planned cost: " + "; ".join(p.not_simulated),
+        )
     return [table, summary]

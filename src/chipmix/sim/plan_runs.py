@@ -7,6 +7,9 @@ other (each job starts on its planned day whatever happened to the one before), 
 reservations: a reserved tier's cost does not grow with a late finish, a per-use tier's
 does. Jobs draw independent histories (seed + job index), so the chance that every job
 meets its deadline is the share of replica indices where all of them do.
+
+Serving lines (a scenario's ``serving:``) are not simulated: they are held as planned, their
+planned cost counted in the mean cost, and the result names them (`not_simulated`).
 """
 
 from __future__ import annotations
@@ -97,6 +100,16 @@ class PlanSimulation:
     seed: int
 
     @property
+    def not_simulated(self) -> list[str]:
+        """The plan's serving lines, held as planned (``chat on <offer> (<tier>)``)."""
+        return [f"{s.serving} on {s.offer} ({s.tier})" for s in self.plan.serving]
+
+    @property
+    def cost_usd_mean(self) -> float:
+        """The jobs' mean cost under failures plus the serving lines' planned cost."""
+        return sum(j.cost_usd_mean for j in self.jobs) + sum(s.cost_usd for s in self.plan.serving)
+
+    @property
     def all_deadlines_probability(self) -> float:
         if not self.jobs:
             return 1.0
@@ -109,14 +122,20 @@ class PlanSimulation:
             "replicas": self.replicas,
             "seed": self.seed,
             "planned_cost_usd": self.plan.cost_usd,
-            "cost_usd_mean": sum(j.cost_usd_mean for j in self.jobs),
+            "cost_usd_mean": self.cost_usd_mean,
             "all_deadlines_probability": self.all_deadlines_probability,
             "jobs": [j.to_dict() for j in self.jobs],
+            "not_simulated": self.not_simulated,
             "assumptions": [
                 "each job runs on its planned allocation from its planned start; knock-on "
                 "delays between jobs sharing capacity are not modelled",
                 "a per-use tier's cost grows with the wall time; a reservation's does not",
                 *(self.jobs[0].result.assumptions[:2] if self.jobs else []),
+                *(
+                    ["serving lines are not simulated: held as planned, at their planned cost"]
+                    if self.plan.serving
+                    else []
+                ),
             ],
         }
 
