@@ -47,6 +47,10 @@ class ChipCalibration(NoBoolNumbers):
     """Fraction of the dense fp8/int8/fp4 peak a large GEMM in that format reaches; None
     means the bf16 ``matmul_efficiency`` (assumed: the low-precision units keep the same
     share of their peak). Prior from a microbenchmark where one is published."""
+    grouped_gemm_efficiency: float = Field(0.8, gt=0, le=1)
+    """Rate of the routed experts' grouped GEMM as a fraction of a dense GEMM of the same
+    shapes (`chipmix.perf.precision.GROUPED`). The default 0.8 is assumed; fitted on
+    published MoE runs per vendor, generation and chip."""
     attention_efficiency: float = Field(0.55, gt=0, le=1)
     """Fraction of dense peak a fused (flash) attention kernel reaches, forward and backward."""
     memory_efficiency: float = Field(0.80, gt=0, le=1)

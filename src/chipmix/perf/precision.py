@@ -37,6 +37,13 @@ Array = NDArray[np.float64]
 _BF16_ONLY = frozenset({"router"})
 """GEMMs every recipe keeps in bf16 besides the logits (which `perf.step` times apart)."""
 
+GROUPED = frozenset({"experts_in", "experts_out"})
+"""The routed experts' GEMMs: one grouped GEMM over the local experts, each with its own
+ragged token count (MegaBlocks, Gale et al. 2022, arXiv 2211.15841; Megatron-Core
+``--moe-grouped-gemm``). Beyond the small-GEMM penalty every expert's GEMM pays through its
+own shape, a grouped GEMM reaches the chip's calibrated ``grouped_gemm_efficiency`` of the
+dense rate (per-group tile and wave tails, scheduling of ragged groups)."""
+
 
 def low_precision_rates(
     chip: Chip,
@@ -101,13 +108,15 @@ def gemm_pass_times(
     q = recipe.quantized_bytes
     copies = 2.0 if recipe.both_orientations else 1.0
     read = ACT_BYTES * (1.0 + recipe.amax_reads)
+    grouped = 1.0 / np.asarray(bf16.chip.grouped_gemm_efficiency, dtype=np.float64)
     for g in gemms:
-        bf16_time = bf16.gemm_time(g.m, g.k, g.n) * g.count
+        slow = grouped if g.name in GROUPED else 1.0
+        bf16_time = bf16.gemm_time(g.m, g.k, g.n) * g.count * slow
         t_bf16 = t_bf16 + bf16_time
         if low is None or g.name in _BF16_ONLY:
             t_low = t_low + bf16_time
             continue
-        t_low = t_low + low.gemm_time(g.m, g.k, g.n) * g.count
+        t_low = t_low + low.gemm_time(g.m, g.k, g.n) * g.count * slow
         x = g.m * g.k * g.count  # forward input
         dy = g.m * g.n * g.count  # output gradient
         w = g.k * g.n * g.count

@@ -8,7 +8,7 @@ some stack runs is allowed, mixed-precision Adam as Megatron keeps it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["STACK_FAMILIES", "StackTraits", "stack_traits"]
 
@@ -43,6 +43,9 @@ class StackTraits:
     """Context parallelism by all-gathering K/V before attention (Llama 3, Dubey et al.
     2024, arXiv 2407.21783 §3.3.2): one exposed collective, cheap with few KV heads."""
     source: str
+    ep_dispatch_dedup: bool = False
+    """The MoE token dispatcher sends a token over the scale-out network once per
+    destination domain (DeepEP / HybridEP; `chipmix.perf.experts`)."""
 
 
 _MEGATRON = StackTraits(
@@ -67,6 +70,16 @@ _MEGATRON = StackTraits(
     cp_ring=True,
     cp_all_gather=True,
     source="Megatron-Core docs: distributed optimizer, MoE parallel folding, pipeline split",
+)
+
+# Megatron-Bridge's MoE performance recipes run Megatron-Core's ``flex`` token dispatcher
+# (moe_token_dispatcher_type="flex" with the DeepEP or HybridEP backend; Megatron-Bridge
+# scripts/performance/configs, v0.4): node-deduplicated dispatch and combine.
+_MEGATRON_BRIDGE = replace(
+    _MEGATRON,
+    ep_dispatch_dedup=True,
+    source=_MEGATRON.source + "; Megatron-Bridge performance recipes: flex (DeepEP/HybridEP) "
+    "token dispatcher",
 )
 
 _MAXTEXT = StackTraits(
@@ -130,7 +143,7 @@ _DEFAULT = StackTraits(
 STACK_FAMILIES: dict[str, StackTraits] = {
     "megatron": _MEGATRON,
     "nemo": _MEGATRON,
-    "megatron-bridge": _MEGATRON,
+    "megatron-bridge": _MEGATRON_BRIDGE,
     "mlperf-nvidia": _MEGATRON,
     "primus": _MEGATRON,
     "maxtext": _MAXTEXT,

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
+from chipmix.perf import experts
 from chipmix.perf.eager import eager_terms
 from chipmix.perf.layout import LayoutBatch, stage_layers
 from chipmix.perf.memory import (
@@ -235,7 +236,6 @@ def evaluate(
     pp = batch.pp.astype(np.float64)
     dp = batch.dp.astype(np.float64)
     cp = batch.cp.astype(np.float64)
-    ep = batch.ep.astype(np.float64)
     vpp = batch.vpp.astype(np.float64)
     mb = batch.micro_batch.astype(np.float64)
     microbatches = job.global_batch / (dp * mb)
@@ -277,6 +277,7 @@ def evaluate(
     tp_passes = dense_layers * (8.0 + tp_dense) + moe_layers * (8.0 + tp_moe)
     tp_mb = tp_passes * tp_one * (1.0 - stack_cal.tp_overlap)
 
+    traits = stack_traits(stack)
     # -- context parallel, in the variants the stack offers (the faster one counts):
     # ring attention passes K and V chunks cp−1 times per layer forward, K/V and their
     # gradients backward (Liu et al. 2023, arXiv 2310.01889), overlapped with the attention
@@ -289,7 +290,6 @@ def evaluate(
     cp_fwd = np.maximum(ring - attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
     cp_bwd = np.maximum(2.0 * ring - 2.5 * attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
     gather = 2.0 * coll.reduce_scatter_time(cp, kv_bytes * cp, cp_bw, alpha)
-    traits = stack_traits(stack)
     variants = [cp_fwd + cp_bwd] if traits.cp_ring else []
     variants += [gather] if traits.cp_all_gather or not variants else []
     cp_layer = np.minimum.reduce(variants) if len(variants) > 1 else variants[0]
@@ -297,15 +297,16 @@ def evaluate(
 
     # -- expert parallel: dispatch and combine all-to-all per MoE layer, forward and
     # backward (Lepikhin et al. 2020, GShard, arXiv 2006.16668); tokens are split over tp.
-    # The ep group spans tp × cp × ep consecutive ranks when it lies inside dp, but only ep
-    # when folded over tp × dp (Megatron-Core MoE parallel folding orders expert ranks
-    # tp-first), so a folded group of 8 stays on NVLink.
+    # Copies to ranks in the same scale-up domain and across domains move concurrently on
+    # their own links; a deduplicating dispatcher sends a token once per remote domain
+    # (`chipmix.perf.experts`).
     if model.moe is not None:
-        a2a_bytes = tokens / tp * model.moe.top_k * model.hidden_size * ACT_BYTES
-        folded = batch.dp % batch.ep != 0
-        span = np.where(folded, ep, tp * cp * ep)
-        _, ep_bw = _link(span, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
-        a2a = coll.all_to_all_time(ep, a2a_bytes, ep_bw, alpha)
+        a2a = experts.all_to_all_seconds(
+            model, tokens / tp, batch, system.scaleup_domain_chips,
+            system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency,
+            max(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0), alpha,
+            dedup=traits.ep_dispatch_dedup, element_bytes=ACT_BYTES,
+        )  # fmt: skip
         ep_mb = moe_layers * (4.0 + 2.0 * a2a_again) * a2a
     else:
         ep_mb = np.zeros_like(tp)
@@ -335,18 +336,32 @@ def evaluate(
     # (Megatron-Core's data-parallel group "with context parallel").
     mem = memory or memory_per_chip(job, batch, chip_cal.memory_reserved_gib, stack=stack)
     weights, trainable = parameters_per_chip(job, batch)
+    # Routed experts reduce over their own, sparser expert-data-parallel group
+    # (`chipmix.perf.experts`); LoRA's adapters all reduce over dp.
+    expert_w = experts.expert_parameters(model, batch, moe_layers)
+    expert_t = expert_w if job.mode != "lora" else np.zeros_like(expert_w)
     dp_group = dp * cp
     per_domain_dp = np.maximum(system.scaleup_domain_chips // batch.tp, 1)
+    edp, per_domain_edp = experts.expert_dp_group(batch, system.scaleup_domain_chips)
     up = system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency
     out = np.maximum(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0)
     zero = batch.zero
-    grad_rs = coll.hierarchical_reduce_scatter_time(
-        dp_group, per_domain_dp, trainable * GRAD_BYTES, up, out, alpha
-    )
+
+    def reduce_time(dense_params: Array, expert_params: Array, nbytes: float) -> Array:
+        dense_t = coll.hierarchical_reduce_scatter_time(
+            dp_group, per_domain_dp, dense_params * nbytes, up, out, alpha
+        )
+        expert_time = experts.expert_gradient_seconds(
+            edp, per_domain_edp, expert_params * nbytes, up, out, alpha
+        )
+        return np.asarray(dense_t + np.where(edp > 1, expert_time, 0.0))
+
+    grad_rs = reduce_time(trainable - expert_t, expert_t, GRAD_BYTES)
     # ZeRO-1/2 gather the updated trained weights; ZeRO-3 gathers every weight it shards.
-    gathered = np.where(zero >= 3, weights, trainable)
-    weights_ag = coll.hierarchical_reduce_scatter_time(
-        dp_group, per_domain_dp, gathered * WEIGHT_BYTES, up, out, alpha
+    weights_ag = np.where(
+        zero >= 3,
+        reduce_time(weights - expert_w, expert_w, WEIGHT_BYTES),
+        reduce_time(trainable - expert_t, expert_t, WEIGHT_BYTES),
     )
     dp_time = np.select(
         [zero == 0, zero <= 2],
@@ -360,7 +375,7 @@ def evaluate(
     dp_exposed = np.maximum(dp_time * (1.0 - stack_cal.dp_overlap), dp_time - window)
 
     # -- optimizer: Adam over this chip's shard of the trainable weights.
-    shard = np.where(zero >= 1, trainable / dp_group, trainable)
+    shard = np.where(zero >= 1, (trainable - expert_t) / dp_group + expert_t / edp, trainable)
     adam_bytes = stack_cal.eager.optimizer_bytes_per_param if stack_cal.eager else ADAM_STEP_BYTES
     optimizer = bf16.memory_time(shard * adam_bytes) + per_stage("weight_cast")
     overhead = np.full_like(tp, stack_cal.step_overhead_s)

@@ -56,6 +56,8 @@ class FitParameter:
     the fitted bf16 matmul efficiency, then by its own deviations)."""
     low_precision_only: bool = False
     """Informed only by rows whose GEMMs run in a low-precision format."""
+    moe_only: bool = False
+    """Informed only by rows of mixture-of-experts models."""
 
     def to_fit(self, value: float) -> float:
         if self.transform == "log":
@@ -74,6 +76,7 @@ FIT_PARAMETERS: tuple[FitParameter, ...] = (
     FitParameter("chip", "matmul_efficiency", "logit", 2.0),
     FitParameter("chip", "matmul_half_dim", "log", 1.5),
     FitParameter("chip", "attention_efficiency", "logit", 1.5),
+    FitParameter("chip", "grouped_gemm_efficiency", "logit", 1.0, moe_only=True),
     FitParameter(
         "chip", "low_precision_efficiency", "logit", 1.0,
         base="matmul_efficiency", low_precision_only=True,
@@ -149,7 +152,9 @@ class Hierarchy:
             own: set[int] = set()
             for j, param in enumerate(FIT_PARAMETERS):
                 chain = self._chain(j, case.row.chip, case.stack)
-                if param.low_precision_only and not low:
+                if (param.low_precision_only and not low) or (
+                    param.moe_only and case.model.moe is None
+                ):
                     chains.append([])
                     x0.append(0.0)
                     continue
