@@ -4,6 +4,8 @@ or the stack's documentation (issue 12)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -209,7 +211,11 @@ def test_release_stacks_take_the_memory_traits_of_the_stack_they_pin() -> None:
     """tpu-recipes runs MaxText at a pinned tag; mlperf-google submits MaxText."""
     assert stack_traits("tpu-recipes") == stack_traits("maxtext")
     assert stack_traits("mlperf-google") == stack_traits("maxtext")
-    assert stack_traits("megatron-bridge") == stack_traits("megatron")
+    # Megatron-Bridge keeps Megatron's memory traits; its MoE recipes add the flex
+    # (node-deduplicating) token dispatcher.
+    bridge, megatron = stack_traits("megatron-bridge"), stack_traits("megatron")
+    assert replace(bridge, ep_dispatch_dedup=False, source=megatron.source) == megatron
+    assert bridge.ep_dispatch_dedup and not megatron.ep_dispatch_dedup
 
 
 # -- pipeline -------------------------------------------------------------------------------
