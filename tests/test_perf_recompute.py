@@ -215,7 +215,8 @@ def test_release_stacks_take_the_memory_traits_of_the_stack_they_pin() -> None:
     # (node-deduplicating) token dispatcher.
     bridge, megatron = stack_traits("megatron-bridge"), stack_traits("megatron")
     assert replace(bridge, ep_dispatch_dedup=False, source=megatron.source) == megatron
-    assert bridge.ep_dispatch_dedup and not megatron.ep_dispatch_dedup
+    assert bridge.ep_dispatch_dedup
+    assert not megatron.ep_dispatch_dedup
 
 
 # -- pipeline -------------------------------------------------------------------------------
