@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -169,12 +170,20 @@ def test_bad_suite_is_an_error_with_the_choices() -> None:
     assert "quick" in str(result.exception)
 
 
+def _free_port() -> int:
+    """A port nothing holds now: the kernel's choice for port 0, read back (a fixed port
+    fails whenever another process holds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_collectives_under_torchrun_fit_the_scaleup_efficiency(work: Path) -> None:
     db = work / "dist.sqlite"
     shutil.copy(work / "db.sqlite", db)  # the single-device results the CPU chip needs
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-port", "29561", "-m", "chipmix.cli", "bench", "--device", "cpu",
+         "--master-port", str(_free_port()), "-m", "chipmix.cli", "bench", "--device", "cpu",
          "--threads", "1", "--suite", "smoke", "--db", str(db), "--json"],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip

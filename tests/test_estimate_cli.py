@@ -125,6 +125,23 @@ def test_loss_tiles_keep_one_tile_of_logits() -> None:
     assert out["memory_gib"]["logits"] == pytest.approx(whole / 16)
 
 
+def test_unstated_loss_tiles_on_maxtext_take_the_fewest_that_fit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whole logits (19.6 GiB) do not fit beside this layout on a 32 GiB v6e: stated as 1
+    the run is refused, unstated the estimate takes 2 tiles (the fewest that fit)."""
+    args = ["estimate", "--model", "llama3-8b", "--system", "tpu-v6e", "--chips", "64",
+            "--stack", "maxtext", "--seq-len", "8192", "--global-batch", "320", "--dp", "64",
+            "--micro-batch", "5", "--recompute", "full"]  # fmt: skip
+    whole = 4.0 * 5 * 8192 * 128256 / 2**30
+    out = invoke_json([*args, "--json"])
+    assert out["memory_gib"]["logits"] == pytest.approx(whole / 2)
+    assert out["memory_gib"]["total"] <= 32.0
+    code, _, err = run_main([*args, "--loss-tiles", "1"], monkeypatch, capsys)
+    assert code == 2
+    assert "logits" in err
+
+
 def test_loss_tiles_below_one_is_an_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

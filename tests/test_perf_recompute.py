@@ -207,6 +207,40 @@ def test_maxtext_loss_keeps_one_vocab_tile_of_bf16_logits_and_gradient(tiles: in
     assert float(mem.logits[0]) == pytest.approx(4.0 * B * seq / tiles * 262144)
 
 
+def test_unstated_maxtext_tiling_takes_the_fewest_power_of_two_tiles_that_fit() -> None:
+    """A job that does not state num_vocab_tiling on MaxText gets the fewest tiles (powers
+    of two) with which the loss rank fits; without a capacity, or when it fits whole, 1."""
+    model = gpt(layers=1).model_copy(update={"vocab_size": 262144})
+    seq = 32768
+    job = Job(model=model, seq_len=seq, global_batch=B, stack="maxtext")
+    batch = one(recompute="full", zero=3)
+    whole = memory_per_chip(job, batch, 0.0)
+    logits = 4.0 * B * seq * 262144
+    assert float(whole.logits[0]) == pytest.approx(logits)
+    rest = float(whole.total[0]) - logits
+    # Room for a bit more than a fifth of the logits: 8 tiles (4 would not fit).
+    tight = memory_per_chip(job, batch, 0.0, capacity_bytes=rest + logits / 5.0)
+    assert float(tight.logits[0]) == pytest.approx(logits / 8.0)
+    roomy = memory_per_chip(job, batch, 0.0, capacity_bytes=rest + 2.0 * logits)
+    assert float(roomy.logits[0]) == pytest.approx(logits)
+    # Nothing fits: at most one token per tile, the layout is then rejected as too big.
+    none = memory_per_chip(job, batch, 0.0, capacity_bytes=rest / 2.0)
+    assert float(none.logits[0]) == pytest.approx(logits / 4096.0)
+
+
+@pytest.mark.parametrize(("stack", "tiles"), [("maxtext", 1), ("maxtext", 2), ("megatron", None)])
+def test_stated_tiling_or_an_untiled_stack_keeps_its_logits(stack: str, tiles: int | None) -> None:
+    """A stated loss_tiles is respected even when it does not fit; Megatron's fused
+    cross-entropy has no tiling to choose (its logits stay whole)."""
+    model = gpt(layers=1).model_copy(update={"vocab_size": 262144})
+    job = Job(model=model, seq_len=S, global_batch=B, stack=stack, loss_tiles=tiles)
+    batch = one(recompute="full")
+    free = memory_per_chip(job, batch, 0.0)
+    tight = memory_per_chip(job, batch, 0.0, capacity_bytes=float(free.total[0]) / 2.0)
+    assert float(tight.logits[0]) == pytest.approx(float(free.logits[0]))
+    assert float(free.logits[0]) > 0.0
+
+
 def test_release_stacks_take_the_memory_traits_of_the_stack_they_pin() -> None:
     """tpu-recipes runs MaxText at a pinned tag; mlperf-google submits MaxText."""
     assert stack_traits("tpu-recipes") == stack_traits("maxtext")

@@ -242,6 +242,24 @@ def test_vocab_tiles_and_published_batches_are_read() -> None:
     assert by_id["korthikanti22_530B_2240_selective"].row.global_batch_seqs == 2240
 
 
+def test_maxtext_rows_without_their_tiling_still_fit_and_score_the_same() -> None:
+    """A published run without the loss_tiles column (the shared schema has none) is not
+    refused: the search takes the fewest vocabulary tiles that fit, and tiling costs no
+    step time, so the Gemma 3 rows (num_vocab_tiling 16 in their recipes) score as stated."""
+    from dataclasses import replace
+
+    tiled = [c for c in CASES if c.row.loss_tiles is not None]
+    assert len(tiled) >= 3
+    for case in tiled:
+        stated = predict_case(case, CATALOG)
+        unstated = predict_case(
+            replace(case, row=case.row.model_copy(update={"loss_tiles": None})), CATALOG
+        )
+        assert stated.error is not None, stated.reason
+        assert unstated.error is not None, unstated.reason
+        assert unstated.error == pytest.approx(stated.error, abs=0.01)
+
+
 def test_missing_column_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("id,source\nx,y\n", encoding="utf-8")

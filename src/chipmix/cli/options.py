@@ -71,11 +71,12 @@ RecipeOpt = Annotated[
 ]
 ModeOpt = Annotated[str, typer.Option("--mode", help="pretrain, finetune or lora.")]
 LossTilesOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--loss-tiles",
         help="Tiles of tokens the output layer and loss are computed in, one at a time "
-        "(MaxText num_vocab_tiling); 1 keeps the whole logits.",
+        "(MaxText num_vocab_tiling); 1 keeps the whole logits. Default: the fewest that "
+        "fit where the stack tiles the loss (MaxText), else 1.",
         min=1,
         max=4096,
     ),
@@ -199,7 +200,7 @@ def job_kwargs(
     tokens: float | None,
     stack: str | None,
     recipe: str | None = None,
-    loss_tiles: int = 1,
+    loss_tiles: int | None = None,
 ) -> dict[str, Any]:
     from chipmix.workload.job import MODES, TRAIN_PRECISIONS
 
@@ -211,7 +212,7 @@ def job_kwargs(
         "tokens": tokens,
         "stack": stack,
     }
-    if loss_tiles != 1:
+    if loss_tiles is not None:
         out["loss_tiles"] = loss_tiles
     if recipe is not None:
         from chipmix.names import lookup

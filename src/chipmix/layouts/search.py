@@ -77,7 +77,9 @@ def run_search(
 
     candidates = batch.take(np.flatnonzero(valid))
     reserved = calibration.for_chip(system.chip.id).memory_reserved_gib
-    memory = memory_per_chip(job, candidates, reserved, stack=stack)
+    memory = memory_per_chip(
+        job, candidates, reserved, stack=stack, capacity_bytes=system.chip.hbm_bytes
+    )
     fits = memory.total <= system.chip.hbm_bytes
     rejected["memory"] = int(np.sum(~fits))
     rejected = {k: v for k, v in rejected.items() if v}

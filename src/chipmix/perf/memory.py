@@ -230,9 +230,16 @@ def _kv_replica_params(model: ModelSpec, tp: Array) -> Array:
 
 
 def memory_per_chip(
-    job: Job, batch: LayoutBatch, reserved_gib: float, stack: str | None = None
+    job: Job,
+    batch: LayoutBatch,
+    reserved_gib: float,
+    stack: str | None = None,
+    capacity_bytes: float | None = None,
 ) -> MemoryBreakdown:
-    """Bytes per chip of every layout in ``batch`` on its fullest pipeline rank."""
+    """Bytes per chip of every layout in ``batch`` on its fullest pipeline rank.
+
+    A job that does not state ``loss_tiles`` on a stack that tiles the loss takes, per
+    layout, the fewest tiles (a power of two) that fit in ``capacity_bytes``."""
     model = job.model
     traits = stack_traits(stack if stack is not None else job.stack)
     tp = batch.tp.astype(np.float64)
@@ -270,22 +277,32 @@ def memory_per_chip(
 
     zeros = np.zeros_like(tp)
     embed_first = np.where(pp > 1, table, float(model.embedding_params()))
-    # The last rank holds the output layer (a copy of the embedding when tied).
+    # The last rank holds the output layer (a copy of the embedding when tied) and the
+    # loss's logits (the only rank when pp is 1); a tiled loss (MaxText num_vocab_tiling)
+    # keeps one tile of tokens' logits at a time.
     embed_last = np.where(pp > 1, table, 0.0)
-    # A tiled loss (MaxText num_vocab_tiling) projects one tile of tokens at a time.
-    loss_tokens = tokens / float(job.loss_tiles)
-    logits = traits.loss_bytes_per_logit * loss_tokens * model.vocab_size / tp
+    whole = traits.loss_bytes_per_logit * tokens * model.vocab_size / tp
+    reserved = reserved_gib * GIB
 
     ranks = []
     sh = _shards(job, batch)
-    for layers, rank, embed, loss in (
-        (split.first, zeros, embed_first, np.where(pp > 1, 0.0, logits)),
-        (split.middle, np.minimum(zeros + 1.0, pp - 1.0), zeros, zeros),
-        (split.last, pp - 1.0, embed_last, np.where(pp > 1, logits, 0.0)),
+    for layers, rank, embed in (
+        (split.first, zeros, embed_first),
+        (split.middle, np.minimum(zeros + 1.0, pp - 1.0), zeros),
+        (split.last, pp - 1.0, embed_last),
     ):
         w, g, o = _states(job, batch, traits, sh, layers, embed)
         act, working = stage(layers, rank)
-        ranks.append((w, g, o, act + working, loss))
+        ranks.append([w, g, o, act + working])
+    if job.loss_tiles is None and traits.vocab_tiling and capacity_bytes is not None:
+        # The loss rank's other bytes decide how many tiles an unstated tiling takes.
+        held = np.where(pp > 1, sum(ranks[2]), sum(ranks[0])) + reserved
+        logits = whole / _fewest_tiles(whole, held, tokens, capacity_bytes)
+    else:
+        logits = whole / float(job.loss_tiles or 1)
+    ranks[0].append(np.where(pp > 1, 0.0, logits))
+    ranks[1].append(zeros)
+    ranks[2].append(np.where(pp > 1, logits, 0.0))
     totals = np.stack([sum(parts) for parts in ranks])
     worst = np.argmax(totals, axis=0)
 
@@ -298,5 +315,20 @@ def memory_per_chip(
         optimizer=pick(2),
         activations=pick(3),
         logits=pick(4),
-        reserved=np.full_like(tp, reserved_gib * GIB),
+        reserved=np.full_like(tp, reserved),
     )
+
+
+def _fewest_tiles(whole: Array, held: Array, tokens: Array, capacity_bytes: float) -> Array:
+    """The tiles a loss not stated as tiled takes on a stack that tiles it (MaxText
+    ``num_vocab_tiling``, configs/base.yml): the fewest powers of two with which the loss
+    rank, holding ``held`` bytes besides the logits, fits; at most one token per tile.
+
+    Each tile projects its slice of hidden states, takes its loss and frees its logits
+    (MaxText docs/explanations/tiling.md), the same FLOPs as the whole projection; MaxText
+    enables it to fit a config "maintaining the original performance intent" (PR #4081), so
+    the step time takes it as free."""
+    most = np.exp2(np.floor(np.log2(np.clip(tokens, 1.0, 4096.0))))
+    room = capacity_bytes - held
+    need = np.where(room > 0, whole / np.maximum(room, 1.0), np.inf)
+    return np.asarray(np.exp2(np.ceil(np.log2(np.clip(need, 1.0, most)))))

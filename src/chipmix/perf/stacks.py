@@ -46,6 +46,11 @@ class StackTraits:
     ep_dispatch_dedup: bool = False
     """The MoE token dispatcher sends a token over the scale-out network once per
     destination domain (DeepEP / HybridEP; `chipmix.perf.experts`)."""
+    vocab_tiling: bool = False
+    """Can compute the output layer and loss in tiles of tokens (MaxText
+    ``num_vocab_tiling``); a job that does not state ``loss_tiles`` gets the fewest tiles
+    that fit. Stacks without it keep what their loss already is (Megatron's fused
+    cross-entropy writes its gradient into the bf16 logits)."""
 
 
 _MEGATRON = StackTraits(
@@ -106,6 +111,7 @@ _MAXTEXT = StackTraits(
     cp_ring=False,
     cp_all_gather=True,
     source="MaxText configs/base.yml and layers/decoders.py",
+    vocab_tiling=True,
 )
 
 _NEURONX = StackTraits(

@@ -334,7 +334,9 @@ def evaluate(
     # hidden behind the backward of the last micro-batch up to the stack's overlap. The
     # group is dp × cp: context-parallel ranks hold the same weights and partial gradients
     # (Megatron-Core's data-parallel group "with context parallel").
-    mem = memory or memory_per_chip(job, batch, chip_cal.memory_reserved_gib, stack=stack)
+    mem = memory or memory_per_chip(
+        job, batch, chip_cal.memory_reserved_gib, stack=stack, capacity_bytes=chip.hbm_bytes
+    )
     weights, trainable = parameters_per_chip(job, batch)
     # Routed experts reduce over their own, sparser expert-data-parallel group
     # (`chipmix.perf.experts`); LoRA's adapters all reduce over dp.

@@ -128,7 +128,7 @@ def case_job(case: Case) -> Job:
         precision=row.precision,
         precision_recipe=case.precision_recipe,
         stack=case.stack,
-        loss_tiles=row.loss_tiles or 1,
+        loss_tiles=row.loss_tiles,
     )
 
 

@@ -42,9 +42,11 @@ class Job(NoBoolNumbers):
     """How the stack runs the low-precision GEMMs (`chipmix.workload.precision.RECIPES`:
     fp8-delayed, fp8-tensorwise, mxfp8, nvfp4, mxfp4, maxtext-fp8, aqt-int8); None for
     the precision's default recipe."""
-    loss_tiles: int = Field(1, ge=1, le=4096)
+    loss_tiles: int | None = Field(None, ge=1, le=4096)
     """Tiles of tokens the output layer and loss are computed in, one at a time, so only
-    one tile's logits are live (MaxText ``num_vocab_tiling``); 1 materializes them whole."""
+    one tile's logits are live (MaxText ``num_vocab_tiling``); 1 materializes them whole.
+    None (not stated): a stack that tiles the loss takes the fewest tiles with which each
+    layout fits, any other stack keeps them whole."""
 
     @model_validator(mode="after")
     def _precision_trains(self) -> Job:

@@ -24,7 +24,7 @@ def make_job(
     stack: str | None = None,
     lora_rank: int = 16,
     precision_recipe: str | None = None,
-    loss_tiles: int = 1,
+    loss_tiles: int | None = None,
 ) -> Job:
     """A validated `Job`; bad numbers raise `InputError` naming the field and the range."""
     spec = model if isinstance(model, ModelSpec) else load_model(model)
