@@ -26,7 +26,7 @@ from chipmix.workload.model import ModelSpec
 from chipmix.workload.precision import RECIPES
 from chipmix.workload.registry import load_model, preset_names
 
-__all__ = ["DEFAULT_CASES", "Case", "CaseRow", "read_cases"]
+__all__ = ["DEFAULT_CASES", "Case", "CaseRow", "read_cases", "source_key"]
 
 DEFAULT_CASES = Path(__file__).parent / "data" / "published_training.csv"
 
@@ -215,3 +215,8 @@ def read_cases(path: str | Path = DEFAULT_CASES) -> list[Case]:
     """Read a CSV in the published-measurement schema. Malformed rows raise
     `FileFormatError` naming the line and the column."""
     return read_rows(Path(path), REQUIRED_COLUMNS, "published_training.csv", _case, lambda c: c.id)
+
+
+def source_key(case: Case) -> str:
+    """The publication a row comes from: its source text up to any parenthesized detail."""
+    return case.row.source.split(" (")[0].strip()

@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 
 from chipmix.catalog.catalog import Catalog
-from chipmix.validate.cases import Case
-from chipmix.validate.fit import fit_folds, fitted_calibration, prepare
+from chipmix.validate.cases import Case, source_key
+from chipmix.validate.fit import fit_tuned, fitted_calibration, prepare
 from chipmix.validate.score import CaseScore, Scorecard, predict_case
 
 __all__ = ["CROSS_VALIDATIONS", "CrossValidation", "cross_validate", "leave_one_chip_out",
@@ -25,11 +25,6 @@ __all__ = ["CROSS_VALIDATIONS", "CrossValidation", "cross_validate", "leave_one_
 
 CrossValidation = Literal["source", "chip"]
 CROSS_VALIDATIONS: tuple[CrossValidation, ...] = ("source", "chip")
-
-
-def source_key(case: Case) -> str:
-    """The publication a row comes from: its source text up to any parenthesized detail."""
-    return case.row.source.split(" (")[0].strip()
 
 
 def _chip_key(case: Case) -> str:
@@ -45,14 +40,19 @@ def cross_validate(cases: Sequence[Case], catalog: Catalog, by: CrossValidation)
     problem, usable = prepare(cases, catalog)
     names = sorted(groups)
     masks = [np.array([key(c) != name for c in usable], dtype=bool) for name in names]
-    fits = fit_folds(problem, masks)
+    fits = fit_tuned(problem, masks, [key(c) for c in usable])
     scores: dict[str, CaseScore] = {}
     for name, fold in zip(names, fits, strict=True):
         calibration, _ = fitted_calibration(problem, fold)
         for case in groups[name]:
             scores[case.id] = predict_case(case, catalog, calibration)
     what = "sources" if by == "source" else "chips"
-    notes = [f"{len(groups)} {what}, each predicted by a calibration fitted without it"]
+    chosen = sorted({f.regularization.describe() for f in fits})
+    notes = [
+        f"{len(groups)} {what}, each predicted by a calibration fitted without it",
+        "regularization chosen inside each fold by cross-validation over its own "
+        f"training {what}: {'; '.join(chosen)}",
+    ]
     return Scorecard([scores[c.id] for c in cases], cross_validated=True, notes=notes)
 
 

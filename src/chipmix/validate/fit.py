@@ -15,7 +15,9 @@ with ρ the soft-L1 residual (robust to a few bad rows) and τ_l a prior width p
 parameter and level: hierarchical shrinkage (Gelman & Hill 2007, ch. 12). A chip with few
 rows stays near its family; a chip with none takes its own prior moved by its family's
 and vendor's deviations. A deviation is fitted only where at least ``MIN_ROWS`` rows
-inform it — no parameter belongs to a single row — and every other stays at zero.
+inform it — no parameter belongs to a single row — and every other stays at zero. The
+widths τ (as a whole) and the soft-L1 scale are the regularization, which each training
+set chooses for itself by an inner cross-validation (`fit_tuned`, `validate/tuning.py`).
 
 The solver is Levenberg–Marquardt on the stacked residuals, run for many folds at once
 (the full set, or every fold of a cross-validation): each case is evaluated once per
@@ -40,19 +42,32 @@ from chipmix.catalog.catalog import Catalog
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.step import evaluate
 from chipmix.validate.calibration_file import write_fitted
-from chipmix.validate.cases import Case
+from chipmix.validate.cases import Case, source_key
 from chipmix.validate.hierarchy import FIT_PARAMETERS, MIN_ROWS, FitParameter, Hierarchy, Slot
 from chipmix.validate.score import case_job, predict_case
+from chipmix.validate.tuning import (
+    DEFAULT_REGULARIZATION,
+    GRID,
+    INNER_FOLDS,
+    ROBUST_SCALE,
+    Regularization,
+    choose_regularization,
+    robust_residuals,
+    robust_slope,
+)
 
 __all__ = [
     "FIT_PARAMETERS",
     "MIN_ROWS",
+    "ROBUST_SCALE",
     "FitParameter",
     "FitResult",
     "FoldFit",
+    "Regularization",
     "Slot",
     "fit_calibration",
     "fit_folds",
+    "fit_tuned",
     "fitted_calibration",
     "from_fit_space",
     "prepare",
@@ -63,11 +78,11 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-ROBUST_SCALE = 0.5
-"""Log error beyond which a row counts less and less (soft-L1 scale, ≈ 50% off)."""
 _STEP = 1e-3
 """Finite-difference step in the fit space."""
 _MAX_ITERATIONS = 30
+_REFIT_ITERATIONS = 8
+"""A refit under another regularization starts from its Gauss–Newton step, near the end."""
 
 
 def to_fit_space(transform: str, value: float) -> float:
@@ -81,21 +96,6 @@ def from_fit_space(transform: str, x: float) -> float:
     return float(FitParameter("chip", "", transform, 1.0).natural(x))
 
 
-def robust_residuals(r: Array) -> Array:
-    """Soft-L1 on the data rows only, as residuals: their squares sum to
-    Σ 2f²(√(1 + (r/f)²) − 1), quadratic near 0 and linear for outliers."""
-    f = ROBUST_SCALE
-    return np.asarray(np.sign(r) * np.sqrt(2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0)))
-
-
-def _robust_slope(r: Array) -> Array:
-    """d robust_residuals / d r (1 at r = 0)."""
-    f = ROBUST_SCALE
-    root = np.sqrt(1.0 + (r / f) ** 2)
-    g = np.sqrt(np.maximum(2.0 * f * f * (root - 1.0), 1e-300))
-    return np.asarray(np.where(np.abs(r) < 1e-8, 1.0, np.abs(r) / (root * g)))
-
-
 @dataclass(frozen=True)
 class FoldFit:
     """The deviations fitted on one training set."""
@@ -106,6 +106,13 @@ class FoldFit:
     """Slots fitted in this fold (at least ``MIN_ROWS`` training rows inform them)."""
     rows: NDArray[np.int64]
     """Training rows behind each slot."""
+    mask: NDArray[np.bool_]
+    """The training rows."""
+    errors: Array
+    """log(predicted / published) of the training rows at ``u``."""
+    slopes: Array
+    """d errors / d u of the training rows at ``u`` (rows × active slots)."""
+    regularization: Regularization = DEFAULT_REGULARIZATION
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,8 @@ class FitResult:
     parameters: list[dict[str, Any]]
     cases_used: list[str]
     log_residuals: dict[str, float]
+    regularization: Regularization = DEFAULT_REGULARIZATION
+    """The regularization the rows chose (`chipmix.validate.tuning`)."""
 
 
 class _Problem:
@@ -160,17 +169,26 @@ class _Problem:
         return np.asarray(np.log(predicted) - self.log_published[i])
 
 
-def fit_folds(problem: _Problem, train: Sequence[NDArray[np.bool_]]) -> list[FoldFit]:
-    """Fit every fold (a mask of training cases) at once; Levenberg–Marquardt per fold."""
+def fit_folds(
+    problem: _Problem,
+    train: Sequence[NDArray[np.bool_]],
+    regularizations: Sequence[Regularization] | None = None,
+    starts: Sequence[Array | None] | None = None,
+    max_iterations: int = _MAX_ITERATIONS,
+) -> list[FoldFit]:
+    """Fit every fold (a mask of training cases) at once; Levenberg–Marquardt per fold,
+    each under its own regularization and from its own start (default: the priors)."""
     h = problem.hierarchy
     n_slots = len(h.slots)
     n_cases = len(problem.cases)
     tau = np.array([s.sigma for s in h.slots])
+    regs = list(regularizations or [DEFAULT_REGULARIZATION] * len(train))
+    begin = list(starts or [None] * len(train))
     folds = []
-    for mask in train:
+    for mask, reg, origin in zip(train, regs, begin, strict=True):
         rows = (h.incidence[mask]).sum(axis=0).astype(np.int64)
-        folds.append(_FoldState(mask, rows >= MIN_ROWS, rows, n_slots))
-    for _iteration in range(_MAX_ITERATIONS):
+        folds.append(_FoldState(mask, rows >= MIN_ROWS, rows, n_slots, reg, origin))
+    for _iteration in range(max_iterations):
         live = [f for f in folds if not f.done]
         if not live:
             break
@@ -198,36 +216,53 @@ def fit_folds(problem: _Problem, train: Sequence[NDArray[np.bool_]]) -> list[Fol
                 for r, s in enumerate(touched, start=1):
                     slopes[id(f)][i, s] = (e[start + r] - e[start]) / _STEP
         for f in live:
-            f.step(errors[id(f)], slopes[id(f)], tau)
-    return [FoldFit(f.u, f.active, f.rows) for f in folds]
+            f.step(errors[id(f)], slopes[id(f)], tau * f.reg.strength)
+    return [f.result() for f in folds]
 
 
 class _FoldState:
     """One fold's Levenberg–Marquardt state."""
 
     def __init__(
-        self, mask: NDArray[np.bool_], active: NDArray[np.bool_], rows: NDArray[np.int64], n: int
+        self,
+        mask: NDArray[np.bool_],
+        active: NDArray[np.bool_],
+        rows: NDArray[np.int64],
+        n: int,
+        reg: Regularization,
+        start: Array | None,
     ) -> None:
         self.mask = mask
         self.active = active
         self.rows = rows
+        self.reg = reg
         self.u = np.zeros(n)
-        self.trial = np.zeros(n)
+        self.trial = np.zeros(n) if start is None else np.where(active, start, 0.0)
         self.cost = math.inf
         self.damping = 1e-3
         self.done = not bool(np.any(active))
         self.residual: Array | None = None
         self.jacobian: Array | None = None
+        self.errors = np.zeros(int(mask.sum()))
+        self.slopes = np.zeros((int(mask.sum()), int(active.sum())))
+
+    def result(self) -> FoldFit:
+        return FoldFit(
+            self.u, self.active, self.rows, self.mask, self.errors, self.slopes, self.reg
+        )
 
     def step(self, errors: Array, slopes: Array, tau: Array) -> None:
         e = errors[self.mask]
-        r = robust_residuals(e)
+        f = self.reg.robust_scale
+        r = robust_residuals(e, f)
         cost = float(np.sum(r**2) + np.sum((self.trial / tau)[self.active] ** 2))
         if cost < self.cost:
             improvement = (self.cost - cost) / max(cost, 1e-12)
             self.u, self.cost = self.trial.copy(), cost
             self.residual = r
-            self.jacobian = slopes[self.mask][:, self.active] * _robust_slope(e)[:, None]
+            self.errors = e
+            self.slopes = slopes[self.mask][:, self.active]
+            self.jacobian = self.slopes * robust_slope(e, f)[:, None]
             self.damping = max(self.damping / 3.0, 1e-7)
             if improvement < 1e-3:
                 self.done = True
@@ -254,6 +289,37 @@ class _FoldState:
         self.trial[self.active] += delta
 
 
+def fit_tuned(
+    problem: _Problem, train: Sequence[NDArray[np.bool_]], groups: Sequence[str]
+) -> list[FoldFit]:
+    """Fit every fold under the regularization its own training rows choose: fitted as
+    shipped, then, where an inner cross-validation over whole ``groups`` of its training
+    rows prefers another candidate (`chipmix.validate.tuning`), refitted under that one."""
+    first = fit_folds(problem, train)
+    tau = np.array([s.sigma for s in problem.hierarchy.slots])
+    chosen = [
+        choose_regularization(
+            u=f.u, active=f.active, mask=f.mask, errors=f.errors, slopes=f.slopes,
+            incidence=problem.hierarchy.incidence, tau=tau, groups=groups,
+        )
+        for f in first
+    ]  # fmt: skip
+    again = [i for i, (reg, _) in enumerate(chosen) if reg != first[i].regularization]
+    if not again:
+        return first
+    refits = fit_folds(
+        problem,
+        [train[i] for i in again],
+        [chosen[i][0] for i in again],
+        [chosen[i][1] for i in again],
+        max_iterations=_REFIT_ITERATIONS,
+    )
+    out = list(first)
+    for i, fold in zip(again, refits, strict=True):
+        out[i] = fold
+    return out
+
+
 def prepare(cases: Sequence[Case], catalog: Catalog) -> tuple[_Problem, list[Case]]:
     """The cases the prior calibration can predict, with the layouts the search gives them
     under it (held fixed while fitting)."""
@@ -278,24 +344,30 @@ def fit_calibration(cases: Sequence[Case], catalog: Catalog, *, rounds: int = 2)
     the layouts the rows leave open are searched again under the first fit."""
     problem, usable = prepare(cases, catalog)
     mask = np.ones(len(usable), dtype=bool)
-    fold = fit_folds(problem, [mask])[0]
+    fold = fit_tuned(problem, [mask], [source_key(c) for c in usable])[0]
     for _round in range(rounds - 1):
         calibration, _ = fitted_calibration(problem, fold)
         refreshed = [predict_case(c, catalog, calibration) for c in usable]
         layouts = [r.layout or old for r, old in zip(refreshed, problem.layouts, strict=True)]
         problem = _Problem(usable, layouts, catalog)
-        fold = fit_folds(problem, [mask])[0]
+        fold = fit_folds(problem, [mask], [fold.regularization], [fold.u])[0]
     calibration, fitted = fitted_calibration(problem, fold)
     residuals = {
         c.id: float(problem.log_errors(i, fold.u[None, :])[0]) for i, c in enumerate(usable)
     }
     fitted = problem.hierarchy.with_provenance(fitted, usable, residuals)
+    provenance = dict(fitted.provenance)
+    provenance["regularization"] = (
+        f"{fold.regularization.describe()}: chosen among {len(GRID)} candidates by "
+        f"{INNER_FOLDS}-fold cross-validation over whole sources of the training rows"
+    )
     return FitResult(
         calibration,
-        fitted,
+        fitted.model_copy(update={"provenance": provenance}),
         problem.hierarchy.parameters(fold.u, fold.active, fold.rows),
         [c.id for c in usable],
         residuals,
+        fold.regularization,
     )
 
 
