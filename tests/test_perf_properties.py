@@ -226,7 +226,8 @@ def test_actual_flop_rate_never_above_the_achievable_peak(case: Case) -> None:
 def test_palm_mfu_can_exceed_the_achievable_peak() -> None:
     """Why the bound above is on the actual rate: a narrow model on long sequences is all
     attention, and PaLM's MFU credits it twice the FLOPs a causal kernel does, so the
-    reported MFU passes what any kernel of the chip reaches while the actual rate does not."""
+    reported MFU passes what the chip's attention kernel reaches while the actual rate stays
+    within the chip's achievable peak."""
     model = ModelSpec(
         name="narrow", num_layers=4, hidden_size=256, ffn_hidden_size=1024, num_heads=4,
         num_kv_heads=4, head_dim=64, vocab_size=256,
@@ -237,7 +238,7 @@ def test_palm_mfu_can_exceed_the_achievable_peak() -> None:
         result = evaluate(job, system(chip), catalog().calibration, LayoutBatch.of([Layout()]))
         chip_cal = catalog().calibration.for_chip(chip)
         achievable = max(chip_cal.matmul_efficiency, chip_cal.attention_efficiency)
-        assert float(result.mfu[0]) > achievable, chip
+        assert float(result.mfu[0]) > chip_cal.attention_efficiency, chip
         peak = system(chip).chip.peak_flops("bf16")
         actual = least_flops_per_token(job) * float(result.tokens_per_s[0]) / peak
         assert actual <= achievable, chip
