@@ -25,6 +25,7 @@ from chipmix.cli.options import (
     SystemOpt,
     TierOpt,
     TokensOpt,
+    TopOpt,
     finite,
     job_kwargs,
     layout_opts,
@@ -119,9 +120,7 @@ def search(
     mode: ModeOpt = "pretrain",
     tokens: TokensOpt = None,
     stack: StackOpt = None,
-    top: Annotated[
-        int, typer.Option("--top", help="How many layouts to show.", min=1, max=1000)
-    ] = 5,
+    top: TopOpt = 5,
     json_out: JsonOpt = False,
     fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,

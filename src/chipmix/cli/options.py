@@ -115,6 +115,7 @@ StackOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+TopOpt = Annotated[int, typer.Option("--top", help="How many layouts to show.", min=1, max=1000)]
 CatalogOpt = Annotated[
     Path | None,
     typer.Option(

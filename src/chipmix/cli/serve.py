@@ -17,6 +17,7 @@ from chipmix.cli.options import (
     ReportOpt,
     StackOpt,
     TierOpt,
+    TopOpt,
     finite,
 )
 from chipmix.cli.output import report_context, show, write_report
@@ -125,9 +126,7 @@ def search_cmd(
     precision: WeightOpt = "bf16",
     kv_precision: KVOpt = None,
     stack: StackOpt = None,
-    top: Annotated[
-        int, typer.Option("--top", help="How many layouts to show.", min=1, max=1000)
-    ] = 5,
+    top: TopOpt = 5,
     json_out: JsonOpt = False,
     fmt: FormatOpt = "table",
     catalog: CatalogOpt = None,
