@@ -188,9 +188,10 @@ def cases(kind: str) -> str:
 def fp8_gain(model: str, system: str, chips: str) -> str:
     import chipmix
 
-    job = {"seq_len": 4096, "global_batch": 64, "tp": 1, "pp": 1}
     rate = {
-        p: chipmix.estimate(model, system, int(chips), precision=p, **job).tokens_per_s
+        p: chipmix.estimate(
+            model, system, int(chips), precision=p, seq_len=4096, global_batch=64, tp=1, pp=1
+        ).tokens_per_s
         for p in ("bf16", "fp8")
     }
     return f"{rate['fp8'] / rate['bf16']:.1f}×"
