@@ -12,7 +12,13 @@ from chipmix.perf.roofline import gemm_efficiency
 from chipmix.serve.batching import evaluate_serving
 from chipmix.serve.calibration import load_serve_calibration
 from chipmix.serve.estimate import compare_serving, estimate_serving, search_serving, targets_ms
-from chipmix.serve.forward import ServeSetup, decode_time, prefill_time, serve_setup
+from chipmix.serve.forward import (
+    ServeSetup,
+    decode_time,
+    distinct_experts,
+    prefill_time,
+    serve_setup,
+)
 from chipmix.serve.job import ServeJob
 from chipmix.serve.layout import ReplicaBatch, ReplicaLayout
 from chipmix.serve.memory import kv_bytes_per_token, replica_memory
@@ -104,6 +110,35 @@ def test_moe_decode_with_expert_parallelism_pays_all_to_all() -> None:
     b1 = decode_time(s, ONE, ONE, ONE, ONE, 500).matmul[0]
     b256 = decode_time(s, ONE, ONE, ONE, np.array([256.0]), 500).matmul[0]
     assert b256 > 2.0 * b1
+
+
+def test_distinct_experts_closed_form() -> None:
+    """E · (1 − (1 − k/E)^T): the expected experts T tokens routed top-k out of E touch."""
+    # one token touches exactly its k experts
+    assert float(distinct_experts(1.0, 8, 2)) == pytest.approx(2.0)
+    # two tokens, top-2 of 8: 8 · (1 − (6/8)²) = 3.5
+    assert float(distinct_experts(2.0, 8, 2)) == pytest.approx(3.5)
+    # 64 tokens, top-8 of 256 (DeepSeek-V3's routing): 256 · (1 − (248/256)^64)
+    assert float(distinct_experts(64.0, 256, 8)) == pytest.approx(256 * (1 - (248 / 256) ** 64))
+    # a large batch touches every expert; never fewer than one
+    assert float(distinct_experts(4096.0, 8, 2)) == pytest.approx(8.0)
+    assert float(distinct_experts(0.0, 8, 2)) == 1.0
+    np.testing.assert_allclose(
+        distinct_experts(np.array([1.0, 2.0, 3.0]), 8, 2), 8 * (1 - 0.75 ** np.array([1, 2, 3]))
+    )
+
+
+def test_moe_decode_batch_one_reads_only_the_routed_experts() -> None:
+    """Batch-1 MoE decode ≈ (shared weights + k experts' weights) / achieved bandwidth."""
+    s = _setup("mixtral-8x7b", precision="fp8")
+    moe = s.job.model.moe
+    assert moe is not None
+    t = decode_time(s, ONE, ONE, ONE, ONE, s.job.mean_context)
+    h, f, layers = s.job.model.hidden_size, moe.expert_ffn_hidden_size, s.job.model.num_layers
+    expert = 3 * h * f  # gated MLP: gate, up and down projections
+    untouched = layers * (moe.num_experts - moe.top_k) * expert
+    read = (s.job.model.num_params() - untouched) * weight_bytes("fp8")
+    assert float(t.matmul[0]) == pytest.approx(read / s.gemm.memory_rate, rel=0.05)
 
 
 # -- continuous batching ---------------------------------------------------------------------

@@ -14,10 +14,13 @@ achieved bandwidth)`` per GEMM), as for training; serving adds what differs:
   attention over the prompt, compute-bound at long inputs (Agrawal et al. 2023, Sarathi,
   arXiv 2308.16369, §2). Logits are computed for the last position only.
 - **Mixture of experts**: a decode batch of ``T`` tokens routed top-``k`` over ``E`` experts
-  touches ``E · (1 − (1 − k/E)^T)`` distinct experts in expectation, and only their weights
-  are read. With expert parallelism the experts are sharded over ``ep`` chips (whole experts
-  per chip) and tokens move by a dispatch and a combine all-to-all per MoE layer (GShard,
-  Lepikhin et al. 2020, arXiv 2006.16668); without it every expert is split ``tp`` ways.
+  touches ``E · (1 − (1 − k/E)^T)`` distinct experts in expectation (`distinct_experts`),
+  and only their weights are read; each runs a GEMM of ``T·k / touched`` rows, so a decode
+  batch's grouped GEMMs stay memory-bound until an expert's rows pass the chip's ridge point
+  (peak FLOP/s ÷ (2 · HBM bytes/s) per weight byte: a few hundred on current GPUs). With expert
+  parallelism the experts are sharded over ``ep`` chips (whole experts per chip) and tokens
+  move by a dispatch and a combine all-to-all per MoE layer (GShard, Lepikhin et al. 2020,
+  arXiv 2006.16668); without it every expert is split ``tp`` ways.
 - **Tensor parallelism** adds two all-reduces of the activations per layer (Megatron-LM,
   Shoeybi et al. 2019, §3). Decode messages are small, so latency dominates: the bandwidth
   term of `perf.collectives` plus ``⌈log₂ r⌉·α`` over the ``r`` ranks (recursive doubling
@@ -55,6 +58,7 @@ __all__ = [
     "ForwardTime",
     "ServeSetup",
     "decode_time",
+    "distinct_experts",
     "gemm_time",
     "iteration_time",
     "prefill_time",
@@ -185,6 +189,22 @@ def gemm_time(rates: ChipRates, m: Array, k: Array | float, n: Array | float) ->
     return np.asarray(np.maximum(flops / rate, traffic / rates.memory_rate))
 
 
+def distinct_experts(tokens: Array | float, experts: int, top_k: int) -> Array:
+    """Expected number of distinct experts ``tokens`` tokens routed top-``k`` over
+    ``experts`` experts touch: ``E · (1 − (1 − k/E)^T)``.
+
+    Each token picks ``k`` of the ``E`` experts, so a given expert escapes one token with
+    probability ``1 − k/E`` and all ``T`` (independently routed) tokens with
+    ``(1 − k/E)^T``; the expectation of the number of occupied cells follows by linearity
+    (the classical occupancy problem: Feller, *An Introduction to Probability Theory and Its
+    Applications* I, 3rd ed. 1968, §II.11 and §IV.2). Routing is taken as uniform, which the
+    load-balancing loss trains it toward (Switch Transformer, Fedus et al. 2021, arXiv
+    2101.03961, §2.2). At least one expert is touched."""
+    t = np.asarray(tokens, dtype=np.float64)
+    e = float(experts)
+    return np.asarray(np.maximum(e * (1.0 - (1.0 - top_k / e) ** t), 1.0))
+
+
 def _gemms_time(s: ServeSetup, gemms: list[Gemm], tokens: Array, tp: Array, ep: Array) -> Array:
     """GEMM seconds of one layer; routed experts adjusted for touched experts and ep."""
     moe = s.job.model.moe
@@ -192,10 +212,8 @@ def _gemms_time(s: ServeSetup, gemms: list[Gemm], tokens: Array, tp: Array, ep: 
     for g in gemms:
         m, n, count = np.asarray(g.m, dtype=np.float64), g.n, np.asarray(g.count, dtype=float)
         if g.name.startswith("experts_") and moe is not None:
-            experts = float(moe.num_experts)
             routed = tokens * moe.top_k
-            touched = experts * (1.0 - (1.0 - moe.top_k / experts) ** np.asarray(tokens))
-            touched = np.maximum(touched, 1.0)
+            touched = distinct_experts(tokens, moe.num_experts, moe.top_k)
             m = routed / touched
             # Whole experts per chip under ep: each chip holds E/ep experts ep× wider.
             widen = ep if g.name == "experts_in" else 1.0
