@@ -85,3 +85,23 @@ def test_serve_request_is_public_and_typed() -> None:
     r = chipmix.budget(1e7, 1, offers=OFFERS[:1], tiers=["on-demand"], serve=serve)
     assert r.served_tokens is not None
     assert r.served_tokens > 0
+
+
+def test_serve_request_carries_kv_precision_and_stack() -> None:
+    """The KV-cache precision and the stack reach the serving search, as `serve` has them."""
+    serve = ServeRequest(
+        "llama3-8b", ttft_p99_ms=2000, tpot_p99_ms=100, precision="fp8", kv_precision="bf16",
+        stack="sglang",
+    )  # fmt: skip
+    r = budget(1e7, 1, offers=OFFERS[:1], tiers=["on-demand"], serve=serve)
+    best = chipmix.serve_estimate(
+        "llama3-8b", SYSTEMS[OFFERS[0]], 64, ttft_p99_ms=2000, tpot_p99_ms=100,
+        precision="fp8", kv_precision="bf16", stack="sglang",
+    )  # fmt: skip
+    (line,) = r.lines
+    assert line.served_tokens == pytest.approx(
+        line.chip_hours * best.tokens_per_s_per_chip * 3600, rel=1e-9
+    )
+    bad = ServeRequest("llama3-8b", kv_precision="int4")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="KV-cache precision"):
+        budget(1e7, 1, offers=OFFERS[:1], serve=bad)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,17 @@ def test_an_offer_full_of_serving_replicas_is_a_binding_capacity() -> None:
     binding = {(b.constraint, b.subject): b for b in capped.binding}
     assert ("capacity", cheap) in binding
     assert binding[("capacity", cheap)].gain > 0
+
+
+def test_a_serving_only_plan_compares_vendors_on_the_same_demand(tmp_path: Path) -> None:
+    """Without jobs there are no deadlines: the one-vendor comparison is on the demand."""
+    sc = scenario(offers=[H100, MI300X])
+    del sc["jobs"]
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sc))
+    out = runner.invoke(app, ["plan", str(path), "--no-sensitivity"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.stdout.split())  # the tables wrap at the terminal's width
+    assert "deadlines" not in text
+    assert re.search(r"single-vendor plan \(\w+, \$[\d.,]+\w?\) serving the same demand", text)
+    assert "single-vendor plans (same serving demand, no share caps)" in text

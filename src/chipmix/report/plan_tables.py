@@ -93,13 +93,16 @@ def _summary(r: PlanResult) -> Table:
     best = r.best_single_vendor
     saving = r.savings_vs_single_vendor
     if best is not None and best.cost_usd is not None and saving is not None:
+        same = [
+            *(["meeting the same deadlines"] if r.allocations or not r.serving_entries else []),
+            *(["serving the same demand"] if r.serving_entries else []),
+        ]
         rows.append(
             (
                 "vs one vendor",
                 f"{'saves' if saving >= 0 else 'costs'} {_usd(abs(best.cost_usd - r.cost_usd))}"
                 f" ({abs(saving):.1%} of the plan's cost) against the best single-vendor plan "
-                f"({best.vendor}, "
-                f"{_usd(best.cost_usd)}) meeting the same deadlines",
+                f"({best.vendor}, {_usd(best.cost_usd)}) {' and '.join(same)}",
             )
         )
     if r.unplaced:
@@ -248,7 +251,9 @@ def _binding(r: PlanResult) -> Table:
 
 
 def _baselines(r: PlanResult) -> Table:
-    table = _table("single-vendor plans (same jobs and deadlines, no share caps)")
+    same = "same jobs and deadlines" if r.allocations or not r.serving_entries else ""
+    same += (" and " if same else "same ") + "serving demand" if r.serving_entries else ""
+    table = _table(f"single-vendor plans ({same}, no share caps)")
     for h in ("vendor", "cost", "vs plan", "status"):
         table.add_column(h, justify="right" if h in ("cost", "vs plan") else "left")
     for b in sorted(r.baselines, key=lambda b: (b.cost_usd is None, b.cost_usd or 0.0)):

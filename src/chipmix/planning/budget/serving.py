@@ -19,7 +19,7 @@ from chipmix.catalog.catalog import Catalog
 from chipmix.catalog.offer import Offer, PriceTier
 from chipmix.errors import InfeasibleError, InputError
 from chipmix.planning.budget.options import Option, buy_options
-from chipmix.serve.precision import WeightPrecision
+from chipmix.serve.precision import KVPrecision, WeightPrecision
 from chipmix.workload.model import ModelSpec
 
 __all__ = ["ServeRequest", "serving_options"]
@@ -46,6 +46,10 @@ class ServeRequest:
     """Mean generated tokens per request."""
     precision: WeightPrecision = "bf16"
     """Served weights: bf16, fp8, int8 or fp4."""
+    kv_precision: KVPrecision | None = None
+    """KV cache: bf16 or fp8 (None: fp8 for fp8/fp4 weights, else bf16)."""
+    stack: str | None = None
+    """Serving stack (vllm, sglang, trt-llm, …; None: each vendor's default stack)."""
     ttft_p99_ms: float | None = None
     """p99 time to first token target (None: no target)."""
     tpot_p99_ms: float | None = None
@@ -72,10 +76,15 @@ def serving_options(
 ) -> list[Option]:
     """One serving option per offer and tier whose system meets the targets. Raises
     `InfeasibleError` when none does, with each system's reason."""
-    from chipmix.serve.public import serve_search
+    from chipmix.serve.public import serve_job, serve_search
 
     if serve.share is not None and not 0 < serve.share < 1:
         raise InputError(f"the serving share must lie in (0, 1) (got {serve.share:g})")
+    # Bad values are the user's, not an offer's: refuse them before any search.
+    serve_job(
+        serve.model, input_len=serve.input_len, output_len=serve.output_len,
+        precision=serve.precision, kv_precision=serve.kv_precision, stack=serve.stack,
+    )  # fmt: skip
     found: dict[str, tuple[float, str] | str] = {}
     out = []
     for opt in buy_options(cat, pool, tiers, None, 1, max_chips, hours, {}):
@@ -86,7 +95,8 @@ def serving_options(
                     serve.model, system, serve.search_chips, top=1, catalog=cat,
                     ttft_p99_ms=serve.ttft_p99_ms, tpot_p99_ms=serve.tpot_p99_ms,
                     input_len=serve.input_len, output_len=serve.output_len,
-                    precision=serve.precision,
+                    precision=serve.precision, kv_precision=serve.kv_precision,
+                    stack=serve.stack,
                 ).best  # fmt: skip
                 lay = best.layout
                 found[system] = (
