@@ -5,8 +5,10 @@ module; a ``--json`` prints without rich. Checked in a fresh interpreter (no tim
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 PROBE = """
 import contextlib, io, json, sys
@@ -46,3 +48,30 @@ def test_estimate_json_loads_only_what_it_uses() -> None:
         m for m in report["modules"] for name in NOT_LOADED if m == name or m.startswith(name + ".")
     ]
     assert not loaded, loaded
+
+
+BUILT = """
+import contextlib, io, json, sys
+from pydantic import BaseModel
+from chipmix.cli.commands import run
+with contextlib.redirect_stdout(io.StringIO()):
+    run(["estimate", "-m", "llama3-8b", "-s", "h100-sxm", "-n", "64", "--json"])
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
+print(json.dumps(sorted(
+    c.__name__ for c in subclasses(BaseModel)
+    if c.__module__.startswith("chipmix.") and c.__pydantic_complete__
+)))
+"""
+
+
+def test_estimate_builds_only_the_models_it_validates(tmp_path: Path) -> None:
+    """The catalog's models come from the cache already valid: their validators are built
+    on first use (``defer_build``), so ``estimate`` builds only those of its input."""
+    env = {**os.environ, "CHIPMIX_CACHE_DIR": str(tmp_path)}
+    argv = [sys.executable, "-c", BUILT]
+    subprocess.run(argv, capture_output=True, check=True, timeout=300, env=env)  # fills it
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300, env=env)
+    assert json.loads(done.stdout) == ["Job", "ModelSpec"]

@@ -34,7 +34,7 @@ def _merge(old: M, upper: BaseModel) -> M:
 class ChipCalibration(NoBoolNumbers):
     """Achievable fractions of a chip's peaks, as microbenchmarks see them."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     matmul_efficiency: float = Field(0.75, gt=0, le=1)
     """Fraction of dense peak a large GEMM reaches (the maximum achievable matmul FLOP/s)."""
@@ -72,7 +72,7 @@ class ChipCalibration(NoBoolNumbers):
 class StackCalibration(NoBoolNumbers):
     """How much of the hardware a software stack gets: overlap and kernel quality."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     compute_efficiency: float = Field(1.0, gt=0, le=1.5)
     """Multiplier on achieved compute rates relative to the chip's microbenchmarks
@@ -97,7 +97,7 @@ Basis = Literal["fitted", "family", "parent", "measured", "default"]
 class Evidence(BaseModel):
     """Where one resolved parameter of one chip or stack comes from."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     scope: Literal["chip", "stack"]
     key: str
@@ -123,10 +123,10 @@ class Evidence(BaseModel):
 class Calibration(BaseModel):
     """All chips' and stacks' parameters; unknown ones fall back to the defaults."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-    default_chip: ChipCalibration = ChipCalibration()
-    default_stack: StackCalibration = StackCalibration()
+    default_chip: ChipCalibration = ChipCalibration.model_construct()
+    default_stack: StackCalibration = StackCalibration.model_construct()
     chips: dict[str, ChipCalibration] = {}
     stacks: dict[str, StackCalibration] = {}
     provenance: dict[str, str] = {}
@@ -204,7 +204,9 @@ class Calibration(BaseModel):
         entry = self.chips.get(chip_id)
         if entry is None:
             return self.default_chip
-        return self.default_chip.model_copy(update=entry.model_dump(exclude_unset=True))
+        return self.default_chip.model_copy(
+            update={name: getattr(entry, name) for name in entry.model_fields_set}
+        )
 
     def stack_name(self, stack: str | None, vendor: str) -> str | None:
         """The stack a job runs: its own, else its chip vendor's reference stack."""

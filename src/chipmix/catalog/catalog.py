@@ -205,16 +205,18 @@ class Catalog:
         power, estimated = self._power(system, chip)
         pue = system.pue or self.pue_by_provider.get(system.provider)
         pue = pue or self.pue_by_provider.get("default")
-        return ResolvedSystem(
+        # Built from figures already validated, with the types its fields declare: no
+        # second validation (which would build the model's schema on every command).
+        return ResolvedSystem.model_construct(
             system=system,
             chip=chip,
             scaleup_domain_chips=int(domain.value),
-            scaleup_bytes_per_s=up.value * 1e9,
-            scaleout_bytes_per_s=(out.value if out else 0.0) * 1e9 / 8,
-            power_w_per_chip=power,
-            power_is_estimated=estimated,
-            pue=pue.value if pue else 1.0,
-            pue_is_estimated=pue.estimated if pue else True,
+            scaleup_bytes_per_s=float(up.value) * 1e9,
+            scaleout_bytes_per_s=float(out.value if out else 0.0) * 1e9 / 8,
+            power_w_per_chip=float(power),
+            power_is_estimated=bool(estimated),
+            pue=float(pue.value) if pue else 1.0,
+            pue_is_estimated=bool(pue.estimated) if pue else True,
         )
 
     def _power(self, system: System, chip: Chip) -> tuple[float, bool]:

@@ -26,7 +26,7 @@ recipe runs its GEMMs in fp8 on a chip without fp4 units (Hopper, MI300), else i
 class Chip(NoBoolNumbers):
     """A chip as its vendor specifies it. All compute figures are *dense* (no 2:4 sparsity)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
     """Catalog id, e.g. ``h100-sxm``; the ids are listed in DESIGN.md."""

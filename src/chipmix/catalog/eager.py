@@ -20,7 +20,7 @@ __all__ = ["EagerCalibration"]
 class EagerCalibration(BaseModel):
     """Traffic and per-kernel cost of an eager PyTorch step (see `chipmix.perf.eager`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     residual_bytes: float = Field(4.0, ge=1, le=8)
     """Bytes per element of the residual stream. fp32: with fp32 master weights the

@@ -17,7 +17,7 @@ a zero or a near-zero figure would divide a time by nothing (or make it run for 
 class Source(BaseModel):
     """Where figures come from: a document, its address and the date it speaks for."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     title: str
     """What the document is, e.g. "NVIDIA H100 Tensor Core GPU datasheet"."""
@@ -30,7 +30,7 @@ class Source(BaseModel):
 class Figure(NoBoolNumbers):
     """One number and the key of its `Source` in the same file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     value: float = Field(ge=0)
     source: str

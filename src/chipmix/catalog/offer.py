@@ -18,7 +18,7 @@ OfferStatus = Literal["listed", "unverified", "estimated"]
 class Offer(NoBoolNumbers):
     """Hourly prices for one system in one region over one period."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
     system: str

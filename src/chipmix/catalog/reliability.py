@@ -45,7 +45,7 @@ power, with the HBM capacity, or not at all."""
 
 
 class _Strict(NoBoolNumbers):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ObservedFleet(_Strict):

@@ -18,7 +18,7 @@ SystemKind = Literal["reference", "cloud-instance", "tpu-slice", "on-prem", "rac
 class System(NoBoolNumbers):
     """A deployable unit of chips. Figures left out fall back to the chip's standard system."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
     name: str
@@ -61,7 +61,7 @@ class System(NoBoolNumbers):
 class ResolvedSystem(BaseModel):
     """A system with every topology figure resolved (its own or its chip's), ready for `perf`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     system: System
     chip: Chip

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from chipmix.errors import FileFormatError
 
@@ -184,6 +184,8 @@ def _bools_in(value: Any) -> bool:
 class NoBoolNumbers(BaseModel):
     """A model whose number fields refuse ``true``/``false`` (which pydantic would read as
     1 and 0): a boolean where a number belongs is a mistake in the file."""
+
+    model_config = ConfigDict(defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
