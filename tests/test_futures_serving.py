@@ -80,3 +80,30 @@ def test_plan_futures_carries_the_price_source_to_serving() -> None:
     det = result.stage(result.deterministic)
     assert det.cost_mean_usd == pytest.approx(1.5 * planned, rel=1e-6)
     assert det.p_all_met == 1.0
+
+
+def test_a_replica_serves_only_while_its_offer_is_delivered_and_up() -> None:
+    pb = problem()
+    nominal = _nominal(pb)
+    z = pb.serving
+    assert z is not None
+    first = z.period == 0
+    # Delivered a quarter into the first period: three quarters of its tokens there.
+    late = replace(nominal, delay_h=np.full(1, 0.25 * pb.period_h))
+    fz = future_problem(pb, late, {}).serving
+    assert fz is not None
+    np.testing.assert_allclose(fz.tokens_per_day[first], 0.75 * z.tokens_per_day[first])
+    np.testing.assert_allclose(fz.tokens_per_day[~first], z.tokens_per_day[~first])
+    # Out for the whole second period: nothing served there, the demand left unserved.
+    out = replace(nominal, outages=((0, pb.period_h, 2 * pb.period_h),))
+    fz = future_problem(pb, out, {}).serving
+    assert fz is not None
+    assert (fz.tokens_per_day[~first] == 0).all()
+    assert (fz.upper[~first] == 0).all()
+    short = recourse(pb, out, FirstStage("plan"), penalty_usd=1e12)
+    assert short.unserved == pytest.approx(1.0)
+    base = recourse(pb, nominal, FirstStage("plan"), penalty_usd=1e12)
+    # The unserved period is charged (served late at its cheapest replica's rate), so the
+    # outage does not make the future cheaper than the replica-rounded plan by more than
+    # the rounding.
+    assert 0.9 * base.cost_usd < short.cost_usd <= base.cost_usd

@@ -17,8 +17,10 @@ plan is limited to) and a future (`sample.Future`), the recourse is the portfoli
 - serving demand (a scenario's ``serving:``) held in every period as asked, its replicas
   on the future's capacity, per-use replicas at the future's prices (reserved ones at their
   contracted price, as runs) and a replica's output tokens ÷ its chip's performance factor
-  (a performance source's run-time factor); demand no offer can hold is left unserved at
-  ``M`` per period.
+  (a performance source's run-time factor), and only for the share of its period its offer
+  is delivered and not out (a replica down for part of a period counts for the tokens it
+  serves over the period, not for its worst day); demand no offer can hold is left
+  unserved at ``M`` per period.
 
 The second stage sees its whole future at once (two-stage, not multi-stage: it overstates
 how well a plan can react to news that arrives mid-run); a run is not split mid-way.
@@ -126,13 +128,39 @@ def _future_serving(pb: Problem, fut: Future) -> ServingColumns | None:
     if z is None:
         return None
     price = np.where(z.tier_key < 0, fut.price_factor[z.offer], 1.0)
-    offers = pb.scenario.offers
-    slow = np.array([fut.perf.get(offers[o].chip, 1.0) for o in z.offer.tolist()], dtype=float)
-    per_day = z.tokens_per_day / slow.reshape(z.tokens_per_day.shape)
-    upper = np.ceil(z.demand[z.entry, z.period] / per_day - 1e-9)
+    per_day = _nominal_rate(pb, fut) * _uptime(pb, fut)
+    down = per_day <= 0.0
+    with np.errstate(divide="ignore"):
+        upper = np.where(down, 0.0, np.ceil(z.demand[z.entry, z.period] / per_day - 1e-9))
     return replace(
         z, usd=z.usd * price, usd_used=z.usd_used * price, tokens_per_day=per_day, upper=upper
     )
+
+
+def _nominal_rate(pb: Problem, fut: Future) -> F64:
+    """Output tokens a day of each replica column in ``fut`` were its offer up."""
+    z = pb.serving
+    assert z is not None
+    offers = pb.scenario.offers
+    slow = np.array([fut.perf.get(offers[o].chip, 1.0) for o in z.offer.tolist()], dtype=float)
+    rate: F64 = z.tokens_per_day / slow.reshape(z.tokens_per_day.shape)
+    return rate
+
+
+def _uptime(pb: Problem, fut: Future) -> F64:
+    """Per replica column: the share of its period its offer is delivered and not out in
+    ``fut`` (1 when nothing happens to the offer, 0 when it is down the whole period)."""
+    z = pb.serving
+    assert z is not None
+    start = z.period * pb.period_h
+    end = start + z.hours[z.period]
+    up_from = np.maximum(start, fut.delay_h[z.offer])
+    up = np.clip(end - up_from, 0.0, None)
+    for o, begin, hours in fut.outages:
+        lost = np.clip(np.minimum(end, begin + hours) - np.maximum(up_from, begin), 0.0, None)
+        up = np.where(z.offer == o, up - lost, up)
+    share: F64 = np.clip(up / np.maximum(end - start, 1e-9), 0.0, 1.0)
+    return share
 
 
 def _banned(fpb: Problem, model: Model, fut: Future, vendor: int | None) -> NDArray[np.bool_]:
@@ -187,12 +215,15 @@ def recourse(
     if not short or fpb.serving is None:
         return out
     z, usd = fpb.serving, list(out.vendor_usd)
-    for (e, t), share in short:  # charged at the cheapest replica for that period's demand
+    # Charged at the cheapest replica for that period's demand, at its rate when up (served
+    # late, as a missed run is charged its cheapest placement).
+    rate = np.where(z.tokens_per_day > 0, z.tokens_per_day, _nominal_rate(pb, fut))
+    for (e, t), share in short:
         here = np.flatnonzero((z.entry == e) & (z.period == t))
         if len(here):
-            i = here[np.argmin(z.usd_used[here] / z.tokens_per_day[here])]
+            i = here[np.argmin(z.usd_used[here] / rate[here])]
             asked = float(z.demand[e, t])
-            usd[z.vendor[i]] += share * asked / float(z.tokens_per_day[i]) * float(z.usd_used[i])
+            usd[z.vendor[i]] += share * asked / float(rate[i]) * float(z.usd_used[i])
     unserved = float(sum(share for _, share in short))
     return replace(out, cost_usd=float(sum(usd)), vendor_usd=tuple(usd), unserved=unserved)
 
