@@ -105,3 +105,21 @@ def test_serve_request_carries_kv_precision_and_stack() -> None:
     bad = ServeRequest("llama3-8b", kv_precision="int4")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="KV-cache precision"):
         budget(1e7, 1, offers=OFFERS[:1], serve=bad)
+
+
+def test_cli_passes_the_kv_cache_and_the_stack() -> None:
+    args = ["budget", "--usd", "1e7", "--offers", OFFERS[0], "--serve-model", "llama3-8b",
+            "--serve-kv-precision", "fp8", "--serve-stack", "vllm", "--json"]  # fmt: skip
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["serving"]["output_tokens_per_day"] > 0
+    lone = runner.invoke(app, ["budget", "--usd", "1e8", "--serve-stack", "vllm"])
+    assert isinstance(lone.exception, InputError)
+    assert "--serve-model" in str(lone.exception)
+
+
+def test_an_unknown_serving_stack_is_refused_with_the_valid_ones() -> None:
+    with pytest.raises(InputError, match=r"Did you mean 'vllm'\?.*sglang"):
+        chipmix.serve_estimate("llama3-8b", "p5.48xlarge", 8, stack="vlm")
+    with pytest.raises(InputError, match="serving stack"):
+        budget(1e7, 1, offers=OFFERS[:1], serve=ServeRequest("llama3-8b", stack="vlm"))

@@ -31,7 +31,7 @@ from chipmix.cli.paths import input_file
 from chipmix.cli.serve import InputOpt, OutputOpt, TPOTOpt, TTFTOpt
 
 if TYPE_CHECKING:
-    from chipmix.serve.precision import WeightPrecision
+    from chipmix.serve.precision import KVPrecision, WeightPrecision
 
 __all__ = ["budget", "plan"]
 
@@ -233,6 +233,17 @@ def budget(
     serve_precision: Annotated[
         str, typer.Option("--serve-precision", help="Served weights: bf16, fp8, int8 or fp4.")
     ] = "bf16",
+    serve_kv_precision: Annotated[
+        str | None,
+        typer.Option(
+            "--serve-kv-precision",
+            help="Served KV cache: bf16 or fp8 (default fp8 for fp8/fp4 weights).",
+        ),
+    ] = None,
+    serve_stack: Annotated[
+        str | None,
+        typer.Option("--serve-stack", help="Serving stack (vllm, sglang, trt-llm, …)."),
+    ] = None,
     serve_share: Annotated[
         float | None,
         typer.Option(
@@ -261,7 +272,8 @@ def budget(
                              "precision", "mode", "stack"), "--model")  # fmt: skip
     if serve_model is None:
         _refuse_unused(ctx, ("input_len", "output_len", "ttft_p99_ms", "tpot_p99_ms",
-                             "serve_precision", "serve_share"), "--serve-model")  # fmt: skip
+                             "serve_precision", "serve_kv_precision", "serve_stack",
+                             "serve_share"), "--serve-model")  # fmt: skip
     job = job_kwargs(seq_len, global_batch, precision, mode, None, stack)
     del job["tokens"]
     serve = None
@@ -272,6 +284,8 @@ def budget(
             serve_model, input_len=input_len, output_len=output_len,
             precision=cast("WeightPrecision", serve_precision), ttft_p99_ms=ttft_p99_ms,
             tpot_p99_ms=tpot_p99_ms, share=serve_share,
+            kv_precision=cast("KVPrecision | None", serve_kv_precision),
+            stack=serve_stack,
         )  # fmt: skip
     result = run(
         usd,

@@ -15,7 +15,6 @@ from chipmix.cli.options import (
     JsonOpt,
     ModelOpt,
     ReportOpt,
-    StackOpt,
     TierOpt,
     TopOpt,
     finite,
@@ -57,6 +56,12 @@ KVOpt = Annotated[
     str | None,
     typer.Option("--kv-precision", help="KV cache: bf16 or fp8 (default fp8 for fp8/fp4 weights)."),
 ]
+ServeStackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack", help="Serving stack (vllm, sglang, trt-llm, jetstream, neuronx-vllm…)."
+    ),
+]
 ServeSystemOpt = Annotated[
     str, typer.Option("--system", "-s", help="System id, or a chip id for its reference system.")
 ]
@@ -86,7 +91,7 @@ def estimate_cmd(
     tpot_p99_ms: TPOTOpt = None,
     precision: WeightOpt = "bf16",
     kv_precision: KVOpt = None,
-    stack: StackOpt = None,
+    stack: ServeStackOpt = None,
     tp: AxisOpt = None,
     pp: AxisOpt = None,
     ep: AxisOpt = None,
@@ -125,7 +130,7 @@ def search_cmd(
     tpot_p99_ms: TPOTOpt = None,
     precision: WeightOpt = "bf16",
     kv_precision: KVOpt = None,
-    stack: StackOpt = None,
+    stack: ServeStackOpt = None,
     top: TopOpt = 5,
     json_out: JsonOpt = False,
     fmt: FormatOpt = "table",
@@ -175,7 +180,7 @@ def compare_cmd(
     ] = None,
     precision: WeightOpt = "bf16",
     kv_precision: KVOpt = None,
-    stack: StackOpt = None,
+    stack: ServeStackOpt = None,
     price_tier: TierOpt = "on-demand",
     json_out: JsonOpt = False,
     fmt: FormatOpt = "table",

@@ -13,9 +13,16 @@ from chipmix.serve.precision import (
 )
 from chipmix.workload.model import ModelSpec
 
-__all__ = ["ServeJob"]
+__all__ = ["SERVE_STACKS", "ServeJob"]
 
 MAX_TOKENS = 2**21
+
+SERVE_STACKS = (
+    "vllm", "sglang", "trt-llm", "tgi", "jetstream", "neuronx-vllm", "transformers-neuronx",
+    "mlperf-nvidia", "mlperf-amd", "mlperf-google", "mlperf-intel", "other",
+)  # fmt: skip
+"""Serving stacks a request may name (the published serving runs' stacks); a stack
+without fitted parameters takes the serving defaults."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -12,7 +12,7 @@ from chipmix.catalog.offer import PRICE_TIERS, PriceTier
 from chipmix.errors import UnknownNameError
 from chipmix.serve.calibration import load_serve_calibration
 from chipmix.serve.estimate import compare_serving, search_serving, targets_ms
-from chipmix.serve.job import ServeJob
+from chipmix.serve.job import SERVE_STACKS, ServeJob
 from chipmix.serve.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from chipmix.serve.results import ServeComparison, ServeEstimate, ServeSearchResult
 from chipmix.workload.model import ModelSpec
@@ -37,6 +37,8 @@ def serve_job(
     kv = kv_precision or ("fp8" if precision in ("fp8", "fp4") else "bf16")
     if kv not in KV_PRECISIONS:
         raise UnknownNameError("KV-cache precision", kv, KV_PRECISIONS)
+    if stack is not None and stack not in SERVE_STACKS:
+        raise UnknownNameError("serving stack", stack, SERVE_STACKS)
     spec = model if isinstance(model, ModelSpec) else load_model(model)
     return ServeJob(
         model=spec, input_len=input_len, output_len=output_len, precision=precision,
