@@ -121,3 +121,13 @@ def test_no_layout_can_be_formed_names_the_rule() -> None:
     with pytest.raises(chipmix.LayoutError) as info:
         chipmix.search("llama3-8b", "h100-sxm", 8, tp=3, global_batch=64)
     assert "tp must be a power of two" in str(info.value)
+
+
+def test_the_rule_named_is_the_one_the_nearest_candidates_break() -> None:
+    """Pinned tp, pp and dp leave cp and vpp free: most candidates break the chip-count
+    arithmetic first, but what the user must change is the offload MaxText does not do."""
+    with pytest.raises(chipmix.LayoutError) as info:
+        chipmix.search("llama3-8b", "tpu-v5p", 64, tp=1, pp=1, dp=64, global_batch=256,
+                       stack="maxtext", offload="activations")  # fmt: skip
+    assert info.value.reason == "recompute_stack"
+    assert "maxtext offloads named tensors" in str(info.value)
