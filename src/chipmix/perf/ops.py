@@ -78,13 +78,16 @@ def layer_work(
         gemms += _mlp_gemms(model, model.ffn_hidden_size, tokens, t, "mlp")
 
     # Attention core. Each query of the local chunk attends on average to half the
-    # sequence (causal mask; CP load-balances chunks so every rank sees the mean).
+    # sequence (causal mask; CP load-balances chunks so every rank sees the mean); sliding-
+    # window layers to their window, taken as the mean over the model's layers
+    # (`ModelSpec.attention_span`).
     qk_dim = (
         model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.head_dim
     )
     v_dim = model.mla.v_head_dim if model.mla else model.head_dim
     heads_local = model.num_heads / t
-    attention_flops = 2.0 * tokens * (seq_len / 2.0) * heads_local * (qk_dim + v_dim)
+    span = model.attention_span(seq_len)
+    attention_flops = 2.0 * tokens * (seq_len / 2.0) * span * heads_local * (qk_dim + v_dim)
 
     # Elementwise traffic per token, in elements (read + write), split over tp by SP.
     parts_per_token = {

@@ -107,7 +107,7 @@ def _flops_per_token(job: Job, moe_layer: bool) -> dict[str, float]:
     for g in work.gemms:
         op = _op(job.model, GEMM_OPS.get(g.name, "qkv"))
         out[op] = out.get(op, 0.0) + float(g.flops[0]) / job.seq_len
-    out["attn"] = 4.0 * job.model.q_dim * job.seq_len
+    out["attn"] = 4.0 * job.model.q_dim * job.seq_len * job.model.attention_span(job.seq_len)
     return out
 
 

@@ -135,11 +135,13 @@ class StepResult:
 def model_flops_per_token(job: Job) -> float:
     """Model FLOPs per token (PaLM, Chowdhery et al. 2022, arXiv 2204.02311, appendix B):
     ``6·N + 12·L·H·Q·T`` with N the matmul parameters a token touches, H·Q the query width
-    and T the sequence length; attention counted without the causal mask. LoRA freezes the
-    base weights, so their weight-gradient GEMMs vanish: ``4·N`` for the matmuls."""
+    and T the sequence length; attention counted without the causal mask, and scaled by
+    the share sliding-window layers leave of it (`ModelSpec.attention_span`). LoRA freezes
+    the base weights, so their weight-gradient GEMMs vanish: ``4·N`` for the matmuls."""
     model = job.model
     n = model.matmul_params_per_token()
-    attention = 12.0 * model.num_layers * model.q_dim * job.seq_len
+    span = model.attention_span(job.seq_len)
+    attention = 12.0 * model.num_layers * model.q_dim * job.seq_len * span
     return (4.0 if job.mode == "lora" else 6.0) * n + attention
 
 

@@ -9,6 +9,7 @@ the project's copy of the shared published-measurement set, attribution columns 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,6 +184,7 @@ def recipe_from_detail(precision: str, detail: str) -> str | None:
 def _case(clean: dict[str, Any]) -> Case:
     row = CaseRow.model_validate(clean)
     model = _with_preset_attention(model_from_columns(row, max_seq_len=row.seq_len), row.model)
+    model = _with_preset_window(model, row.model)
     case = Case(row, model)
     case.pinned_layout  # noqa: B018  (the policy columns parse)
     return case
@@ -209,6 +211,42 @@ def _with_preset_attention(spec: ModelSpec, model: str) -> ModelSpec:
     return spec.model_copy(
         update={"mla": preset.mla, "head_dim": preset.head_dim, "num_kv_heads": preset.num_kv_heads}
     )
+
+
+_WINDOW_FIELDS = ("num_layers", "hidden_size", "ffn_hidden_size", "num_heads", "num_kv_heads",
+                  "head_dim")  # fmt: skip
+"""What a row and a preset must agree on before the row takes the preset's sliding windows:
+the layer count and every attention and MLP width (vocabularies are padded differently by
+different stacks, so the vocabulary is not compared)."""
+
+
+@cache
+def _windowed_presets() -> tuple[ModelSpec, ...]:
+    return tuple(m for m in map(load_model, preset_names()) if m.sliding_window is not None)
+
+
+def _with_preset_window(spec: ModelSpec, model: str) -> ModelSpec:
+    """The row's model with the sliding-window attention of the preset it is: the preset
+    its ``model`` column names, or, for a row of its own architecture (``custom``), the one
+    shipped preset with a window whose layer count and widths it equals.
+
+    The columns cannot express local attention (the schema has no window column), yet at
+    long sequences it decides the attention work: Gemma 3 attends to 1,024 keys in five
+    layers of six (`ModelSpec.attention_span`). A row stating the architecture of a model
+    the catalog ships is that model; any other keeps full attention."""
+    if spec.sliding_window is not None:
+        return spec
+    candidates = (load_model(model),) if model in preset_names() else _windowed_presets()
+    same = [
+        p
+        for p in candidates
+        if p.sliding_window is not None
+        and all(getattr(spec, f) == getattr(p, f) for f in _WINDOW_FIELDS)
+    ]
+    if len(same) != 1:
+        return spec
+    window = {"sliding_window", "sliding_window_pattern"}
+    return spec.model_copy(update=same[0].model_dump(include=window))
 
 
 def read_cases(path: str | Path = DEFAULT_CASES) -> list[Case]:

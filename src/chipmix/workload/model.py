@@ -93,6 +93,15 @@ class ModelSpec(NoBoolNumbers):
     """Dropout after attention and MLP (stores masks; GPT-3 era models)."""
     moe: MoE | None = None
     mla: MLA | None = None
+    sliding_window: int | None = Field(None, gt=0, le=2**27)
+    """Keys a local (sliding-window) attention layer attends to, the query's own position
+    and the ``sliding_window − 1`` before it (Beltagy et al. 2020, Longformer, arXiv
+    2004.05150; Gemma 3, arXiv 2503.19786 §2.2). None: every layer attends to the whole
+    causal prefix."""
+    sliding_window_pattern: int | None = Field(None, gt=0, le=100_000)
+    """With a window, every ``sliding_window_pattern``-th layer is global (full causal
+    attention) and the others local — Gemma 3's 5 local : 1 global is 6 (Hugging Face
+    ``sliding_window_pattern``). None with a window: every layer is local."""
 
     @model_validator(mode="after")
     def _heads_group(self) -> ModelSpec:
@@ -102,6 +111,27 @@ class ModelSpec(NoBoolNumbers):
                 f"({self.num_kv_heads}); grouped-query attention needs whole groups"
             )
         return self
+
+    # -- attention span --------------------------------------------------------------------
+    @property
+    def num_local_layers(self) -> int:
+        """Layers with sliding-window attention (the rest attend to the whole prefix)."""
+        if self.sliding_window is None:
+            return 0
+        if self.sliding_window_pattern is None:
+            return self.num_layers
+        return self.num_layers - self.num_layers // self.sliding_window_pattern
+
+    def attention_span(self, seq_len: int) -> float:
+        """Attention work over all layers as a fraction of full causal attention at
+        ``seq_len``. A causal query at position i attends to i + 1 keys, T/2 on average; a
+        local one to min(i + 1, w), on average ``w − w²/(2T)`` for T ≥ w, so a local layer
+        does ``2w/T − (w/T)²`` of a global layer's work (1 when T ≤ w)."""
+        local = self.num_local_layers
+        if not local or self.sliding_window is None or seq_len <= self.sliding_window:
+            return 1.0
+        x = self.sliding_window / seq_len
+        return (self.num_layers - local + local * (2.0 * x - x * x)) / self.num_layers
 
     # -- dimensions ----------------------------------------------------------------------
     @property
