@@ -17,14 +17,20 @@ is the steadier of the two. The medians are printed beside the bests. The childr
 Python's bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped from their environment), as an
 installed chipmix has it: without it every run compiles chipmix's modules from source.
 
-    .venv/bin/python benchmarks/startup.py [--repeat 7]
+``--instructions`` counts instead the machine instructions each of the two start-ups runs
+(Valgrind's cachegrind, when installed; about a minute): a figure that other load on the
+machine does not move, for comparing two versions on a busy machine. It skips the plan.
+
+    .venv/bin/python benchmarks/startup.py [--repeat 7] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,10 +58,40 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
     return wall, cpu
 
 
+def instructions(argv: list[str]) -> int:
+    """Machine instructions one run executes, counted by Valgrind's cachegrind."""
+    done = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+         *argv],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=ENV,
+    )  # fmt: skip
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if found is None:
+        raise SystemExit("cachegrind printed no instruction count")
+    return int(found.group(1).replace(",", ""))
+
+
+def count_instructions() -> None:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs Valgrind (apt-get install valgrind)")
+    timed(ESTIMATE)  # bytecode written, catalog cached
+    base, est = instructions(BASELINE), instructions(ESTIMATE)
+    print(f"baseline  {base / 1e6:8.0f} M instructions")
+    print(f"estimate  {est / 1e6:8.0f} M instructions")
+    print(f"estimate / baseline: {est / base:.2f}x instructions (goal <= 1.5x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions (Valgrind); no plan"
+    )
     args = parser.parse_args()
+    if args.instructions:
+        count_instructions()
+        return
     timed(ESTIMATE)  # warm the file cache and the bytecode
     runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "estimate": [], "plan": []}
     for _ in range(args.repeat):
