@@ -1,5 +1,5 @@
 """The transfer hold-out set: published training runs on chips with no row in the
-calibration set (TPU7x Ironwood, MI355X, MI350X), scored with the shipped calibration.
+calibration set (TPU7x Ironwood, MI355X, MI350X, Gaudi 2), scored with the shipped calibration.
 
 The file is never fitted: these tests pin how well the model transfers to a chip it has
 never been fitted on, and that no calibration path reads the file."""
@@ -29,25 +29,26 @@ def card() -> Scorecard:
 def test_every_holdout_chip_is_absent_from_the_calibration_set() -> None:
     calibration_chips = {c.row.chip for c in read_cases()}
     holdout_chips = {c.row.chip for c in read_cases(HOLDOUT)}
-    assert holdout_chips == {"tpu-v7", "mi355x", "mi350x"}
+    assert holdout_chips == {"tpu-v7", "mi355x", "mi350x", "gaudi2"}
     assert not holdout_chips & calibration_chips
 
 
 def test_every_holdout_row_is_predicted(card: Scorecard) -> None:
-    assert len(card.rows) == len(read_cases(HOLDOUT)) == 20
+    assert len(card.rows) == len(read_cases(HOLDOUT)) == 22
     assert not card.unpredicted  # each of these runs ran: none may be refused
 
 
 # Issue 12's note for transfer: median <= 15 %. Measured with the shipped calibration:
-# 34.4 % median, 76.5 % p90 over the 20 rows (TPU7x 40.2 % median on 16 rows, every row
-# over-predicted; MI355X/MI350X 6.3 % / 9.6 % on 2 rows each). The bounds sit just above
-# the measurements so a regression fails; tighten them when the model improves.
+# 32.9 % median, 67.7 % p90 over the 22 rows (TPU7x 40.2 % median on 16 rows, every row
+# over-predicted; MI355X 6.3 %, MI350X 9.6 %, Gaudi 2 20.4 % on 2 rows each). The bounds
+# sit just above the measurements so a regression fails; tighten them when the model
+# improves.
 def test_transfer_median_error(card: Scorecard) -> None:
-    assert card.summary()["median_abs_error"] <= 0.37  # measured 34.4 %; target 0.15
+    assert card.summary()["median_abs_error"] <= 0.35  # measured 32.9 %; target 0.15
 
 
 def test_transfer_p90_error(card: Scorecard) -> None:
-    assert card.summary()["p90_abs_error"] <= 0.80  # measured 76.5 %
+    assert card.summary()["p90_abs_error"] <= 0.72  # measured 67.7 %
 
 
 def test_no_calibration_path_reads_the_holdout() -> None:
