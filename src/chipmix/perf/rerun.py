@@ -99,15 +99,15 @@ def rerun_comm(batch: LayoutBatch, moe_layer: bool) -> tuple[Array, Array]:
 
 
 def _flops_per_token(job: Job, moe_layer: bool) -> dict[str, float]:
-    """Forward FLOPs per token of each op of one layer, unsplit (PaLM's convention for
-    attention: the full ``4·Q·T`` score and value products, no causal mask)."""
+    """Forward FLOPs per token of each op of one layer, unsplit, as the hardware runs them
+    (the attention core causal: half of the full ``4·Q·T`` score and value products)."""
     unit = LayoutBatch.of([Layout()])
     work = layer_work(job.model, job.seq_len, unit, moe_layer=moe_layer)
     out: dict[str, float] = {}
     for g in work.gemms:
         op = _op(job.model, GEMM_OPS.get(g.name, "qkv"))
         out[op] = out.get(op, 0.0) + float(g.flops[0]) / job.seq_len
-    out["attn"] = 4.0 * job.model.q_dim * job.seq_len * job.model.attention_span(job.seq_len)
+    out["attn"] = 2.0 * job.model.q_dim * job.seq_len * job.model.attention_span(job.seq_len)
     return out
 
 

@@ -145,6 +145,18 @@ def model_flops_per_token(job: Job) -> float:
     return (4.0 if job.mode == "lora" else 6.0) * n + attention
 
 
+def hardware_flops_per_token(job: Job) -> float:
+    """FLOPs per token the chips execute in one forward and backward pass (no
+    recomputation): PaLM's count with the causal attention core a masked kernel runs,
+    ``6·L·H·Q·T`` (half of PaLM's unmasked ``12·L·H·Q·T``; Dao et al. 2022, FlashAttention,
+    skips the masked blocks). HFU divides this, plus what recomputation repeats, by the peak:
+    unlike PaLM's MFU it cannot pass the chip's achievable rate on long sequences."""
+    model = job.model
+    span = model.attention_span(job.seq_len)
+    causal = 6.0 * model.num_layers * model.q_dim * job.seq_len * span
+    return model_flops_per_token(job) - causal
+
+
 @dataclass(frozen=True, slots=True)
 class _LayerTimes:
     gemm_fwd: Array
@@ -406,7 +418,7 @@ def evaluate(
     flops_per_token = model_flops_per_token(job)
     mfu = flops_per_token * tokens_per_s / (chips * peak)
     extra = recompute_flops_per_token(job, batch)
-    hfu = (flops_per_token + extra) * tokens_per_s / (chips * peak)
+    hfu = (hardware_flops_per_token(job) + extra) * tokens_per_s / (chips * peak)
     return StepResult(
         batch=batch,
         breakdown=breakdown,
