@@ -134,14 +134,15 @@ def test_fp8_recipes_keep_linear_inputs_in_fp8() -> None:
 
 
 def test_recompute_flops_follow_the_policy() -> None:
-    """HFU's extra FLOPs: the attention forward (4·L·h·s per token) for selective, a whole
-    forward (2N + attention) for full (Korthikanti §5)."""
+    """HFU's extra FLOPs: the causal attention forward (2·L·h·s per token, half of the
+    unmasked 4·L·h·s) for selective, a whole forward (2N + attention) for full
+    (Korthikanti §5)."""
     model = gpt(layers=4)
     job = Job(model=model, seq_len=S, global_batch=8)
     got = recompute_flops_per_token(
         job, LayoutBatch.of([Layout(recompute=r) for r in ("none", "selective", "full", "mlp")])
     )
-    attention = 4.0 * 4 * H * S
+    attention = 2.0 * 4 * H * S
     layer_matmuls = 2.0 * (4 * H * H + 8 * H * H)  # qkv + out, fc1 + fc2
     assert got[0] == 0.0
     assert got[1] == pytest.approx(attention)
