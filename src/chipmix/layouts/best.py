@@ -111,9 +111,14 @@ def search(
     top: int = 5,
     catalog: Catalog | str | Path | None = None,
     price_tier: str = "on-demand",
+    prune: bool = False,
     **job_and_layout: Any,
 ) -> SearchResult:
     """The best layouts for a job on ``chips`` chips of ``system``, best first.
+
+    ``prune`` skips the layouts that cannot rank among the ``top`` (`run_search`): the
+    same estimates, but the counts of feasible and rejected layouts cover only those
+    evaluated, and the result's ``layouts`` only the ``top``.
 
     Keyword arguments are `make_job`'s (mode, seq_len, global_batch, precision, tokens,
     stack) and any layout axes to pin (tp, pp, dp, cp, ep, vpp, micro_batch, zero,
@@ -128,7 +133,9 @@ def search(
     n = _chips(chips, fixed)
     tier = _tier(price_tier)  # bad input is reported before any search
     cat.check_job_size(resolved, n)  # the same limit compare, plan and budget honour
-    outcome = run_search(job, resolved, n, cat.calibration, fixed)  # every feasible layout
+    outcome = run_search(
+        job, resolved, n, cat.calibration, fixed, top if prune else None, prune=prune
+    )  # every feasible layout unless pruned
     count = min(top, outcome.feasible)
     estimates = []
     for i in range(count):

@@ -13,6 +13,7 @@ from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.common.units import GIB
 from chipmix.errors import InfeasibleError, LayoutError
+from chipmix.layouts.prune import worth_evaluating
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.memory import memory_per_chip
@@ -35,6 +36,9 @@ class SearchOutcome:
     """Layouts that pass every rule and fit in memory."""
     rejected: dict[str, int] = field(default_factory=dict)
     """Layouts rejected, by the first reason that rules them out ("memory" last)."""
+    skipped: int = 0
+    """Valid layouts never evaluated: their step time cannot rank them among the ``top``
+    asked for (``prune``; they count in neither ``feasible`` nor ``rejected``)."""
 
     def layout(self, rank: int = 0) -> Layout:
         return self.result.batch.layout(rank)
@@ -55,6 +59,8 @@ def run_search(
     calibration: Calibration,
     fixed: Mapping[str, int | str] | None = None,
     top: int | None = None,
+    *,
+    prune: bool = False,
 ) -> SearchOutcome:
     """Evaluate every layout of the space (with ``fixed`` axes pinned) and rank the
     feasible ones by tokens/s, then by memory headroom; keep the best ``top`` (all when
@@ -75,8 +81,15 @@ def run_search(
     counts = np.bincount(first, minlength=len(masks) + 1)
     rejected = {reason: int(counts[i]) for i, reason in enumerate(masks)}
 
-    candidates = batch.take(np.flatnonzero(valid))
+    rows = np.flatnonzero(valid)
     reserved = calibration.for_chip(system.chip.id).memory_reserved_gib
+    skipped = 0
+    if prune and top is not None:
+        kept = worth_evaluating(job, system, calibration, space, batch, rows, reserved, stack, top)
+        if kept is not None:
+            skipped = len(rows) - len(kept)
+            rows = rows[kept]
+    candidates = batch.take(rows)
     memory = memory_per_chip(
         job, candidates, reserved, stack=stack, capacity_bytes=system.chip.hbm_bytes
     )
@@ -95,7 +108,7 @@ def run_search(
     assert bool(np.all(result.fits)), "perf.step and perf.memory disagree on memory"
     headroom = result.memory_capacity_bytes - result.memory.total
     order = np.lexsort((-headroom, -result.tokens_per_s))
-    return SearchOutcome(_take(result, order[:top]), tried, len(order), rejected)
+    return SearchOutcome(_take(result, order[:top]), tried, len(order), rejected, skipped)
 
 
 def _take(result: StepResult, order: NDArray[np.intp]) -> StepResult:

@@ -156,14 +156,29 @@ class SearchSpace:
     def batch(self) -> LayoutBatch:
         """Every (tp, cp, pp, dp, ep) combination crossed with every (vpp, micro-batch,
         ZeRO, recompute) one, as contiguous columns (outer axes repeated, inner tiled)."""
+        return self._crossed(self.zero_values(), self.recompute_values())
+
+    def floor_batch(self) -> tuple[LayoutBatch, NDArray[np.int64]]:
+        """`batch` without its ZeRO and recomputation axes: one layout per (tp, cp, pp, dp,
+        ep, vpp, micro-batch, offload), with ZeRO stage 0 and no recomputation; and, for
+        every layout of `batch`, the index of its row here (`chipmix.layouts.prune`)."""
+        floor = self._crossed([0], [policy_code("none")])
+        dropped = len(self.zero_values()) * len(self.recompute_values())
+        offloads = len(self.offload_values())
+        # batch's row i is ((degrees · V + vpp_mb) · dropped + zero_rc) · offloads + offload
+        vpp_mb_zero_rc, offload = np.divmod(np.arange(len(floor) * dropped), offloads)
+        row = (vpp_mb_zero_rc // dropped) * offloads + offload
+        return floor, row
+
+    def _crossed(self, zero: list[int], recompute: list[int]) -> LayoutBatch:
         degrees = np.array(self.degrees(), dtype=np.int64).reshape(-1, 5)
         inner = np.array(
             list(
                 itertools.product(
                     self.vpp_values(),
                     self.micro_batch_values(),
-                    self.zero_values(),
-                    self.recompute_values(),
+                    zero,
+                    recompute,
                     self.offload_values(),
                 )
             ),

@@ -158,7 +158,7 @@ class SearchCache:
         result: Estimate | InfeasibleError
         try:
             best = search(
-                job.model, system.id, chips, top=1, catalog=self.catalog, mode=job.mode,
+                job.model, system.id, chips, top=1, catalog=self.catalog, prune=True, mode=job.mode,
                 seq_len=job.seq_len, global_batch=job.global_batch, precision=job.precision,
                 stack=job.stack, lora_rank=job.lora_rank,
             ).best  # fmt: skip

@@ -1,0 +1,93 @@
+"""The pruned layout search (`chipmix.layouts.prune`) returns what the exhaustive one does:
+the same best layouts with the same predictions, on dense and MoE models, fused and eager
+stacks, pinned axes and memory-tight jobs; and its floor is below every layout's step time."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chipmix.catalog import load_catalog
+from chipmix.errors import InfeasibleError
+from chipmix.layouts.prune import step_floor
+from chipmix.layouts.search import run_search
+from chipmix.layouts.space import SearchSpace
+from chipmix.perf.step import StepResult, evaluate
+from chipmix.perf.validity import violations
+from chipmix.workload.make import make_job
+
+CAT = load_catalog()
+
+CASES: list[tuple[str, dict[str, Any], str, int, dict[str, int | str], int]] = [
+    # model, job, system, chips, pinned axes, top
+    ("qwen3-235b-a22b", {"seq_len": 4096, "global_batch": 4096}, "p5.48xlarge", 2048, {}, 1),
+    ("qwen3-235b-a22b", {"seq_len": 4096, "global_batch": 4096}, "tpu-v5p-pod", 2048, {}, 3),
+    ("llama3-70b", {"seq_len": 8192, "global_batch": 1024}, "trn2.48xlarge", 256, {}, 1),
+    ("llama3.1-405b", {"seq_len": 8192, "global_batch": 2048}, "h100-sxm", 512, {}, 1),
+    ("llama3-8b", {"seq_len": 8192, "global_batch": 512}, "tpu-v6e-256", 512, {"zero": 1}, 2),
+    ("llama3-8b", {"seq_len": 4096, "global_batch": 256, "stack": "torchtitan"}, "h100-sxm", 64,
+     {}, 1),
+    ("mixtral-8x7b", {"seq_len": 4096, "global_batch": 512}, "azure-nd-mi300x-v5", 256,
+     {"recompute": "full"}, 1),
+]  # fmt: skip
+
+
+def _rows(result: StepResult, n: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        row: dict[str, Any] = {"layout": result.batch.layout(i)}
+        row |= result.breakdown_row(i)
+        row |= {f"mem_{f.name}": float(getattr(result.memory, f.name)[i])
+                for f in fields(result.memory)}  # fmt: skip
+        row |= {k: float(getattr(result, k)[i]) for k in ("step_time_s", "tokens_per_s", "mfu")}
+        row["hfu"] = float(result.hfu[i])
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize(("model", "shape", "system", "chips", "fixed", "top"), CASES)
+def test_pruned_search_ranks_the_same_layouts_with_the_same_numbers(
+    model: str, shape: dict[str, Any], system: str, chips: int, fixed: dict[str, int | str],
+    top: int,
+) -> None:  # fmt: skip
+    job = make_job(model, **shape)
+    resolved = CAT.system(system)
+    try:
+        full = run_search(job, resolved, chips, CAT.calibration, fixed)
+    except InfeasibleError as exc:
+        with pytest.raises(type(exc), match="^" + __import__("re").escape(str(exc)) + "$"):
+            run_search(job, resolved, chips, CAT.calibration, fixed, top, prune=True)
+        return
+    pruned = run_search(job, resolved, chips, CAT.calibration, fixed, top, prune=True)
+    count = min(top, full.feasible)
+    assert _rows(pruned.result, len(pruned.result.batch)) == _rows(full.result, count)
+    assert pruned.tried == full.tried
+    assert pruned.feasible + pruned.rejected.get("memory", 0) + pruned.skipped == (
+        full.feasible + full.rejected.get("memory", 0)
+    )
+
+
+def test_some_search_skips_most_layouts() -> None:
+    job = make_job("qwen3-235b-a22b", seq_len=4096, global_batch=4096)
+    outcome = run_search(job, CAT.system("p5.48xlarge"), 2048, CAT.calibration, top=1, prune=True)
+    assert outcome.skipped > 0.5 * (outcome.skipped + outcome.feasible)
+
+
+@pytest.mark.parametrize(("model", "shape", "system", "chips", "fixed", "top"), CASES[:5])
+def test_the_floor_is_below_every_layouts_step_time(
+    model: str, shape: dict[str, Any], system: str, chips: int, fixed: dict[str, int | str],
+    top: int,
+) -> None:  # fmt: skip
+    job = make_job(model, **shape)
+    resolved = CAT.system(system)
+    stack = CAT.calibration.stack_name(job.stack, resolved.chip.vendor)
+    space = SearchSpace(job, resolved, chips, fixed, stack)
+    batch = space.batch()
+    masks = violations(job, resolved, chips, batch, topology="tp" not in fixed)
+    rows = np.flatnonzero(~np.any(np.stack(list(masks.values())), axis=0))
+    floor = step_floor(job, resolved, CAT.calibration, space, rows)
+    step = evaluate(job, resolved, CAT.calibration, batch.take(rows)).step_time_s
+    assert np.all(floor <= step * (1.0 + 1e-12))
