@@ -4,21 +4,24 @@ The step time is a sum of non-negative terms (`chipmix.perf.step.StepBreakdown`)
 the ones that depend on the ZeRO stage (the data-parallel reduction, the optimizer) and the
 eager stack's extra work, and evaluate the rest without recomputation (a policy only adds
 work: forward ops re-run, collectives repeated): what is left is a floor under the step time
-of every layout that shares the other axes (tp, cp, pp, dp, ep, vpp, micro-batch, offload),
-found in one evaluation per such group, about 16x fewer than the layouts.
+of every layout of its group, the layouts that share every other axis (tp, cp, pp, dp, ep,
+vpp, micro-batch, offload: `SearchSpace.floor_batch`), found in one evaluation per group
+(a group holds 12 to 16 layouts).
 
-Branch and bound on that floor: the layouts with the lowest floors are evaluated in full
-(memory and step time) until ``top`` of them fit; the ``top``-th best step time among them
-bounds the answer, and only the layouts whose floor is below it can rank among the best
-``top``. The search evaluates those (in their original order, so ties break as in the
-exhaustive search) and returns exactly what the exhaustive search returns for its first
-``top`` rows; `tests/test_search_prune.py` checks both, and that the floor is below every
-layout's step time.
+Branch and bound on that floor: the layouts of the groups with the lowest floors are checked
+and evaluated in full (rules, memory, step time) until ``top`` of them fit; the ``top``-th
+best step time among them bounds the answer, and only the groups whose floor is below it can
+hold one of the best ``top``. The search evaluates those groups' layouts, in their order in
+the whole space (ties break as in the exhaustive search), and ranks exactly what the
+exhaustive search ranks first; `tests/test_search_prune.py` checks both, and that the floor
+is below every layout's step time.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,12 +29,12 @@ from numpy.typing import NDArray
 from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.layouts.space import SearchSpace
-from chipmix.perf.layout import LayoutBatch
 from chipmix.perf.memory import MemoryBreakdown, memory_per_chip
-from chipmix.perf.step import StepBreakdown, evaluate
+from chipmix.perf.step import StepResult, evaluate
+from chipmix.perf.validity import violations
 from chipmix.workload.job import Job
 
-__all__ = ["FLOOR_TERMS", "step_floor", "worth_evaluating"]
+__all__ = ["FLOOR_TERMS", "Checked", "branch_and_bound", "first_reason", "step_floor"]
 
 FLOOR_TERMS = (
     "matmul", "attention", "memory_bound", "recompute", "tp_comm", "cp_comm", "ep_comm",
@@ -42,67 +45,116 @@ without recomputation. Left out: ``dp_comm`` and ``optimizer`` (ZeRO), ``eager``
 
 MARGIN = 1e-6
 """Relative slack on the comparison of a floor with a step time (the two sum the same terms
-in different orders): a layout is skipped only when its floor is clearly above the bound."""
+in different orders): a group is skipped only when its floor is clearly above the bound."""
 
-FIRST_ROUND = 512
-"""Layouts with the lowest floors evaluated in full to find the bound (8x more each round
-in which fewer than ``top`` of them fit in memory)."""
-
-
-def _zero_memory(n: int) -> MemoryBreakdown:
-    zero = np.zeros(n)
-    return MemoryBreakdown(zero, zero, zero, zero, zero, zero)
+FIRST_GROUPS = 32
+GROWTH = 4
+"""Groups checked in the first round (the lowest floors), and the growth of the rounds."""
 
 
 def step_floor(
-    job: Job,
-    system: ResolvedSystem,
-    calibration: Calibration,
-    space: SearchSpace,
-    rows: NDArray[np.intp],
+    job: Job, system: ResolvedSystem, calibration: Calibration, space: SearchSpace
 ) -> NDArray[np.float64]:
-    """A floor under the step time of each layout ``rows`` of ``space.batch()``."""
-    floor_batch, group = space.floor_batch()
-    needed = np.zeros(len(floor_batch), dtype=np.bool_)
-    needed[group[rows]] = True
-    which = np.flatnonzero(needed)
-    compact = np.cumsum(needed) - 1
-    result = evaluate(job, system, calibration, floor_batch.take(which), _zero_memory(len(which)))
-    breakdown: StepBreakdown = result.breakdown
-    floor = np.asarray(sum(getattr(breakdown, term) for term in FLOOR_TERMS))
-    return np.asarray(floor[compact[group[rows]]])
+    """A floor under the step time of every layout of each group (`floor_batch` row) of
+    ``space``; 0 where the floor is not a finite number (a group no rule has checked)."""
+    groups = space.floor_batch()
+    zero = np.zeros(len(groups))
+    nothing = MemoryBreakdown(zero, zero, zero, zero, zero, zero)  # memory is not needed
+    with np.errstate(all="ignore"):
+        breakdown = evaluate(job, system, calibration, groups, nothing).breakdown
+        floor = np.asarray(sum(getattr(breakdown, term) for term in FLOOR_TERMS))
+    return np.where(np.isfinite(floor), floor, 0.0)
 
 
-def worth_evaluating(
+def first_reason(masks: Mapping[str, NDArray[np.bool_]], n: int) -> NDArray[np.int64]:
+    """Index of the first broken rule per layout (len(masks) where none is broken)."""
+    first = np.full(n, len(masks), dtype=np.int64)
+    for index, mask in reversed(list(enumerate(masks.values()))):
+        first = np.where(mask, index, first)
+    return first
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The layouts a pruned search checked: the ones that fit, evaluated, in the order of
+    the whole space, and how many of the others broke each rule or did not fit."""
+
+    result: StepResult
+    rejected: dict[str, int]
+    checked: int
+
+
+def branch_and_bound(
     job: Job,
     system: ResolvedSystem,
     calibration: Calibration,
     space: SearchSpace,
-    batch: LayoutBatch,
-    rows: NDArray[np.intp],
     reserved_gib: float,
     stack: str | None,
     top: int,
-) -> NDArray[np.intp] | None:
-    """The positions in ``rows`` (valid layouts of ``batch``, `space`'s batch) of the layouts
-    that may rank among the best ``top``, in order; None when every one may (an eager
-    stack, or fewer than ``top`` layouts fit in memory)."""
-    if calibration.for_stack(stack).eager is not None or len(rows) <= FIRST_ROUND:
+    topology: bool,
+) -> Checked | None:
+    """Check and evaluate the groups of ``space`` in the order of their floors, lowest
+    first, until the next floor is above the ``top``-th best step time found: every layout
+    that may rank among the best ``top`` is then evaluated. None where the floor does not
+    apply (an eager stack) or no layout fits (the exhaustive search says why)."""
+    if calibration.for_stack(stack).eager is not None:
         return None
-    floor = step_floor(job, system, calibration, space, rows)
+    floor = step_floor(job, system, calibration, space)
     order = np.argsort(floor, kind="stable")
-    size = FIRST_ROUND
     capacity = system.chip.hbm_bytes
-    while True:
-        probe = batch.take(rows[order[:size]])
-        memory = memory_per_chip(job, probe, reserved_gib, stack=stack, capacity_bytes=capacity)
+    bound = np.inf
+    parts: list[tuple[NDArray[np.intp], StepResult]] = []
+    counts: dict[str, int] = {}
+    steps = np.zeros(0)
+    start, size, checked = 0, FIRST_GROUPS, 0
+    while start < len(order) and floor[order[start]] <= bound * (1.0 + MARGIN):
+        groups = order[start : start + size]
+        groups = groups[floor[groups] <= bound * (1.0 + MARGIN)]
+        start, size = start + size, size * GROWTH
+        rows = space.members(np.sort(groups))
+        batch = space.layouts(rows)
+        checked += len(rows)
+        masks = violations(job, system, space.chips, batch, topology=topology)
+        first = first_reason(masks, len(rows))
+        for index, n in enumerate(np.bincount(first, minlength=len(masks) + 1)[:-1]):
+            reason = list(masks)[index]
+            counts[reason] = counts.get(reason, 0) + int(n)
+        valid = np.flatnonzero(first == len(masks))
+        if not len(valid):
+            continue
+        memory = memory_per_chip(
+            job, batch.take(valid), reserved_gib, stack=stack, capacity_bytes=capacity
+        )
         fits = np.flatnonzero(memory.total <= capacity)
-        if len(fits) >= top:
-            break
-        if size >= len(rows):
-            return None
-        size *= 8
-    fitting = MemoryBreakdown(*(getattr(memory, f.name)[fits] for f in fields(memory)))
-    steps = evaluate(job, system, calibration, probe.take(fits), fitting).step_time_s
-    bound = float(np.partition(steps, top - 1)[top - 1])
-    return np.flatnonzero(floor <= bound * (1.0 + MARGIN))
+        counts["memory"] = counts.get("memory", 0) + len(valid) - len(fits)
+        if not len(fits):
+            continue
+        fitting = MemoryBreakdown(*(getattr(memory, f.name)[fits] for f in fields(memory)))
+        result = evaluate(job, system, calibration, batch.take(valid[fits]), fitting)
+        parts.append((rows[valid[fits]], result))
+        steps = np.concatenate([steps, result.step_time_s])
+        if len(steps) >= top:
+            bound = float(np.partition(steps, top - 1)[top - 1])
+    if not parts:
+        return None
+    rows = np.concatenate([r for r, _ in parts])
+    result = _gather([part for _, part in parts], np.argsort(rows))
+    return Checked(result, counts, checked)
+
+
+def _gather(parts: list[StepResult], order: NDArray[np.intp]) -> StepResult:
+    """The rows ``order`` of the parts' rows one after the other."""
+
+    def join(values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, np.ndarray):
+            return np.concatenate(values)[order]
+        if isinstance(first, dict):
+            return {k: join([v[k] for v in values]) for k in first}
+        if is_dataclass(first):
+            kind: Any = type(first)
+            return kind(*(join([getattr(v, f.name) for v in values]) for f in fields(first)))
+        return first  # a figure of the job and chip, the same in every part
+
+    return join(parts)  # type: ignore[no-any-return]

@@ -13,7 +13,7 @@ from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.common.units import GIB
 from chipmix.errors import InfeasibleError, LayoutError
-from chipmix.layouts.prune import worth_evaluating
+from chipmix.layouts.prune import branch_and_bound, first_reason
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.layout import Layout, LayoutBatch
 from chipmix.perf.memory import memory_per_chip
@@ -37,19 +37,11 @@ class SearchOutcome:
     rejected: dict[str, int] = field(default_factory=dict)
     """Layouts rejected, by the first reason that rules them out ("memory" last)."""
     skipped: int = 0
-    """Valid layouts never evaluated: their step time cannot rank them among the ``top``
-    asked for (``prune``; they count in neither ``feasible`` nor ``rejected``)."""
+    """Layouts never checked nor evaluated: their step time cannot rank them among the
+    ``top`` asked for (``prune``; they count in neither ``feasible`` nor ``rejected``)."""
 
     def layout(self, rank: int = 0) -> Layout:
         return self.result.batch.layout(rank)
-
-
-def _first_reason(masks: Mapping[str, NDArray[np.bool_]], n: int) -> NDArray[np.int64]:
-    """Index of the first broken rule per layout (len(masks) where none is broken)."""
-    first = np.full(n, len(masks), dtype=np.int64)
-    for index, mask in reversed(list(enumerate(masks.values()))):
-        first = np.where(mask, index, first)
-    return first
 
 
 def run_search(
@@ -73,23 +65,23 @@ def run_search(
     fixed = dict(fixed or {})
     stack = calibration.stack_name(job.stack, system.chip.vendor)
     space = SearchSpace(job, system, chips, fixed, stack)
+    topology = "tp" not in fixed
+    reserved = calibration.for_chip(system.chip.id).memory_reserved_gib
+    tried = space.size()
+    if prune and top is not None:
+        found = branch_and_bound(job, system, calibration, space, reserved, stack, top, topology)
+        if found is not None:
+            rejected = {k: v for k, v in found.rejected.items() if v}
+            skipped = tried - found.checked
+            return _ranked(found.result, top, tried, rejected, skipped)
     batch = space.batch()
-    tried = len(batch)
-    masks = violations(job, system, chips, batch, topology="tp" not in fixed)
-    first = _first_reason(masks, tried)
+    masks = violations(job, system, chips, batch, topology=topology)
+    first = first_reason(masks, tried)
     valid = first == len(masks)
     counts = np.bincount(first, minlength=len(masks) + 1)
     rejected = {reason: int(counts[i]) for i, reason in enumerate(masks)}
 
-    rows = np.flatnonzero(valid)
-    reserved = calibration.for_chip(system.chip.id).memory_reserved_gib
-    skipped = 0
-    if prune and top is not None:
-        kept = worth_evaluating(job, system, calibration, space, batch, rows, reserved, stack, top)
-        if kept is not None:
-            skipped = len(rows) - len(kept)
-            rows = rows[kept]
-    candidates = batch.take(rows)
+    candidates = batch.take(np.flatnonzero(valid))
     memory = memory_per_chip(
         job, candidates, reserved, stack=stack, capacity_bytes=system.chip.hbm_bytes
     )
@@ -106,6 +98,14 @@ def run_search(
     result = evaluate(job, system, calibration, candidates.take(keep), kept_memory)
     # The step model reports memory the same way; a mismatch would mis-rank silently.
     assert bool(np.all(result.fits)), "perf.step and perf.memory disagree on memory"
+    return _ranked(result, top, tried, rejected, 0)
+
+
+def _ranked(
+    result: StepResult, top: int | None, tried: int, rejected: dict[str, int], skipped: int
+) -> SearchOutcome:
+    """The feasible layouts ``result`` by tokens/s, then by memory headroom (stable: ties
+    keep the space's order)."""
     headroom = result.memory_capacity_bytes - result.memory.total
     order = np.lexsort((-headroom, -result.tokens_per_s))
     return SearchOutcome(_take(result, order[:top]), tried, len(order), rejected, skipped)

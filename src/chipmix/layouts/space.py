@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -131,7 +132,7 @@ class SearchSpace:
         """Host offload is evaluated when pinned; the search keeps everything on device."""
         return [offload_code(str(self.fixed["offload"]))] if "offload" in self.fixed else [0]
 
-    # -- the cross product ---------------------------------------------------------------
+    # -- the degrees -------------------------------------------------------------------
     def degrees(self) -> list[tuple[int, int, int, int, int]]:
         """(tp, cp, pp, dp, ep) combinations whose product is the chip count (when dp is
         free) — dp fixed by the user may leave a product ≠ chips, which `perf.validity`
@@ -158,38 +159,71 @@ class SearchSpace:
         ZeRO, recompute) one, as contiguous columns (outer axes repeated, inner tiled)."""
         return self._crossed(self.zero_values(), self.recompute_values())
 
-    def floor_batch(self) -> tuple[LayoutBatch, NDArray[np.int64]]:
-        """`batch` without its ZeRO and recomputation axes: one layout per (tp, cp, pp, dp,
-        ep, vpp, micro-batch, offload), with ZeRO stage 0 and no recomputation; and, for
-        every layout of `batch`, the index of its row here (`chipmix.layouts.prune`)."""
-        floor = self._crossed([0], [policy_code("none")])
+    def size(self) -> int:
+        """The number of layouts of `batch`."""
+        return len(self._degrees) * len(self._inner(self.zero_values(), self.recompute_values()))
+
+    def layouts(self, rows: NDArray[np.intp]) -> LayoutBatch:
+        """``batch().take(rows)``, without building the whole batch."""
+        return self._crossed(self.zero_values(), self.recompute_values(), rows)
+
+    # -- groups: the layouts that differ only in ZeRO stage and recomputation -------------
+    # batch's row ((degrees · V + vpp_mb) · Z·R + zero_rc) · O + offload belongs to
+    # floor_batch's row (degrees · V + vpp_mb) · O + offload (V vpp × micro-batch values,
+    # Z ZeRO stages, R recomputation policies, O offload values).
+    def floor_batch(self) -> LayoutBatch:
+        """One layout per (tp, cp, pp, dp, ep, vpp, micro-batch, offload) of `batch`, with
+        ZeRO stage 0 and no recomputation (`chipmix.layouts.prune`)."""
+        return self._crossed([0], [policy_code("none")])
+
+    def floor_rows(self, rows: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The row of `floor_batch` (the group) of each layout ``rows`` of `batch`."""
         dropped = len(self.zero_values()) * len(self.recompute_values())
         offloads = len(self.offload_values())
-        # batch's row i is ((degrees · V + vpp_mb) · dropped + zero_rc) · offloads + offload
-        vpp_mb_zero_rc, offload = np.divmod(np.arange(len(floor) * dropped), offloads)
-        row = (vpp_mb_zero_rc // dropped) * offloads + offload
-        return floor, row
+        vpp_mb_zero_rc, offload = np.divmod(rows, offloads)
+        return np.asarray((vpp_mb_zero_rc // dropped) * offloads + offload)
 
-    def _crossed(self, zero: list[int], recompute: list[int]) -> LayoutBatch:
-        degrees = np.array(self.degrees(), dtype=np.int64).reshape(-1, 5)
-        inner = np.array(
-            list(
-                itertools.product(
-                    self.vpp_values(),
-                    self.micro_batch_values(),
-                    zero,
-                    recompute,
-                    self.offload_values(),
-                )
-            ),
-            dtype=np.int64,
-        ).reshape(-1, 5)
+    def members(self, groups: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The rows of `batch` in the groups ``groups`` (rows of `floor_batch`), in order."""
+        dropped = len(self.zero_values()) * len(self.recompute_values())
+        offloads = len(self.offload_values())
+        vpp_mb, offload = np.divmod(np.asarray(groups, dtype=np.int64), offloads)
+        within = np.arange(dropped, dtype=np.int64)
+        rows = (vpp_mb[:, None] * dropped + within[None, :]) * offloads + offload[:, None]
+        return np.sort(rows.ravel())
 
-        def outer(k: int) -> NDArray[np.int64]:
-            return np.repeat(degrees[:, k], len(inner))
+    # -- the cross product ---------------------------------------------------------------
+    @cached_property
+    def _degrees(self) -> NDArray[np.int64]:
+        return np.array(self.degrees(), dtype=np.int64).reshape(-1, 5)
 
-        def crossed(k: int) -> NDArray[np.int64]:
-            return np.tile(inner[:, k], len(degrees))
+    def _inner(self, zero: list[int], recompute: list[int]) -> NDArray[np.int64]:
+        combos = itertools.product(
+            self.vpp_values(), self.micro_batch_values(), zero, recompute, self.offload_values()
+        )
+        return np.array(list(combos), dtype=np.int64).reshape(-1, 5)
+
+    def _crossed(
+        self, zero: list[int], recompute: list[int], rows: NDArray[np.intp] | None = None
+    ) -> LayoutBatch:
+        degrees = self._degrees
+        inner = self._inner(zero, recompute)
+        if rows is None:
+
+            def outer(k: int) -> NDArray[np.int64]:
+                return np.repeat(degrees[:, k], len(inner))
+
+            def crossed(k: int) -> NDArray[np.int64]:
+                return np.tile(inner[:, k], len(degrees))
+
+        else:
+            outer_rows, inner_rows = np.divmod(np.asarray(rows, dtype=np.int64), len(inner))
+
+            def outer(k: int) -> NDArray[np.int64]:
+                return degrees[:, k][outer_rows]
+
+            def crossed(k: int) -> NDArray[np.int64]:
+                return inner[:, k][inner_rows]
 
         return LayoutBatch(
             tp=outer(0), pp=outer(2), dp=outer(3), cp=outer(1), ep=outer(4),
