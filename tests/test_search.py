@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import chipmix
 from chipmix.catalog import load_catalog
-from chipmix.layouts.search import _first_reason, run_search
+from chipmix.layouts.prune import first_reason
+from chipmix.layouts.search import run_search
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.step import evaluate
 from chipmix.perf.validity import violations
@@ -62,7 +63,7 @@ def test_memory_prefilter_agrees_with_the_step_model() -> None:
     stack = cat.calibration.stack_name(job.stack, system.chip.vendor)
     batch = SearchSpace(job, system, 64, {}, stack).batch()
     masks = violations(job, system, 64, batch)
-    valid = batch.take(np.flatnonzero(_first_reason(masks, len(batch)) == len(masks)))
+    valid = batch.take(np.flatnonzero(first_reason(masks, len(batch)) == len(masks)))
     everything = evaluate(job, system, cat.calibration, valid)
     assert outcome.feasible == int(np.sum(everything.fits))
     fastest = float(np.max(everything.tokens_per_s[everything.fits]))
