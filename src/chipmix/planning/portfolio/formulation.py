@@ -125,17 +125,24 @@ class _Matrix:
         self.vals.append(np.array(v, dtype=np.float64).ravel())
 
     def csc(self, num_cols: int) -> tuple[I64, I64, F64]:
-        from scipy.sparse import coo_matrix
-
+        """The matrix in compressed sparse columns (HiGHS's ``kColwise``): column starts,
+        row indices ascending within each column, values; entries added twice to one cell
+        are summed (in the order added). What scipy's ``coo_matrix(...).tocsc()`` gives,
+        without importing scipy.sparse (~0.15 s) for it."""
         rows = np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)
         cols = np.concatenate(self.cols) if self.cols else np.zeros(0, np.int64)
         vals = np.concatenate(self.vals) if self.vals else np.zeros(0)
-        m = coo_matrix((vals, (rows, cols)), shape=(len(self.lower), num_cols)).tocsc()
-        m.sum_duplicates()
+        order = np.lexsort((rows, cols))  # by column, then row; a cell's entries as added
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        new = np.ones(len(rows), dtype=np.bool_)
+        new[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+        first = np.flatnonzero(new)
+        values = np.add.reduceat(vals, first) if len(first) else vals
+        start = np.searchsorted(cols[first], np.arange(num_cols + 1))
         return (
-            m.indptr.astype(np.int64),
-            m.indices.astype(np.int64),
-            m.data.astype(np.float64),
+            np.asarray(start, dtype=np.int64),
+            np.asarray(rows[first], dtype=np.int64),
+            np.asarray(values, dtype=np.float64),
         )
 
 
