@@ -110,3 +110,28 @@ def test_the_groups_partition_the_space(fixed: dict[str, int | str]) -> None:
     picked = space.layouts(members)
     for axis in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute"):
         assert np.array_equal(getattr(picked, axis), getattr(batch, axis)[members])
+
+
+@pytest.mark.parametrize(
+    ("model", "stack", "fixed"),
+    [
+        ("qwen3-235b-a22b", "megatron", {}),
+        ("llama3-70b", "maxtext", {}),
+        ("llama3-8b", "neuronx-distributed", {}),
+        ("llama3-8b", "torchtitan", {"offload": "optimizer"}),
+        ("mixtral-8x7b", "megatron", {"recompute": "full", "zero": 3}),
+    ],
+)
+def test_a_group_breaks_a_rule_only_where_every_layout_of_it_does(
+    model: str, stack: str, fixed: dict[str, int | str]
+) -> None:
+    # The pruned search never checks a group whose layout with ZeRO 0 and no
+    # recomputation breaks a rule: no rule may refuse ZeRO 0 or no recomputation alone.
+    job = make_job(model, seq_len=4096, global_batch=512, stack=stack)
+    system = CAT.system("h100-sxm")
+    space = SearchSpace(job, system, 512, fixed, stack)
+    batch, groups = space.batch(), space.floor_batch()
+    broken = np.any(list(violations(job, system, 512, batch).values()), axis=0)
+    group_broken = np.any(list(violations(job, system, 512, groups).values()), axis=0)
+    members_of_broken = group_broken[space.floor_rows(np.arange(len(batch)))]
+    assert np.all(broken[members_of_broken])

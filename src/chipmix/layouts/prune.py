@@ -47,23 +47,34 @@ MARGIN = 1e-6
 """Relative slack on the comparison of a floor with a step time (the two sum the same terms
 in different orders): a group is skipped only when its floor is clearly above the bound."""
 
-FIRST_GROUPS = 32
+FIRST_GROUPS = 64
 GROWTH = 4
 """Groups checked in the first round (the lowest floors), and the growth of the rounds."""
 
 
 def step_floor(
-    job: Job, system: ResolvedSystem, calibration: Calibration, space: SearchSpace
+    job: Job,
+    system: ResolvedSystem,
+    calibration: Calibration,
+    space: SearchSpace,
+    topology: bool = True,
 ) -> NDArray[np.float64]:
     """A floor under the step time of every layout of each group (`floor_batch` row) of
-    ``space``; 0 where the floor is not a finite number (a group no rule has checked)."""
+    ``space``: 0 where it is not a finite number; infinite for a group whose layout with
+    ZeRO stage 0 and no recomputation breaks a rule (`chipmix.perf.validity`), as every
+    layout of the group then does (no rule refuses ZeRO 0 or no recomputation alone:
+    `tests/test_search_prune.py`)."""
     groups = space.floor_batch()
-    zero = np.zeros(len(groups))
+    masks = violations(job, system, space.chips, groups, topology=topology)
+    valid = np.flatnonzero(~np.any(list(masks.values()), axis=0))
+    zero = np.zeros(len(valid))
     nothing = MemoryBreakdown(zero, zero, zero, zero, zero, zero)  # memory is not needed
     with np.errstate(all="ignore"):
-        breakdown = evaluate(job, system, calibration, groups, nothing).breakdown
-        floor = np.asarray(sum(getattr(breakdown, term) for term in FLOOR_TERMS))
-    return np.where(np.isfinite(floor), floor, 0.0)
+        result = evaluate(job, system, calibration, groups.take(valid), nothing)
+        found = np.asarray(sum(getattr(result.breakdown, term) for term in FLOOR_TERMS))
+    floor = np.full(len(groups), np.inf)
+    floor[valid] = np.where(np.isfinite(found), found, 0.0)
+    return floor
 
 
 def first_reason(masks: Mapping[str, NDArray[np.bool_]], n: int) -> NDArray[np.int64]:
@@ -100,8 +111,9 @@ def branch_and_bound(
     apply (an eager stack) or no layout fits (the exhaustive search says why)."""
     if calibration.for_stack(stack).eager is not None:
         return None
-    floor = step_floor(job, system, calibration, space)
-    order = np.argsort(floor, kind="stable")
+    floor = step_floor(job, system, calibration, space, topology)
+    finite = np.flatnonzero(np.isfinite(floor))  # the groups that break no rule, then the rest
+    order = np.concatenate([finite[np.argsort(floor[finite])], np.flatnonzero(~np.isfinite(floor))])
     capacity = system.chip.hbm_bytes
     bound = np.inf
     parts: list[tuple[NDArray[np.intp], StepResult]] = []

@@ -304,10 +304,8 @@ class SolverOptions(_Strict):
     deadline_step_days: float = Field(default=7.0, gt=0)
     capacity_step: Share = 0.10
     """Relative step of an offer's capacity, the budget and the power cap."""
-    threads: int = Field(default=1, ge=0)
-    """HiGHS threads (0: its default, half the cores). One by default: HiGHS's branch and
-    bound runs on one thread, and the idle workers of more cost CPU (the example plan took
-    ~15 % less CPU on one, with the same plan)."""
+    threads: int = Field(default=0, ge=0)
+    """HiGHS threads (0: its default)."""
 
 
 class ScenarioSpec(_Strict):
