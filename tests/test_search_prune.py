@@ -30,6 +30,8 @@ CASES: list[tuple[str, dict[str, Any], str, int, dict[str, int | str], int]] = [
     ("llama3-8b", {"seq_len": 8192, "global_batch": 512}, "tpu-v6e-256", 512, {"zero": 1}, 2),
     ("llama3-8b", {"seq_len": 4096, "global_batch": 256, "stack": "torchtitan"}, "h100-sxm", 64,
      {}, 1),
+    ("llama3-8b", {"seq_len": 4096, "global_batch": 256, "stack": "pytorch"}, "h100-sxm", 16,
+     {}, 1),  # an eager stack: not pruned
     ("mixtral-8x7b", {"seq_len": 4096, "global_batch": 512}, "azure-nd-mi300x-v5", 256,
      {"recompute": "full"}, 1),
 ]  # fmt: skip
