@@ -67,6 +67,7 @@ class Prober:
         try:
             return search(
                 job.model, self.system.id, chips, top=1, catalog=self.cat, price_tier=self.tier,
+                prune=True,
                 mode=job.mode, seq_len=job.seq_len, global_batch=job.global_batch,
                 precision=job.precision, tokens=job.tokens, stack=job.stack,
                 lora_rank=job.lora_rank,
