@@ -34,8 +34,18 @@ def highspy_module() -> Any:
     return importlib.import_module("highspy")
 
 
-def new_highs(highspy: Any) -> Any:
-    """A ``Highs`` instance that prints nothing.
+_scheduler_threads: list[int] = []
+"""The thread count HiGHS's process-wide task scheduler was last started with (0: its
+default), once a solve has started it."""
+
+
+def new_highs(highspy: Any, threads: int = 0) -> Any:
+    """A ``Highs`` instance that prints nothing and runs on ``threads`` threads (0: HiGHS's
+    default).
+
+    HiGHS starts one task scheduler per process, sized by the first solve's ``threads``; a
+    later solve asking for a different count stops without a status ("Not Set"). So the
+    scheduler is reset (``Highs.resetGlobalScheduler``) when the count changes.
 
     The C library prints its banner from the constructor, before any option can be set
     (``Highs()`` takes none), straight to file descriptor 1: a command's stdout, which must
@@ -53,6 +63,11 @@ def new_highs(highspy: Any) -> Any:
         os.close(saved)
         os.close(null)
     h.setOptionValue("output_flag", False)
+    if threads:
+        h.setOptionValue("threads", threads)
+    if _scheduler_threads and _scheduler_threads[-1] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads[:] = [threads]
     return h
 
 
@@ -261,12 +276,10 @@ def solve_model(
     highspy = highspy_module()
     started = time.perf_counter() if started is None else started
     opts = pb.scenario.solver
-    h = new_highs(highspy)
+    h = new_highs(highspy, opts.threads)
     h.setOptionValue("mip_rel_gap", opts.gap)
     h.setOptionValue("time_limit", float(time_limit_s or opts.time_limit_s))
     h.setOptionValue("random_seed", 0)
-    if opts.threads:
-        h.setOptionValue("threads", opts.threads)
     lp = highspy.HighsLp()
     lp.num_col_ = model.num_cols
     lp.num_row_ = len(model.matrix.lower)
