@@ -93,3 +93,18 @@ def test_expert_data_parallel_traffic_shows_in_the_step() -> None:
     )
     dp = evaluate(job, system, cat.calibration, batch).breakdown.dp_comm
     assert dp[0] > 2.0 * dp[1]
+
+
+def test_routed_token_copies_move_four_tensors_of_hidden_each_way() -> None:
+    """Outside the expert GEMMs, each of a token's top-k copies is written and read in four
+    hand-offs of the token dispatcher (dispatched, grouped by expert, expert output
+    restored, combined; Megatron-Core token_dispatcher.py), beside the SwiGLU activation's
+    3 × expert_ffn: per token and layer, top_k · (3 f + 8 h) elements, over tp."""
+    from chipmix.perf.ops import ACT_BYTES, layer_work
+
+    model = _model(experts_=128, top_k=8, hidden=2048)
+    batch = LayoutBatch.of([Layout(tp=2, dp=8, ep=8, micro_batch=1)])
+    work = layer_work(model, 4096, batch, moe_layer=True)
+    tokens = 4096.0
+    expected = ACT_BYTES * tokens * 8 * (3 * 2048 + 8 * 2048) / 2
+    assert float(work.elementwise_parts["moe_act"][0]) == pytest.approx(expected, rel=1e-12)

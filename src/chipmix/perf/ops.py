@@ -99,7 +99,9 @@ def layer_work(
     }
     if moe_layer and model.moe is not None:
         moe = model.moe
-        routed = moe.top_k * (_act_elements(model, moe.expert_ffn_hidden_size) + 4.0 * h)
+        routed = moe.top_k * (
+            _act_elements(model, moe.expert_ffn_hidden_size) + _token_copy_elements(h)
+        )
         shared = moe.num_shared_experts * _act_elements(model, moe.expert_ffn_hidden_size)
         parts_per_token["moe_act"] = routed
         parts_per_token["act"] = shared
@@ -138,6 +140,28 @@ def _act_elements(model: ModelSpec, ffn: int) -> float:
     """Elementwise traffic of the MLP activation per token: SwiGLU reads gate and up and
     writes their product (3f); GeLU/ReLU² read and write f (2f)."""
     return 3.0 * ffn if model.mlp == "swiglu" else 2.0 * ffn
+
+
+TOKEN_COPY_PASSES = 4.0
+"""Tensors of ``top_k × hidden`` a routed token's copies pass through outside the expert
+GEMMs, each written once and read once, forward: the copies as dispatched to the expert's
+rank, the copies grouped by local expert (the grouped GEMM's input), the expert outputs
+restored to dispatch order, and the copies returned by the combine before their weighted
+sum. Megatron-Core's token dispatchers (megatron/core/transformer/moe/token_dispatcher.py)
+run exactly these hand-offs: ``alltoall`` as permute → all-to-all → sort_chunks_by_idxs →
+experts → unsort → all-to-all → unpermute; ``flex`` as the DeepEP dispatch → permute by
+expert → experts → unpermute → DeepEP combine. Their cost grows with ``top_k · hidden``
+while the experts' FLOPs grow with ``top_k · hidden · expert_ffn``, so fine-grained experts
+(narrow ``expert_ffn``, large ``top_k``) spend a large share of their time here (MegaBlocks,
+Gale et al. 2022, arXiv 2211.15841: the gather and scatter around the expert GEMMs).
+Ignores the router's top-k over the expert logits (``E`` elements per token, small)."""
+
+
+def _token_copy_elements(hidden: float) -> float:
+    """HBM elements (read + write) one routed copy of a token moves outside the expert
+    GEMMs in the forward pass: `TOKEN_COPY_PASSES` tensors of ``hidden``, each written and
+    read once."""
+    return 2.0 * TOKEN_COPY_PASSES * hidden
 
 
 def _attention_gemms(model: ModelSpec, tokens: Array, t: Array) -> list[Gemm]:
