@@ -55,6 +55,9 @@ class LayerWork:
     recomputation policy can re-run some of them."""
     adapter_gemms: list[Gemm] = field(default_factory=list)
     """LoRA adapter GEMMs (trained), when the base weights are frozen."""
+    attention_score_bytes: Array | float = 0.0
+    """HBM traffic of the attention scores in the forward pass where the stack materializes
+    them (no flash attention; `attention_score_bytes`), else 0."""
 
 
 def layer_work(
@@ -64,8 +67,10 @@ def layer_work(
     *,
     moe_layer: bool,
     lora_rank: int | None = None,
+    materialized_attention: bool = False,
 ) -> LayerWork:
-    """FLOPs and bytes of one layer's forward pass for one micro-batch on one chip."""
+    """FLOPs and bytes of one layer's forward pass for one micro-batch on one chip
+    (``materialized_attention``: the stack writes the attention scores to HBM)."""
     t = batch.tp.astype(np.float64)
     s_local = seq_len / batch.cp.astype(np.float64)
     tokens = batch.micro_batch * s_local  # tokens this chip's micro-batch holds
@@ -113,13 +118,35 @@ def layer_work(
     adapters: list[Gemm] = []
     if lora_rank is not None:
         adapters = _lora_gemms(gemms, float(lora_rank))
+    scores: Array | float = 0.0
+    if materialized_attention:
+        scores = attention_score_bytes(batch.micro_batch * heads_local, s_local, float(seq_len),
+                                       dropout=model.dropout)  # fmt: skip
     return LayerWork(
         gemms,
         np.asarray(attention_flops),
         np.asarray(elementwise_bytes),
         elementwise_parts=parts,
         adapter_gemms=adapters,
+        attention_score_bytes=scores,
     )
+
+
+def attention_score_bytes(
+    heads: Array, queries: Array | float, keys: float, *, dropout: bool
+) -> Array:
+    """Forward HBM traffic of an attention core that materializes its ``heads × queries ×
+    keys`` score matrix (Megatron-LM's attention before flash attention: QKᵀ as a batched
+    GEMM, FusedScaleMaskSoftmax, dropout, then P·V): QKᵀ writes the bf16 scores, the
+    softmax reads them and writes its output, P·V reads it (8 bytes per score); attention
+    dropout adds a read, a write and a 1-byte mask (5 more). These are the tensors
+    Korthikanti et al. 2022 (arXiv 2205.05198, §4.1) count as ``5·a·s²·b`` bytes of
+    activations; flash attention (Dao et al. 2022, arXiv 2205.14135) never writes them. The
+    backward pass moves them again in the ratio the attention core's backward takes
+    (`chipmix.perf.step`). The whole score matrix is written (the causal mask is applied
+    to it, not skipped)."""
+    per_score = 8.0 + (5.0 if dropout else 0.0)
+    return np.asarray(per_score * heads * queries * keys)
 
 
 def logits_work(model: ModelSpec, seq_len: int, batch: LayoutBatch) -> tuple[Gemm, Array]:

@@ -59,7 +59,9 @@ def op_times(
     for part, bytes_ in work.elementwise_parts.items():
         op = ELEMENTWISE_OPS.get(part, "norm")
         out[op] = out.get(op, zero) + rates.memory_time(bytes_)
-    out["attn"] = attention.attention_time(work.attention_flops)
+    out["attn"] = attention.attention_time(work.attention_flops) + attention.memory_time(
+        work.attention_score_bytes
+    )
     return out
 
 

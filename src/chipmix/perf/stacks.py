@@ -46,6 +46,12 @@ class StackTraits:
     ep_dispatch_dedup: bool = False
     """The MoE token dispatcher sends a token over the scale-out network once per
     destination domain (DeepEP / HybridEP; `chipmix.perf.experts`)."""
+    materialized_attention: bool = False
+    """The attention core writes its score matrix to HBM (no flash attention): Megatron-LM
+    before Megatron-Core, whose attention was a batched QKᵀ GEMM, FusedScaleMaskSoftmax and
+    dropout (`chipmix.perf.ops.attention_score_bytes`). Its time only: activation memory
+    still keeps no score matrix (such runs recompute their attention core, selectively or
+    in full; Korthikanti et al. 2022)."""
     vocab_tiling: bool = False
     """Can compute the output layer and loss in tiles of tokens (MaxText
     ``num_vocab_tiling``); a job that does not state ``loss_tiles`` gets the fewest tiles
@@ -85,6 +91,17 @@ _MEGATRON_BRIDGE = replace(
     ep_dispatch_dedup=True,
     source=_MEGATRON.source + "; Megatron-Bridge performance recipes: flex (DeepEP/HybridEP) "
     "token dispatcher",
+)
+
+# Megatron-LM as published before Megatron-Core (2019-2022 papers and releases): the same
+# memory traits, attention through megatron/model/fused_softmax.py (FusedScaleMaskSoftmax)
+# between two batched GEMMs; flash attention came with Megatron-Core's Transformer Engine
+# layers.
+_MEGATRON_LM = replace(
+    _MEGATRON,
+    materialized_attention=True,
+    source=_MEGATRON.source + "; Megatron-LM before Megatron-Core: FusedScaleMaskSoftmax "
+    "attention (megatron/model/fused_softmax.py)",
 )
 
 _MAXTEXT = StackTraits(
@@ -150,6 +167,7 @@ STACK_FAMILIES: dict[str, StackTraits] = {
     "megatron": _MEGATRON,
     "nemo": _MEGATRON,
     "megatron-bridge": _MEGATRON_BRIDGE,
+    "megatron-lm": _MEGATRON_LM,
     "mlperf-nvidia": _MEGATRON,
     "primus": _MEGATRON,
     "maxtext": _MAXTEXT,

@@ -258,8 +258,12 @@ def evaluate(
     dense_layers = layers_per_stage - moe_layers
 
     # -- compute per micro-batch on the fullest stage -----------------------------------
-    dense_work = layer_work(model, job.seq_len, batch, moe_layer=False, lora_rank=lora_rank)
-    moe_work = layer_work(model, job.seq_len, batch, moe_layer=True, lora_rank=lora_rank)
+    traits = stack_traits(stack)
+    unfused = traits.materialized_attention
+    dense_work = layer_work(model, job.seq_len, batch, moe_layer=False, lora_rank=lora_rank,
+                            materialized_attention=unfused)  # fmt: skip
+    moe_work = layer_work(model, job.seq_len, batch, moe_layer=True, lora_rank=lora_rank,
+                          materialized_attention=unfused)  # fmt: skip
     dense = _layer_times(model, dense_work, bf16, low, recipe, frozen)
     moe = _layer_times(model, moe_work, bf16, low, recipe, frozen)
 
@@ -291,7 +295,6 @@ def evaluate(
     tp_passes = dense_layers * (8.0 + tp_dense) + moe_layers * (8.0 + tp_moe)
     tp_mb = tp_passes * tp_one * (1.0 - stack_cal.tp_overlap)
 
-    traits = stack_traits(stack)
     # -- context parallel, in the variants the stack offers (the faster one counts):
     # ring attention passes K and V chunks cp−1 times per layer forward, K/V and their
     # gradients backward (Liu et al. 2023, arXiv 2310.01889), overlapped with the attention

@@ -134,6 +134,9 @@ class Case:
         for parent, word, stack in FRAMEWORK_STACKS:
             if self.row.stack == parent and word in text:
                 return stack
+        core = any(later in text for later in MEGATRON_CORE_WORDS)
+        if self.row.stack == "megatron" and "megatron-lm" in text and not core:
+            return "megatron-lm"
         return self.row.stack
 
     @property
@@ -155,6 +158,11 @@ FRAMEWORK_STACKS: tuple[tuple[str, str, str], ...] = (
 )
 """(row stack, word of its framework column, the stack it names): releases that ship as a
 stack of their own on top of the row's (their calibration inherits from it)."""
+
+MEGATRON_CORE_WORDS = ("megatron-core", "mcore", "nemo", "megatron-bridge")
+"""Words of a ``framework`` that name Megatron-Core or a stack built on it: a Megatron-LM
+row that names none of them ran Megatron-LM's own layers, before Megatron-Core (stack
+``megatron-lm``, `chipmix.perf.stacks`)."""
 
 _RECIPE_WORDS: tuple[tuple[str, str], ...] = (
     ("nvfp4", "nvfp4"),
