@@ -39,16 +39,17 @@ def test_every_holdout_row_is_predicted(card: Scorecard) -> None:
 
 
 # Issue 12's note for transfer: median <= 15 %. Measured with the shipped calibration:
-# 31.9 % median, 57.7 % p90 over the 22 rows (TPU7x 39.7 % median on 16 rows, every row
-# over-predicted; MI355X 6.3 %, MI350X 9.7 %, Gaudi 2 20.4 % on 2 rows each). The bounds
+# 27.8 % median, 53.7 % p90 over the 22 rows (TPU7x 30.2 % median on 16 rows; MI355X
+# 6.4 %, MI350X 10.6 %, Gaudi 2 20.4 % on 2 rows each; 31.9 % / 57.7 % before the MoE
+# token copies and Megatron-LM's unfused attention were counted). The bounds
 # sit just above the measurements so a regression fails; tighten them when the model
 # improves.
 def test_transfer_median_error(card: Scorecard) -> None:
-    assert card.summary()["median_abs_error"] <= 0.34  # measured 31.9 %; target 0.15
+    assert card.summary()["median_abs_error"] <= 0.29  # measured 27.8 %; target 0.15
 
 
 def test_transfer_p90_error(card: Scorecard) -> None:
-    assert card.summary()["p90_abs_error"] <= 0.62  # measured 57.7 %
+    assert card.summary()["p90_abs_error"] <= 0.56  # measured 53.7 %
 
 
 def test_no_calibration_path_reads_the_holdout() -> None:
