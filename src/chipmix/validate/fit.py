@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from scipy.linalg import cho_factor, cho_solve
 from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalibration
 from chipmix.catalog.catalog import Catalog
 from chipmix.perf.layout import Layout, LayoutBatch
+from chipmix.perf.memory import MemoryBreakdown, memory_per_chip
 from chipmix.perf.step import evaluate
 from chipmix.validate.calibration_file import write_fitted
 from chipmix.validate.cases import Case, source_key
@@ -143,6 +144,22 @@ class _Problem:
         self.systems = [catalog.system(c.row.chip) for c in self.cases]
         self.log_published = np.log([c.row.value for c in self.cases])
         self.batches = [LayoutBatch.of([layout]) for layout in self.layouts]
+        # Memory per chip depends on the row alone (its job, layout and the chip's reserved
+        # memory, which is not fitted), never on the fitted parameters: computed once per
+        # row here and handed to every evaluation of that row.
+        self.memory = [
+            memory_per_chip(
+                job,
+                batch,
+                float(h_chip["memory_reserved_gib"]),
+                stack=self.prior.stack_name(job.stack, system.chip.vendor),
+                capacity_bytes=system.chip.hbm_bytes,
+            )
+            for job, batch, system, h_chip in zip(
+                self.jobs, self.batches, self.systems, self.hierarchy.chip_base, strict=True
+            )
+        ]
+        self.case_slots = [np.asarray(s, dtype=np.intp) for s in self.hierarchy.case_slots]
 
     def log_errors(self, i: int, u: Array) -> Array:
         """log(predicted / published) of case ``i`` under each row of ``u`` (points × slots)."""
@@ -159,9 +176,17 @@ class _Problem:
             (chip_values if param.scope == "chip" else stack_values)[param.name] = value
         chip = ChipCalibration.model_construct(**chip_values)
         stack = StackCalibration.model_construct(**stack_values)
-        batch = self.batches[i].take(np.zeros(n, dtype=np.intp))
+        same = np.zeros(n, dtype=np.intp)
+        batch = self.batches[i].take(same)
+        memory = self.memory[i]
         result = evaluate(
-            self.jobs[i], self.systems[i], self.prior, batch, chip_cal=chip, stack_cal=stack
+            self.jobs[i],
+            self.systems[i],
+            self.prior,
+            batch,
+            MemoryBreakdown(*(getattr(memory, f.name)[same] for f in fields(memory))),
+            chip_cal=chip,
+            stack_cal=stack,
         )
         tps = np.asarray(result.tokens_per_s, dtype=np.float64)
         case = self.cases[i]
@@ -192,31 +217,30 @@ def fit_folds(
         live = [f for f in folds if not f.done]
         if not live:
             break
-        errors = {id(f): np.zeros(n_cases) for f in live}
-        slopes = {id(f): np.zeros((n_cases, n_slots)) for f in live}
+        trials = np.stack([f.trial for f in live])
+        masks = np.stack([f.mask for f in live])
+        actives = np.stack([f.active for f in live])
+        errors = np.zeros((len(live), n_cases))
+        slopes = np.zeros((len(live), n_cases, n_slots))
         for i in range(n_cases):
-            points: list[Array] = []
-            layout: list[tuple[int, int, list[int]]] = []  # (fold, first row, slots)
-            for k, f in enumerate(live):
-                if not f.mask[i]:
-                    continue
-                touched = [s for s in h.case_slots[i] if f.active[s]]
-                base = f.trial
-                block = np.repeat(base[None, :], 1 + len(touched), axis=0)
-                for r, s in enumerate(touched, start=1):
-                    block[r, s] += _STEP
-                layout.append((k, len(points), touched))
-                points.extend(block)
-            if not points:
+            # Per fold training on row i: its trial, then one point per active slot of the
+            # row moved by the finite-difference step (fold by fold, slots in order).
+            fold = np.flatnonzero(masks[:, i])
+            if len(fold) == 0:
                 continue
-            e = problem.log_errors(i, np.asarray(points))
-            for k, start, touched in layout:
-                f = live[k]
-                errors[id(f)][i] = e[start]
-                for r, s in enumerate(touched, start=1):
-                    slopes[id(f)][i, s] = (e[start + r] - e[start]) / _STEP
-        for f in live:
-            f.step(errors[id(f)], slopes[id(f)], tau * f.reg.strength)
+            slots = problem.case_slots[i]
+            touched = actives[fold][:, slots]
+            which, column = np.nonzero(touched)
+            counts = 1 + touched.sum(axis=1)
+            starts = np.cumsum(counts) - counts
+            points = np.repeat(trials[fold], counts, axis=0)
+            moved = starts[which] + 1 + (np.arange(len(which)) - (starts[which] - which))
+            points[moved, slots[column]] += _STEP
+            e = problem.log_errors(i, points)
+            errors[fold, i] = e[starts]
+            slopes[fold[which], i, slots[column]] = (e[moved] - e[starts[which]]) / _STEP
+        for k, f in enumerate(live):
+            f.step(errors[k], slopes[k], tau * f.reg.strength)
     return [f.result() for f in folds]
 
 
