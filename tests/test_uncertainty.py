@@ -25,6 +25,7 @@ from chipmix.uncertainty.interval import (
     ErrorModel,
     Interval,
     Residual,
+    _median,
     error_model,
 )
 from chipmix.validate.cases import DEFAULT_CASES, read_cases
@@ -291,3 +292,10 @@ def test_budget_runs_carry_their_interval_and_evidence() -> None:
     line = json.loads(out.output)["lines"][0]
     assert line["runs_p10"] < line["runs"] < line["runs_p90"]
     assert line["evidence"]
+
+
+def test_the_fast_median_is_numpys_exactly() -> None:
+    rng = np.random.default_rng(0)
+    for n in [*range(1, 40), 91]:
+        x = rng.normal(0.0, 0.3, n)
+        assert _median(x) == float(np.median(x))

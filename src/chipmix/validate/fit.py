@@ -232,13 +232,13 @@ def fit_folds(
             touched = actives[fold][:, slots]
             which, column = np.nonzero(touched)
             counts = 1 + touched.sum(axis=1)
-            starts = np.cumsum(counts) - counts
+            first = np.cumsum(counts) - counts
             points = np.repeat(trials[fold], counts, axis=0)
-            moved = starts[which] + 1 + (np.arange(len(which)) - (starts[which] - which))
+            moved = first[which] + 1 + (np.arange(len(which)) - (first[which] - which))
             points[moved, slots[column]] += _STEP
             e = problem.log_errors(i, points)
-            errors[fold, i] = e[starts]
-            slopes[fold[which], i, slots[column]] = (e[moved] - e[starts[which]]) / _STEP
+            errors[fold, i] = e[first]
+            slopes[fold[which], i, slots[column]] = (e[moved] - e[first[which]]) / _STEP
         for k, f in enumerate(live):
             f.step(errors[k], slopes[k], tau * f.reg.strength)
     return [f.result() for f in folds]

@@ -100,20 +100,26 @@ def inner_folds(groups: Sequence[str], k: int = INNER_FOLDS) -> NDArray[np.int64
 
 
 def _gauss_newton(
-    rw: Array, jw: Array, x_star: Array, keep: NDArray[np.bool_], widths: Array
-) -> Array:
+    rw: Array, jw: Array, x_star: Array, keep: NDArray[np.bool_], widths: Sequence[Array]
+) -> list[Array]:
     """One Gauss–Newton step from ``x_star`` of the robust, shrunk objective with the robust
-    residuals ``rw`` and their slopes ``jw`` (rows × active slots) taken at ``x_star``; the
+    residuals ``rw`` and their slopes ``jw`` (rows × active slots) taken at ``x_star``, one
+    per set of prior ``widths`` (the data's normal equations are formed once for all); the
     slots not in ``keep`` (too few rows in this training set) go to 0."""
     fixed = ~keep
     rhs = rw - jw[:, fixed] @ x_star[fixed] if np.any(fixed) else rw
     j = jw[:, keep]
-    inv = 1.0 / widths[keep] ** 2
-    normal = np.einsum("ij,ik->jk", j, j) + np.diag(inv)
-    gradient = np.einsum("ij,i->j", j, rhs) + inv * x_star[keep]
-    x = np.where(keep, x_star, 0.0)
-    x[keep] -= cho_solve(cho_factor(normal), gradient)
-    return x
+    data_normal = np.einsum("ij,ik->jk", j, j)
+    data_gradient = np.einsum("ij,i->j", j, rhs)
+    steps = []
+    for width in widths:
+        inv = 1.0 / width[keep] ** 2
+        normal = data_normal + np.diag(inv)
+        gradient = data_gradient + inv * x_star[keep]
+        x = np.where(keep, x_star, 0.0)
+        x[keep] -= cho_solve(cho_factor(normal), gradient)
+        steps.append(x)
+    return steps
 
 
 def choose_regularization(
@@ -148,8 +154,11 @@ def choose_regularization(
         for k in np.unique(inner):
             fit_rows = inner != k
             keep = rows_in[fit_rows].sum(axis=0) >= MIN_ROWS
-            for reg in (r for r in GRID if r.robust_scale == scale):
-                x = _gauss_newton(rw[fit_rows], jw[fit_rows], x_star, keep, widths * reg.strength)
+            regs = [r for r in GRID if r.robust_scale == scale]
+            steps = _gauss_newton(
+                rw[fit_rows], jw[fit_rows], x_star, keep, [widths * r.strength for r in regs]
+            )
+            for reg, x in zip(regs, steps, strict=True):
                 scores[reg].append(errors[~fit_rows] + slopes[~fit_rows] @ (x - x_star))
     best, best_score = GRID[0], np.inf
     for reg in GRID:
@@ -163,6 +172,6 @@ def choose_regularization(
         slopes * robust_slope(errors, best.robust_scale)[:, None],
         x_star,
         every,
-        widths * best.strength,
-    )
+        [widths * best.strength],
+    )[0]
     return best, start
