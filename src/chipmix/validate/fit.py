@@ -160,6 +160,17 @@ class _Problem:
             )
         ]
         self.case_slots = [np.asarray(s, dtype=np.intp) for s in self.hierarchy.case_slots]
+        # Per row, the fitted parameters it depends on: (parameter, prior in the fit space,
+        # the slots whose deviations move it).
+        h = self.hierarchy
+        self.moved = [
+            [
+                (param, h.x0[i][j], np.asarray(h.chains[i][j], dtype=np.intp))
+                for j, param in enumerate(FIT_PARAMETERS)
+                if h.chains[i][j]
+            ]
+            for i in range(len(self.cases))
+        ]
 
     def log_errors(self, i: int, u: Array) -> Array:
         """log(predicted / published) of case ``i`` under each row of ``u`` (points × slots)."""
@@ -167,12 +178,8 @@ class _Problem:
         n = u.shape[0]
         chip_values: dict[str, Any] = dict(h.chip_base[i])
         stack_values: dict[str, Any] = dict(h.stack_base[i])
-        for j, param in enumerate(FIT_PARAMETERS):
-            chain = h.chains[i][j]
-            if not chain:
-                continue
-            x = h.x0[i][j] + u[:, chain].sum(axis=1)
-            value = param.natural(x)
+        for param, x0, chain in self.moved[i]:
+            value = param.natural(x0 + u[:, chain].sum(axis=1))
             (chip_values if param.scope == "chip" else stack_values)[param.name] = value
         chip = ChipCalibration.model_construct(**chip_values)
         stack = StackCalibration.model_construct(**stack_values)
