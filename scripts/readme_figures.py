@@ -1,7 +1,11 @@
 """The README's figures that come from running chipmix, computed rather than typed.
 
-Two kinds, both rewritten by ``scripts/update-readme`` (and after ``scripts/prediction-error``):
+Three kinds, rewritten by ``scripts/update-readme`` (and, but for the first, after
+``scripts/prediction-error``):
 
+- the transfer table between the ``transfer`` markers (``--transfer``; `transfer_table`): the
+  extra published rows (chips the base set lacks) with the shipped calibration and held out
+  by chip;
 - the worked vendor claim between the ``vendor-claim`` markers (``readme_claim.py``);
 - figures quoted in prose, each wrapped in a marker that says how to compute it::
 
@@ -28,6 +32,9 @@ Two kinds, both rewritten by ``scripts/update-readme`` (and after ``scripts/pred
       the number of published rows in the shipped case file ("91 rows").
   ``fp8-gain MODEL SYSTEM CHIPS``
       tokens/s in fp8 over bf16 for that job (tp 1, pp 1, 4,096 × 64), as "1.2×".
+  ``transfer CHIP in|out median|p90``
+      a cell of the transfer table (CHIP ``all`` for its last line): with the shipped
+      calibration (``in``) or held out by chip (``out``).
   ``bench within``
       the largest |error| of the stored training steps in ``measurements/`` against the
       calibration fitted from their own files, rounded up ("6%").
@@ -120,6 +127,64 @@ def from_table(text: str, table: str, column: str, op: str, cases: str) -> str:
     if op == "within":
         return f"{mags[-1]}%"
     raise ValueError(f"unknown operation {op!r} (signed, abs, within)")
+
+
+# -- the transfer table ------------------------------------------------------------------------
+TRANSFER = ("<!-- transfer:start -->", "<!-- transfer:end -->")
+TRANSFER_COLUMNS = {("in", "median"): 2, ("in", "p90"): 3, ("out", "median"): 4, ("out", "p90"): 5}
+
+
+def _cell(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def transfer_table() -> str:
+    """The extra published rows (chips the base set lacks) per chip: with the shipped
+    calibration and held out by chip (leave one chip out over both files: each chip's rows
+    predicted by a calibration fitted on the other chips)."""
+    from chipmix.catalog import load_catalog
+    from chipmix.validate.cases import DEFAULT_CASES, EXTRA_CASES, read_case_files
+    from chipmix.validate.crossval import cross_validate
+    from chipmix.validate.score import Scorecard, score_cases
+
+    catalog = load_catalog()
+    both = read_case_files([DEFAULT_CASES, EXTRA_CASES])
+    extra = read_case_files([EXTRA_CASES])
+    fitted = score_cases(extra, catalog).rows
+    ids = {c.id for c in extra}
+    held = [r for r in cross_validate(both, catalog, "chip").rows if r.id in ids]
+    lines = [
+        "| chip | rows | shipped calibration: median | p90 | held out by chip: median | p90 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    chips = sorted({c.row.chip for c in extra})
+    for chip in [*chips, "all"]:
+        pair = [[r for r in rows if chip in ("all", r.chip)] for rows in (fitted, held)]
+        a, b = (Scorecard(rows).summary() for rows in pair)
+        name = f"all {len(extra)} extra rows" if chip == "all" else chip
+        lines.append(
+            f"| {name} | {a['count']} | {_cell(a['median_abs_error'])} | "
+            f"{_cell(a['p90_abs_error'])} | {_cell(b['median_abs_error'])} | "
+            f"{_cell(b['p90_abs_error'])} |"
+        )
+    return "\n".join(lines)
+
+
+def with_transfer_table(text: str) -> str:
+    """``text`` with the transfer table recomputed between its markers."""
+    start, end = TRANSFER
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{transfer_table()}\n{end}{rest.split(end, 1)[1]}"
+
+
+def transfer(chip: str, column: str, stat: str) -> str:
+    start, end = TRANSFER
+    block = README.read_text(encoding="utf-8").split(start, 1)[1].split(end, 1)[0]
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == chip or (chip == "all" and cells[0].startswith("all ")):
+            return f"{_round(_percent(cells[TRANSFER_COLUMNS[column, stat]]))}%"
+    raise ValueError(f"no line of the transfer table for {chip!r}")
 
 
 # -- figures computed by chipmix ---------------------------------------------------------------
@@ -229,6 +294,7 @@ def figure(spec: str, text: str) -> str:
         "cases": cases,
         "fp8-gain": fp8_gain,
         "bench": bench,
+        "transfer": transfer,
     }
     if words and words[0] in TABLES and len(words) == 4:
         return from_table(text, *words)
@@ -261,8 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a figure is stale")
     parser.add_argument("--no-claim", action="store_true", help="leave the vendor claim alone")
+    parser.add_argument(
+        "--transfer", action="store_true", help="recompute the transfer table (a minute or two)"
+    )
     args = parser.parse_args(argv)
     stale = False
+    if args.transfer and not args.check:
+        README.write_text(with_transfer_table(README.read_text(encoding="utf-8")), "utf-8")
     if not args.no_claim:
         stale |= _claim().update(README, check=args.check)
     text = README.read_text(encoding="utf-8")

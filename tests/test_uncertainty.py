@@ -28,7 +28,7 @@ from chipmix.uncertainty.interval import (
     _median,
     error_model,
 )
-from chipmix.validate.cases import DEFAULT_CASES, read_cases
+from chipmix.validate.cases import CALIBRATION_CASES, read_case_files, read_cases
 from chipmix.validate.prediction_error import inputs_fingerprint, nested_coverage
 
 runner = CliRunner()
@@ -43,7 +43,7 @@ def test_residual_file_is_current() -> None:
 
     raw = read_yaml(DATA_FILE)
     assert raw["fingerprint"] == inputs_fingerprint(), "run scripts/prediction-error"
-    ids = {c.id for c in read_cases(DEFAULT_CASES)}
+    ids = {c.id for c in read_case_files(CALIBRATION_CASES)}
     assert {r["id"] for r in raw["residuals"]} <= ids
     assert {r["split"] for r in raw["residuals"]} == {"source", "chip"}
 

@@ -17,14 +17,24 @@ from chipmix.catalog.calibration import Calibration, ChipCalibration
 from chipmix.catalog.catalog import DATA_DIR, FITTED_CALIBRATION
 from chipmix.cli import app, main
 from chipmix.errors import FileFormatError
-from chipmix.validate.cases import DEFAULT_CASES, _case, read_cases, recipe_from_detail
+from chipmix.validate.cases import (
+    CALIBRATION_CASES,
+    DEFAULT_CASES,
+    EXTRA_CASES,
+    _case,
+    read_case_files,
+    read_cases,
+    recipe_from_detail,
+)
 from chipmix.validate.crossval import cross_validate, leave_one_source_out, source_key
-from chipmix.validate.fit import fit_calibration
+from chipmix.validate.fit import FitResult, fit_calibration
 from chipmix.validate.score import predict_case, score_cases
 from chipmix.workload import load_model
 
 CATALOG = load_catalog()
 CASES = read_cases()
+EVIDENCE = read_case_files(CALIBRATION_CASES)
+"""Every row the shipped calibration is fitted on (`CALIBRATION_CASES`)."""
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +95,8 @@ def test_no_code_constant_names_a_run_or_a_source() -> None:
     code = "\n".join(
         p.read_text(encoding="utf-8") for p in Path(chipmix.__file__).parent.rglob("*.py")
     )
-    names = {c.id for c in CASES} | {source_key(c) for c in CASES}
+    rows = read_case_files([DEFAULT_CASES, EXTRA_CASES])
+    names = {c.id for c in rows} | {source_key(c) for c in rows}
     assert not [n for n in names if len(n) > 6 and n in code]
 
 
@@ -158,17 +169,22 @@ def test_fp4_is_a_training_precision() -> None:
     assert json.loads(result.stdout)["tokens_per_s"] > 0
 
 
-def test_shipped_calibration_is_what_calibrate_produces() -> None:
+@pytest.fixture(scope="module")
+def refit() -> FitResult:
+    """What `chipmix calibrate` fits by default (`CALIBRATION_CASES`)."""
+    return fit_calibration(EVIDENCE, CATALOG)
+
+
+def test_shipped_calibration_is_what_calibrate_produces(refit: FitResult) -> None:
     shipped = yaml.safe_load((DATA_DIR / FITTED_CALIBRATION).read_text(encoding="utf-8"))
-    refit = fit_calibration(CASES, CATALOG)
     fitted = {(p["scope"], p["key"], p["name"]): p["fitted"] for p in refit.parameters}
     assert {(p["scope"], p["key"], p["name"]) for p in shipped["parameters"]} == set(fitted)
     for p in shipped["parameters"]:
         assert p["fitted"] == pytest.approx(fitted[(p["scope"], p["key"], p["name"])], rel=1e-3)
 
 
-def test_no_parameter_is_fitted_from_a_single_row() -> None:
-    assert all(p["rows"] >= 2 for p in fit_calibration(CASES, CATALOG).parameters)
+def test_no_parameter_is_fitted_from_a_single_row(refit: FitResult) -> None:
+    assert all(p["rows"] >= 2 for p in refit.parameters)
 
 
 def test_one_chips_calibration_does_not_move_another_chips_predictions() -> None:

@@ -16,9 +16,11 @@ __all__ = ["calibrate", "validate"]
 
 def validate(
     cases: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            "--cases", help="CSV in the published-measurement schema (default: the shipped cases)."
+            "--cases",
+            help="CSV in the published-measurement schema (default: the shipped base set "
+            "published_training.csv); repeat it to score the union of several files.",
         ),
     ] = None,
     cross_validate: Annotated[
@@ -65,7 +67,7 @@ def validate(
     from chipmix.catalog import load_catalog
     from chipmix.report.render import print_json
     from chipmix.report.validate_table import scorecard_markdown, scorecard_tables
-    from chipmix.validate.cases import DEFAULT_CASES, read_cases
+    from chipmix.validate.cases import DEFAULT_CASES, read_case_files
     from chipmix.validate.crossval import CROSS_VALIDATIONS
     from chipmix.validate.crossval import cross_validate as refit_without
     from chipmix.validate.prediction_error import with_intervals
@@ -78,10 +80,19 @@ def validate(
         if cross_validate is None
         else check_choice("--cross-validate", cross_validate, CROSS_VALIDATIONS)
     )
-    input_file(cases, "--cases")
+    files = _case_files(cases, [DEFAULT_CASES])
     cat = load_catalog(catalog)
-    if cases is not None and is_serving_file(cases):  # the published-serving schema
-        from chipmix.validate.serve_cases import read_serve_cases
+    serving_files = [f for f in files if is_serving_file(f)]
+    if serving_files and len(serving_files) < len(files):
+        from chipmix.errors import InputError
+
+        raise InputError(
+            f"--cases: {serving_files[0]} is in the published-serving schema and "
+            f"{next(f for f in files if f not in serving_files)} in the training one; "
+            "score one schema at a time"
+        )
+    if serving_files:  # the published-serving schema
+        from chipmix.validate.serve_cases import read_serve_case_files
         from chipmix.validate.serve_crossval import serve_leave_one_source_out
         from chipmix.validate.serve_score import score_serve_cases
 
@@ -91,14 +102,14 @@ def validate(
             raise InputError(
                 "serving cases cross-validate by source only (--cross-validate source)"
             )
-        serving = read_serve_cases(cases)
+        serving = read_serve_case_files(files)
         card = score_serve_cases(serving, cat)
         cross = serve_leave_one_source_out(serving, cat) if (by or markdown) else None
         if markdown:
             print(scorecard_markdown(card, cross))
             return
     else:
-        rows = read_cases(cases or DEFAULT_CASES)
+        rows = read_case_files(files)
         if by is not None and report is None and not markdown:  # only the refitted scores
             shown = with_intervals(refit_without(rows, cat, by), rows, cat)
             if fmt == "json":
@@ -121,7 +132,7 @@ def validate(
             shown,
             vendors,
             in_sample=card if cross is not None else None,
-            cases=str(cases) if cases else "",
+            cases=", ".join(map(str, cases)) if cases else "",
             **report_context(catalog),
         )
         write_report(page, report)
@@ -133,7 +144,7 @@ def validate(
 
 def _validate_bench(
     db: Path | None, fit_db: Path | None, fmt: str, catalog: Path | None,
-    cases: Path | None, cross_validate: str | None, markdown: bool, report: Path | None,
+    cases: list[Path] | None, cross_validate: str | None, markdown: bool, report: Path | None,
 ) -> None:  # fmt: skip
     from chipmix.bench.score import score_bench
     from chipmix.errors import InputError
@@ -173,9 +184,11 @@ def calibrate(
         Path | None, typer.Option("--db", help="Bench results file (with --from-bench).")
     ] = None,
     cases: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            "--cases", help="CSV in the published-measurement schema (default: the shipped cases)."
+            "--cases",
+            help="CSV in the published-measurement schema; repeat it to fit the union of "
+            "several files (default: the shipped base set published_training.csv).",
         ),
     ] = None,
     json_out: JsonOpt = False,
@@ -185,10 +198,10 @@ def calibrate(
     with --from-bench, fit the measured chips and write a catalog overlay folder."""
     from chipmix.catalog import load_catalog
     from chipmix.report.render import console, print_json
-    from chipmix.validate.cases import DEFAULT_CASES, read_cases
+    from chipmix.validate.cases import CALIBRATION_CASES, read_case_files
     from chipmix.validate.fit import fit_calibration, write_calibration
 
-    input_file(cases, "--cases")
+    case_files = _case_files(cases, list(CALIBRATION_CASES))
     if from_bench:
         output_folder(out, "--out")
     else:
@@ -209,7 +222,7 @@ def calibrate(
         from chipmix.errors import InputError
 
         raise InputError("give --out FILE for the fitted calibration")
-    result = fit_calibration(read_cases(cases or DEFAULT_CASES), load_catalog(catalog))
+    result = fit_calibration(read_case_files(case_files), load_catalog(catalog))
     write_calibration(result, out)
     if json_out:
         print_json(
@@ -220,3 +233,10 @@ def calibrate(
         f"wrote {len(result.parameters)} fitted parameters from "
         f"{len(result.cases_used)} cases to {out}"
     )
+
+
+def _case_files(given: list[Path] | None, default: list[Path]) -> list[Path]:
+    """The ``--cases`` files (each must be a readable file), or ``default`` when none."""
+    for path in given or []:
+        input_file(path, "--cases")
+    return list(given) if given else default

@@ -27,6 +27,7 @@ __all__ = [
     "SHARED_COLUMNS",
     "ArchitectureColumns",
     "model_from_columns",
+    "read_files",
     "read_rows",
 ]
 
@@ -147,4 +148,24 @@ def read_rows(
         raise FileFormatError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
     if not out:
         raise FileFormatError(f"{path}: no cases (only a header); add at least one row")
+    return out
+
+
+def read_files(
+    paths: Iterable[str | Path], read: Callable[[Path], list[T]], case_id: Callable[[T], str]
+) -> list[T]:
+    """The rows of several case files read by ``read``, in order; an id must be unique
+    across the files (`FileFormatError` naming both files otherwise)."""
+    out: list[T] = []
+    seen: dict[str, Path] = {}
+    for path in map(Path, paths):
+        for item in read(path):
+            key = case_id(item)
+            if key in seen:
+                raise FileFormatError(
+                    f"{path}: case id {key!r} is also in {seen[key]}; ids must be unique "
+                    "across the --cases files"
+                )
+            seen[key] = path
+            out.append(item)
     return out

@@ -32,7 +32,7 @@ from chipmix.uncertainty.interval import (
     fingerprint,
 )
 from chipmix.validate import crossval
-from chipmix.validate.cases import DEFAULT_CASES, Case, read_cases
+from chipmix.validate.cases import CALIBRATION_CASES, Case, read_case_files
 from chipmix.validate.fit import fit_calibration
 from chipmix.validate.score import CaseScore, Scorecard, predict_case
 from chipmix.validate.serve_error import serving_section
@@ -134,21 +134,24 @@ def residuals(cases: Sequence[Case], catalog: Catalog) -> list[Residual]:
     )
 
 
-def inputs_fingerprint(cases_file: Path = DEFAULT_CASES) -> str:
-    """The published rows the residuals were computed from. A change to the model or to
-    its priors changes the residuals too without changing this; rerun
-    ``scripts/prediction-error`` after one that moves the validation errors."""
-    return fingerprint([cases_file])
+def inputs_fingerprint(cases_files: Sequence[Path] = CALIBRATION_CASES) -> str:
+    """The published rows the residuals were computed from (every file the shipped
+    calibration is fitted on). A change to the model or to its priors changes the
+    residuals too without changing this; rerun ``scripts/prediction-error`` after one that
+    moves the validation errors."""
+    return fingerprint(list(cases_files))
 
 
-def write_prediction_error(out: Path = DATA_FILE, cases_file: Path = DEFAULT_CASES) -> int:
-    """Recompute the training and serving residuals and write the file; returns the
-    number of residuals."""
-    cases = read_cases(cases_file)
+def write_prediction_error(
+    out: Path = DATA_FILE, cases_files: Sequence[Path] = CALIBRATION_CASES
+) -> int:
+    """Recompute the training and serving residuals over the calibration's published rows
+    and write the file; returns the number of residuals."""
+    cases = read_case_files(cases_files)
     catalog = load_catalog()
     rows = residuals(cases, catalog)
     body: dict[str, Any] = {
-        "fingerprint": inputs_fingerprint(cases_file),
+        "fingerprint": inputs_fingerprint(cases_files),
         "date": date.today().isoformat(),
         "cases": len(cases),
         "envelope": envelope_of(cases).to_dict(),

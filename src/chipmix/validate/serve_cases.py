@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,7 @@ from chipmix.validate.case_columns import (
     SHARED_COLUMNS,
     ArchitectureColumns,
     model_from_columns,
+    read_files,
     read_rows,
 )
 
@@ -35,6 +37,7 @@ __all__ = [
     "ServeCase",
     "ServeCaseRow",
     "is_serving_file",
+    "read_serve_case_files",
     "read_serve_cases",
 ]
 
@@ -150,3 +153,8 @@ def read_serve_cases(path: str | Path = DEFAULT_SERVE_CASES) -> list[ServeCase]:
         lambda clean: _case(ServeCaseRow.model_validate(clean)),
         lambda c: c.id,
     )
+
+
+def read_serve_case_files(paths: Sequence[str | Path]) -> list[ServeCase]:
+    """The rows of several files in the published-serving schema; ids unique across them."""
+    return read_files(paths, read_serve_cases, lambda c: c.id)
