@@ -18,10 +18,18 @@ Python's bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped from their environment
 installed chipmix has it: without it every run compiles chipmix's modules from source.
 
 ``--instructions`` counts instead the machine instructions each of the two start-ups runs
-(Valgrind's cachegrind, when installed; about a minute): a figure that other load on the
-machine does not move, for comparing two versions on a busy machine. It skips the plan.
+(Valgrind's cachegrind, when installed; about a minute), the median of three runs each: a
+figure that other load on the machine does not move, for comparing two versions on a busy
+machine. It skips the plan. The children run with ``OPENBLAS_NUM_THREADS=1``: numpy's
+OpenBLAS otherwise starts a thread per core at import, whose spinning Valgrind counts by
+however the host schedules it (±5 % run to run instead of ±0.1 %).
 
-    .venv/bin/python benchmarks/startup.py [--repeat 7] [--instructions]
+``--floor`` adds a third start-up, ``benchmarks/floor_app.py``: a typer app with
+``estimate``'s options and two small pydantic models, after the same bare imports and
+without chipmix (typer builds a pydantic ``TypeAdapter`` per option): the part of the ratio
+that any typer + pydantic command line pays, against which chipmix's own share is measured.
+
+    .venv/bin/python benchmarks/startup.py [--repeat 7] [--instructions] [--floor]
 """
 
 from __future__ import annotations
@@ -42,9 +50,13 @@ BASELINE = [sys.executable, "-c", "import numpy, pydantic, yaml, typer"]
 ESTIMATE = [sys.executable, "-m", "chipmix.cli", "estimate", "-m", "llama3-8b", "-s",
             "h100-sxm", "-n", "64", "--tokens", "1e12", "--json"]  # fmt: skip
 PLAN = [sys.executable, "-m", "chipmix.cli", "plan", "examples/frontier-lab-2026.yaml", "--json"]
+FLOOR = [sys.executable, "benchmarks/floor_app.py", *ESTIMATE[4:]]
 
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+COUNTING_ENV = {**ENV, "OPENBLAS_NUM_THREADS": "1"}
+RUNS = 3
+"""Cachegrind runs of each start-up (the median is reported)."""
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -64,7 +76,7 @@ def instructions(argv: list[str]) -> int:
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          *argv],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=ENV,
+        env=COUNTING_ENV,
     )  # fmt: skip
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if found is None:
@@ -72,14 +84,24 @@ def instructions(argv: list[str]) -> int:
     return int(found.group(1).replace(",", ""))
 
 
-def count_instructions() -> None:
+def count_instructions(floor: bool) -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs Valgrind (apt-get install valgrind)")
-    timed(ESTIMATE)  # bytecode written, catalog cached
-    base, est = instructions(BASELINE), instructions(ESTIMATE)
-    print(f"baseline  {base / 1e6:8.0f} M instructions")
-    print(f"estimate  {est / 1e6:8.0f} M instructions")
-    print(f"estimate / baseline: {est / base:.2f}x instructions (goal <= 1.5x)")
+    programs = {"baseline": BASELINE, "estimate": ESTIMATE} | ({"floor": FLOOR} if floor else {})
+    for argv in programs.values():
+        timed(argv)  # bytecode written, catalog cached
+    counts = {name: [instructions(argv) for _ in range(RUNS)] for name, argv in programs.items()}
+    median = {name: statistics.median(runs) for name, runs in counts.items()}
+    for name, runs in counts.items():
+        spread = ", ".join(f"{n / 1e6:.0f}" for n in runs)
+        print(f"{name:9s} {median[name] / 1e6:8.0f} M instructions (median of {spread})")
+    base = median["baseline"]
+    print(f"estimate / baseline: {median['estimate'] / base:.2f}x instructions (goal <= 1.5x)")
+    if floor:
+        print(f"floor / baseline: {median['floor'] / base:.2f}x instructions")
+        print(
+            f"estimate - floor: {(median['estimate'] - median['floor']) / base:+.2f}x of baseline"
+        )
 
 
 def main() -> None:
@@ -88,15 +110,24 @@ def main() -> None:
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions (Valgrind); no plan"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="also the floor: typer + pydantic without chipmix"
+    )
     args = parser.parse_args()
     if args.instructions:
-        count_instructions()
+        count_instructions(args.floor)
         return
     timed(ESTIMATE)  # warm the file cache and the bytecode
-    runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "estimate": [], "plan": []}
+    runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "estimate": []}
+    if args.floor:
+        timed(FLOOR)
+        runs["floor"] = []
     for _ in range(args.repeat):
         runs["baseline"].append(timed(BASELINE))
         runs["estimate"].append(timed(ESTIMATE))
+        if args.floor:
+            runs["floor"].append(timed(FLOOR))
+    runs["plan"] = []
     cold = [timed(PLAN, {**ENV, "CHIPMIX_CACHE_DIR": ""}) for _ in range(2)]  # no cache
     for _ in range(max(3, args.repeat // 2)):
         runs["plan"].append(timed(PLAN))
@@ -118,6 +149,11 @@ def main() -> None:
             f"estimate / baseline ({label}): {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU "
             "(goal <= 1.5x)"
         )
+        if args.floor:
+            print(
+                f"floor / baseline ({label}): {figures['floor'][0] / figures['baseline'][0]:.2f}x "
+                f"wall, {figures['floor'][1] / figures['baseline'][1]:.2f}x CPU"
+            )
     wall, cpu = min(w for w, _ in cold), min(c for _, c in cold)
     print(f"plan, nothing cached (best of 2): {wall:.2f} s wall, {cpu:.2f} s CPU")
     print(

@@ -162,7 +162,11 @@ def estimate(
 ) -> Estimate:
     """Predict one job on one system. Layout axes given are kept; the others are chosen by
     the search (all of them when none is given). A full layout that is invalid or does not
-    fit raises `LayoutError` saying why, with the numbers."""
+    fit raises `LayoutError` saying why, with the numbers.
+
+    The search is pruned (`chipmix.layouts.prune`): it evaluates only the layouts that can
+    be the best, and finds the layout the exhaustive search ranks first, with the same
+    numbers; an estimate reports no count of the layouts tried."""
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     _check_stack(cat, job_and_layout.get("stack"))
     layout = {k: v for k, v in job_and_layout.items() if k in LAYOUT_AXES and v is not None}
@@ -174,8 +178,8 @@ def estimate(
     rest = {k: v for k, v in job_and_layout.items() if k not in LAYOUT_AXES}
     n = _chips(chips, _fixed_axes(layout))
     return search(
-        model, system, n, top=1, catalog=cat, price_tier=price_tier, **rest, **layout
-    ).best
+        model, system, n, top=1, catalog=cat, price_tier=price_tier, prune=True, **rest, **layout
+    ).best  # the exhaustive search's best (tests/test_estimate_pruned.py)
 
 
 def _estimate_exact(
