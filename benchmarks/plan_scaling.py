@@ -89,7 +89,9 @@ def jobs(count: int, rng: random.Random) -> list[dict[str, Any]]:
     return out
 
 
-def scenario(num_jobs: int, num_offers: int, seed: int, gap: float, limit: float) -> Any:
+def scenario(
+    num_jobs: int, num_offers: int, seed: int, gap: float, limit: float, presolve: str
+) -> Any:
     rng = random.Random(seed)
     return {
         "name": f"bench-{num_jobs}x{num_offers}",
@@ -101,6 +103,7 @@ def scenario(num_jobs: int, num_offers: int, seed: int, gap: float, limit: float
         "solver": {
             "gap": gap,
             "time_limit_s": limit,
+            "presolve": presolve,
             "sensitivity": False,
             "single_vendor_baseline": False,
         },
@@ -114,6 +117,7 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=1e-4)
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--presolve", choices=("light", "full", "off"), default="light")
     args = parser.parse_args()
     cat = load_catalog()
     cache = SearchCache.shared(cat)
@@ -123,7 +127,7 @@ def main() -> None:
         f"{'gap':>7} {'cost $M':>9}"
     )
     for n in (int(x) for x in args.jobs.split(",")):
-        spec = scenario(n, args.offers, args.seed, args.gap, args.time_limit)
+        spec = scenario(n, args.offers, args.seed, args.gap, args.time_limit, args.presolve)
         sc = parse_scenario(spec, catalog=cat)
         started = time.perf_counter()
         cands = candidates(sc, cache)

@@ -117,6 +117,16 @@ def test_known_optimum_by_enumeration() -> None:
     assert plan(_scenario(uncapped), catalog=CAT).cost_usd == pytest.approx(cheaper, rel=1e-9)
 
 
+@pytest.mark.parametrize("presolve", ["light", "full", "off"])
+def test_presolve_modes_reach_the_known_optimum(presolve: str) -> None:
+    """``solver.presolve`` changes how HiGHS gets there, not where (gap 0 here)."""
+    spec = {**KNOWN, "solver": {**KNOWN["solver"], "presolve": presolve}}
+    best, _ = _enumerate(_scenario(KNOWN))
+    result = plan(_scenario(spec), catalog=CAT)
+    assert result.stats.status == "optimal"
+    assert result.cost_usd == pytest.approx(best, rel=1e-9)
+
+
 def _check_plan(sc: Scenario, result: PlanResult) -> None:
     """Vendor caps, capacity and deadlines, from the plan's own allocations."""
     origin = datetime(sc.start.year, sc.start.month, sc.start.day)

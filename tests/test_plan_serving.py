@@ -138,7 +138,7 @@ def test_demand_steps_and_unknown_keys() -> None:
 
 
 def test_the_example_serves() -> None:
-    from chipmix.planning.portfolio.resolve import SERVING_GAP
+    from chipmix.planning.portfolio.resolve import SERVING_GAP, SERVING_PRESOLVE
     from chipmix.planning.portfolio.scenario_file import load_scenario
 
     root = Path(__file__).resolve().parent.parent
@@ -149,6 +149,9 @@ def test_the_example_serves() -> None:
     # 90 days at 10G, 153 at 30G, 122 at 60G
     assert entry.tokens_between(sc.start, sc.end) == pytest.approx(1.281e13)
     assert sc.solver.gap == SERVING_GAP
+    assert sc.solver.presolve == SERVING_PRESOLVE
+    training = load_scenario(root / "examples" / "frontier-lab-2026.yaml")
+    assert training.solver.presolve == "light"
 
 
 def test_a_serving_only_scenario_plans(tmp_path: Path) -> None:

@@ -280,6 +280,8 @@ def solve_model(
     h.setOptionValue("mip_rel_gap", opts.gap)
     h.setOptionValue("time_limit", float(time_limit_s or opts.time_limit_s))
     h.setOptionValue("random_seed", 0)
+    h.setOptionValue("presolve", "off" if opts.presolve == "off" else "on")
+    h.setOptionValue("presolve_mode", 2 if opts.presolve == "light" else 0)
     lp = highspy.HighsLp()
     lp.num_col_ = model.num_cols
     lp.num_row_ = len(model.matrix.lower)
