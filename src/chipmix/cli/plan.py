@@ -31,6 +31,9 @@ from chipmix.cli.paths import input_file
 from chipmix.cli.serve import InputOpt, OutputOpt, TPOTOpt, TTFTOpt
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from chipmix.planning.portfolio.results import PlanResult
     from chipmix.serve.precision import KVPrecision, WeightPrecision
 
 __all__ = ["budget", "plan"]
@@ -85,8 +88,7 @@ def plan(
         return
     from chipmix.planning.portfolio.planner import plan as run
     from chipmix.planning.portfolio.results import PlanInfeasibleError
-    from chipmix.report.plan_tables import plan_tables
-    from chipmix.report.render import print_json
+    from chipmix.report.json_doc import print_json
 
     fmt = output_format(fmt, json_out)
     input_file(scenario, "SCENARIO")
@@ -111,7 +113,14 @@ def plan(
             result, scenario_text=text, scenario_file=str(scenario), **report_context(catalog)
         )
         write_report(page, report)
-    show(result, plan_tables, json_out, fmt)
+    show(result, _plan_tables, json_out, fmt)
+
+
+def _plan_tables(result: PlanResult) -> list[Table]:
+    """The plan's tables (rich imported only when tables are printed)."""
+    from chipmix.report.plan_tables import plan_tables
+
+    return plan_tables(result)
 
 
 def _futures(
