@@ -23,7 +23,7 @@ from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
 from chipmix.perf import experts
 from chipmix.perf.eager import eager_terms
-from chipmix.perf.layout import LayoutBatch, stage_layers
+from chipmix.perf.layout import LayoutBatch, expert_tp, stage_layers
 from chipmix.perf.memory import (
     GRAD_BYTES,
     WEIGHT_BYTES,
@@ -170,6 +170,42 @@ class _LayerTimes:
     ops: dict[str, Array]
     """Forward seconds by op, for the recomputation policies (`chipmix.perf.rerun`)."""
 
+    def take(self, rows: NDArray[np.intp]) -> _LayerTimes:
+        """The times of layouts ``rows`` (each a row of this one's layouts)."""
+        return _LayerTimes(
+            gemm_fwd=self.gemm_fwd[rows],
+            gemm_bwd=self.gemm_bwd[rows],
+            attention_fwd=self.attention_fwd[rows],
+            elementwise_fwd=self.elementwise_fwd[rows],
+            cast=self.cast[rows],
+            weight_cast=self.weight_cast[rows],
+            ops={op: t[rows] for op, t in self.ops.items()},
+        )
+
+
+SHARED_LAYER_MIN = 256
+"""Batches at least this long time one layer once per distinct shape (`_layer_shapes`)."""
+
+
+def _layer_shapes(batch: LayoutBatch) -> tuple[LayoutBatch, NDArray[np.intp]] | None:
+    """One layout per distinct shape of a layer's work (what `layer_work` reads: tp, cp,
+    micro-batch, ep and the expert tp, which reads dp) and each layout's row among them:
+    a search's thousands of layouts hold a few dozen shapes. None for a short batch, or
+    where the degrees do not pack into one integer key."""
+    if len(batch) < SHARED_LAYER_MIN:
+        return None
+    columns = [batch.tp, batch.cp, batch.micro_batch, batch.ep, expert_tp(batch).astype(np.int64)]
+    widths = [int(np.max(c)).bit_length() for c in columns]
+    if sum(widths) > 62 or min(int(np.min(c)) for c in columns) < 0:
+        return None
+    key = np.zeros(len(batch), dtype=np.int64)
+    for column, width in zip(columns, widths, strict=True):
+        key = (key << width) | column.astype(np.int64)
+    _, first, rows = np.unique(key, return_index=True, return_inverse=True)
+    if len(first) * 4 > len(batch):
+        return None
+    return batch.take(first), rows.reshape(-1)
+
 
 def _layer_times(
     model: ModelSpec,
@@ -235,6 +271,9 @@ def evaluate(
     model = job.model
     chip = system.chip
     stack = calibration.stack_name(job.stack, chip.vendor)
+    # Calibrations given by the caller may hold one value per layout (the fitter's), which
+    # makes every layout's layer its own; the catalog's are the same for all.
+    shapes = _layer_shapes(batch) if chip_cal is None and stack_cal is None else None
     if chip_cal is None:
         chip_cal = calibration.for_chip(chip.id)
     if stack_cal is None:
@@ -260,12 +299,16 @@ def evaluate(
     # -- compute per micro-batch on the fullest stage -----------------------------------
     traits = stack_traits(stack)
     unfused = traits.materialized_attention
-    dense_work = layer_work(model, job.seq_len, batch, moe_layer=False, lora_rank=lora_rank,
-                            materialized_attention=unfused)  # fmt: skip
-    moe_work = layer_work(model, job.seq_len, batch, moe_layer=True, lora_rank=lora_rank,
+    shaped = batch if shapes is None else shapes[0]
+
+    def layer(moe_layer: bool) -> _LayerTimes:
+        work = layer_work(model, job.seq_len, shaped, moe_layer=moe_layer, lora_rank=lora_rank,
                           materialized_attention=unfused)  # fmt: skip
-    dense = _layer_times(model, dense_work, bf16, low, recipe, frozen)
-    moe = _layer_times(model, moe_work, bf16, low, recipe, frozen)
+        times = _layer_times(model, work, bf16, low, recipe, frozen)
+        return times if shapes is None else times.take(shapes[1])
+
+    dense = layer(moe_layer=False)
+    moe = layer(moe_layer=True) if model.moe is not None else dense
 
     def per_stage(f: str) -> Array:
         return np.asarray(dense_layers * getattr(dense, f) + moe_layers * getattr(moe, f))
