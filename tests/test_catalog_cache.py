@@ -52,6 +52,21 @@ def test_a_changed_file_changes_the_key(tmp_path: Path) -> None:
     assert fingerprint(tmp_path) != before
 
 
+def test_the_key_covers_nested_files_and_names_but_not_skipped_folders(tmp_path: Path) -> None:
+    (tmp_path / "chips").mkdir()
+    (tmp_path / "chips" / "a.yaml").write_text("x: 1\n")
+    (tmp_path / "__pycache__").mkdir()
+    before = fingerprint(tmp_path, skip=frozenset({"__pycache__"}))
+    (tmp_path / "__pycache__" / "a.pyc").write_bytes(b"\x00")
+    assert fingerprint(tmp_path, skip=frozenset({"__pycache__"})) == before
+    assert fingerprint(tmp_path) != before
+    (tmp_path / "chips" / "a.yaml").write_text("x: 22\n")
+    changed = fingerprint(tmp_path, skip=frozenset({"__pycache__"}))
+    assert changed != before
+    (tmp_path / "chips" / "a.yaml").rename(tmp_path / "chips" / "b.yaml")
+    assert fingerprint(tmp_path, skip=frozenset({"__pycache__"})) not in {before, changed}
+
+
 def test_empty_setting_turns_it_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CACHE_ENV, "")
     read = Counter()
