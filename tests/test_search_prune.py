@@ -12,10 +12,10 @@ import pytest
 
 from chipmix.catalog import load_catalog
 from chipmix.errors import InfeasibleError
-from chipmix.layouts.prune import step_floor
+from chipmix.layouts.prune import FLOOR_TERMS, step_floor
 from chipmix.layouts.search import run_search
 from chipmix.layouts.space import SearchSpace
-from chipmix.perf.step import StepResult, evaluate
+from chipmix.perf.step import StepResult, evaluate, floor_seconds
 from chipmix.perf.validity import violations
 from chipmix.workload.make import make_job
 
@@ -137,3 +137,20 @@ def test_a_group_breaks_a_rule_only_where_every_layout_of_it_does(
     group_broken = np.any(list(violations(job, system, 512, groups).values()), axis=0)
     members_of_broken = group_broken[space.floor_rows(np.arange(len(batch)))]
     assert np.all(broken[members_of_broken])
+
+
+@pytest.mark.parametrize(("model", "shape", "system", "chips", "fixed", "top"), CASES[:6])
+def test_the_floor_is_the_step_models_own_terms(
+    model: str, shape: dict[str, Any], system: str, chips: int, fixed: dict[str, int | str],
+    top: int,
+) -> None:  # fmt: skip
+    # `floor_seconds` stops the step model before the ZeRO-dependent terms: the same sum,
+    # to the last bit, as adding up `FLOOR_TERMS` of the whole evaluation.
+    job = make_job(model, **shape)
+    resolved = CAT.system(system)
+    stack = CAT.calibration.stack_name(job.stack, resolved.chip.vendor)
+    groups = SearchSpace(job, resolved, chips, fixed, stack).floor_batch()
+    groups = groups.take(np.arange(min(len(groups), 3000)))
+    whole = evaluate(job, resolved, CAT.calibration, groups).breakdown
+    summed = np.asarray(sum(getattr(whole, term) for term in FLOOR_TERMS))
+    assert np.array_equal(floor_seconds(job, resolved, CAT.calibration, groups), summed)

@@ -30,7 +30,7 @@ from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.memory import MemoryBreakdown, memory_per_chip
-from chipmix.perf.step import StepResult, evaluate
+from chipmix.perf.step import StepResult, evaluate, floor_seconds
 from chipmix.perf.validity import violations
 from chipmix.workload.job import Job
 
@@ -67,11 +67,8 @@ def step_floor(
     groups = space.floor_batch()
     masks = violations(job, system, space.chips, groups, topology=topology)
     valid = np.flatnonzero(~np.any(list(masks.values()), axis=0))
-    zero = np.zeros(len(valid))
-    nothing = MemoryBreakdown(zero, zero, zero, zero, zero, zero)  # memory is not needed
     with np.errstate(all="ignore"):
-        result = evaluate(job, system, calibration, groups.take(valid), nothing)
-        found = np.asarray(sum(getattr(result.breakdown, term) for term in FLOOR_TERMS))
+        found = floor_seconds(job, system, calibration, groups.take(valid))
     floor = np.full(len(groups), np.inf)
     floor[valid] = np.where(np.isfinite(found), found, 0.0)
     return floor

@@ -22,7 +22,7 @@ from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalib
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
 from chipmix.perf import experts
-from chipmix.perf.eager import eager_terms
+from chipmix.perf.eager import EagerTerms, eager_terms
 from chipmix.perf.layout import LayoutBatch, expert_tp, stage_layers
 from chipmix.perf.memory import (
     GRAD_BYTES,
@@ -46,7 +46,13 @@ from chipmix.workload.job import Job
 from chipmix.workload.model import ModelSpec
 from chipmix.workload.precision import PrecisionRecipe
 
-__all__ = ["StepBreakdown", "StepResult", "evaluate", "model_flops_per_token"]
+__all__ = [
+    "StepBreakdown",
+    "StepResult",
+    "evaluate",
+    "floor_seconds",
+    "model_flops_per_token",
+]
 
 Array = NDArray[np.float64]
 
@@ -183,6 +189,33 @@ class _LayerTimes:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """Seconds per micro-batch on the fullest pipeline stage by cause, the bubble, and what
+    the step's later terms read (`evaluate`)."""
+
+    microbatches: Array
+    matmul: Array
+    attention: Array
+    memory: Array
+    recompute: Array
+    tp: Array
+    cp: Array
+    ep: Array
+    pp: Array
+    t_mb: Array
+    """Their sum, with the eager stack's extra work."""
+    bubble: Array
+    eager: EagerTerms | None
+    moe_layers: Array
+    weight_cast: Array
+    """Per-step cast of the stage's weights to the recipe's format, seconds."""
+    bf16: ChipRates
+    chip_cal: ChipCalibration
+    stack_cal: StackCalibration
+    stack: str | None
+
+
 SHARED_LAYER_MIN = 256
 """Batches at least this long time one layer once per distinct shape (`_layer_shapes`)."""
 
@@ -249,25 +282,16 @@ def _link(
     return np.asarray(inside), np.where(inside, up, out)
 
 
-def evaluate(
+def _stage(
     job: Job,
     system: ResolvedSystem,
     calibration: Calibration,
     batch: LayoutBatch,
-    memory: MemoryBreakdown | None = None,
-    *,
-    chip_cal: ChipCalibration | None = None,
-    stack_cal: StackCalibration | None = None,
-) -> StepResult:
-    """Predict step time, throughput, MFU and memory for every layout in ``batch``.
-
-    Divisibility is not checked here (see `chipmix.perf.validity`); memory fit is reported
-    in `StepResult.fits`, not enforced. ``memory``, when the caller already has it for
-    ``batch`` (the search does), is reused. ``chip_cal`` / ``stack_cal`` replace the
-    calibration's entries for this chip and stack; the fitter passes them with one value
-    per layout (numpy arrays, built with ``model_construct``) to evaluate one case under
-    many candidate calibrations in a single call.
-    """
+    chip_cal: ChipCalibration | None,
+    stack_cal: StackCalibration | None,
+) -> _Stage:
+    """One micro-batch on the fullest pipeline stage and the pipeline's bubble, per layout
+    (`evaluate`'s first part; the floor of `chipmix.layouts.prune` stops here)."""
     model = job.model
     chip = system.chip
     stack = calibration.stack_name(job.stack, chip.vendor)
@@ -388,6 +412,72 @@ def evaluate(
     if eager is not None:
         t_mb = t_mb + eager.microbatch_s
     bubble = (pp - 1.0) / vpp * t_mb
+    return _Stage(
+        microbatches=np.asarray(microbatches),
+        matmul=np.asarray(matmul_mb),
+        attention=np.asarray(attention_mb),
+        memory=np.asarray(memory_mb),
+        recompute=np.asarray(recompute_mb),
+        tp=np.asarray(tp_mb),
+        cp=np.asarray(cp_mb),
+        ep=np.asarray(ep_mb),
+        pp=np.asarray(pp_mb),
+        t_mb=np.asarray(t_mb),
+        bubble=np.asarray(bubble),
+        eager=eager,
+        moe_layers=np.asarray(moe_layers),
+        weight_cast=per_stage("weight_cast"),
+        bf16=bf16,
+        chip_cal=chip_cal,
+        stack_cal=stack_cal,
+        stack=stack,
+    )
+
+
+def floor_seconds(
+    job: Job, system: ResolvedSystem, calibration: Calibration, batch: LayoutBatch
+) -> Array:
+    """What `evaluate` would sum of the terms that depend neither on the ZeRO stage nor on
+    the eager stack (`chipmix.layouts.prune.FLOOR_TERMS`, in that order): the step time less
+    the data-parallel reduction, the optimizer and the eager work, per layout, without
+    computing those (nor the memory)."""
+    s = _stage(job, system, calibration, batch, None, None)
+    m = s.microbatches
+    overhead = np.full_like(m, s.stack_cal.step_overhead_s)
+    terms = [m * s.matmul, m * s.attention, m * s.memory, m * s.recompute, m * s.tp,
+             m * s.cp, m * s.ep, m * s.pp, s.bubble, overhead]  # fmt: skip
+    return np.asarray(sum(terms))
+
+
+def evaluate(
+    job: Job,
+    system: ResolvedSystem,
+    calibration: Calibration,
+    batch: LayoutBatch,
+    memory: MemoryBreakdown | None = None,
+    *,
+    chip_cal: ChipCalibration | None = None,
+    stack_cal: StackCalibration | None = None,
+) -> StepResult:
+    """Predict step time, throughput, MFU and memory for every layout in ``batch``.
+
+    Divisibility is not checked here (see `chipmix.perf.validity`); memory fit is reported
+    in `StepResult.fits`, not enforced. ``memory``, when the caller already has it for
+    ``batch`` (the search does), is reused. ``chip_cal`` / ``stack_cal`` replace the
+    calibration's entries for this chip and stack; the fitter passes them with one value
+    per layout (numpy arrays, built with ``model_construct``) to evaluate one case under
+    many candidate calibrations in a single call.
+    """
+    s = _stage(job, system, calibration, batch, chip_cal, stack_cal)
+    model, chip = job.model, system.chip
+    chip_cal, stack_cal, stack, bf16 = s.chip_cal, s.stack_cal, s.stack, s.bf16
+    alpha = chip_cal.collective_latency_s
+    tp = batch.tp.astype(np.float64)
+    pp = batch.pp.astype(np.float64)
+    dp = batch.dp.astype(np.float64)
+    cp = batch.cp.astype(np.float64)
+    microbatches, t_mb, bubble, eager = s.microbatches, s.t_mb, s.bubble, s.eager
+    moe_layers = s.moe_layers
 
     # -- data parallel: gradients reduce-scattered (fp32) and weights all-gathered (bf16)
     # over dp (ZeRO-1/2), all-reduced (ZeRO-0) or gathered every micro-batch (ZeRO-3);
@@ -439,18 +529,18 @@ def evaluate(
     # -- optimizer: Adam over this chip's shard of the trainable weights.
     shard = np.where(zero >= 1, (trainable - expert_t) / dp_group + expert_t / edp, trainable)
     adam_bytes = stack_cal.eager.optimizer_bytes_per_param if stack_cal.eager else ADAM_STEP_BYTES
-    optimizer = bf16.memory_time(shard * adam_bytes) + per_stage("weight_cast")
+    optimizer = bf16.memory_time(shard * adam_bytes) + s.weight_cast
     overhead = np.full_like(tp, stack_cal.step_overhead_s)
 
     breakdown = StepBreakdown(
-        matmul=microbatches * matmul_mb,
-        attention=microbatches * attention_mb,
-        memory_bound=microbatches * memory_mb,
-        recompute=microbatches * recompute_mb,
-        tp_comm=microbatches * tp_mb,
-        cp_comm=microbatches * cp_mb,
-        ep_comm=microbatches * ep_mb,
-        pp_comm=microbatches * pp_mb,
+        matmul=microbatches * s.matmul,
+        attention=microbatches * s.attention,
+        memory_bound=microbatches * s.memory,
+        recompute=microbatches * s.recompute,
+        tp_comm=microbatches * s.tp,
+        cp_comm=microbatches * s.cp,
+        ep_comm=microbatches * s.ep,
+        pp_comm=microbatches * s.pp,
         pipeline_bubble=np.asarray(bubble),
         dp_comm=np.asarray(dp_exposed),
         optimizer=optimizer,
