@@ -57,3 +57,19 @@ def test_a_short_batch_or_wide_degrees_are_not_shared() -> None:
     wide = type(wide)(*(getattr(wide, f.name) for f in fields(wide)))
     wide.micro_batch[:] = 2**61
     assert step._layer_shapes(wide) is None
+
+
+def test_the_pipeline_split_looked_up_is_the_split_computed() -> None:
+    # `pipeline_split` splits each (pp, vpp) pair once for a long batch: the same layers.
+    from chipmix.perf.layout import _split, pipeline_split
+
+    job = make_job("llama3.1-405b", seq_len=8192, global_batch=2048)
+    batch = SearchSpace(job, CAT.system("h100-sxm"), 16384, {}, "megatron").batch()
+    assert len(batch) > 1000
+    for layers in (126, 80, 61, 7):
+        split = pipeline_split(layers, batch)
+        direct = _split(layers, batch.pp, batch.vpp)
+        for looked_up, computed in zip(
+            (split.first, split.middle, split.last), direct, strict=True
+        ):
+            assert np.array_equal(looked_up, computed)

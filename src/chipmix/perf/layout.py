@@ -180,9 +180,26 @@ def pipeline_split(num_layers: int, batch: LayoutBatch) -> StageSplit:
       the rest (Megatron-Core ``--decoder-first-pipeline-num-layers`` /
       ``--decoder-last-pipeline-num-layers``; torchtitan's manual split points).
     """
-    pp = batch.pp.astype(np.float64)
-    virtual = pp * batch.vpp
-    vpp = batch.vpp.astype(np.float64)
+    pp, vpp = batch.pp, batch.vpp
+    if len(pp) and np.min(pp) >= 1 and np.min(vpp) >= 1:
+        # A search's thousands of layouts hold a few dozen (pp, vpp) pairs: split every
+        # pair up to the largest once and look the layouts up.
+        grid_pp, grid_vpp = int(np.max(pp)), int(np.max(vpp))
+        if 2 * grid_pp * grid_vpp < len(pp):
+            pairs_pp, pairs_vpp = np.divmod(np.arange(grid_pp * grid_vpp), grid_vpp)
+            first, middle, last = _split(num_layers, pairs_pp + 1, pairs_vpp + 1)
+            at = (pp - 1) * grid_vpp + (vpp - 1)
+            return StageSplit(first[at], middle[at], last[at])
+    return StageSplit(*_split(num_layers, pp, vpp))
+
+
+def _split(
+    num_layers: int, batch_pp: NDArray[np.int64], batch_vpp: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """`pipeline_split` of each (pp, vpp), element by element."""
+    pp = batch_pp.astype(np.float64)
+    virtual = pp * batch_vpp
+    vpp = batch_vpp.astype(np.float64)
     even = num_layers % virtual == 0
     account = ((num_layers + 2) % virtual == 0) & (pp > 1) & ~even
     ceil = np.ceil(num_layers / virtual) * vpp
@@ -192,7 +209,7 @@ def pipeline_split(num_layers: int, batch: LayoutBatch) -> StageSplit:
     last = np.where(pp > 1, np.minimum(rest - first, middle), num_layers)
     first = np.where(account, middle - 1.0, np.where(even, middle, first))
     last = np.where(account, middle - 1.0, np.where(even, middle, last))
-    return StageSplit(np.asarray(first), np.asarray(middle), np.asarray(last))
+    return np.asarray(first, dtype=np.float64), np.asarray(middle), np.asarray(last)
 
 
 def expert_tp(batch: LayoutBatch) -> NDArray[np.float64]:
