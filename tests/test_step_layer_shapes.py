@@ -1,5 +1,5 @@
 """The step model times one layer once per distinct shape of a long batch
-(`chipmix.perf.step._layer_shapes`): the same numbers, to the last bit, as timing every
+(`chipmix.perf.layer_times.layer_shapes`): the same numbers, to the last bit, as timing every
 layout's layer on its own."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from chipmix.catalog import load_catalog
 from chipmix.layouts.space import SearchSpace
-from chipmix.perf import step
+from chipmix.perf import layer_times
 from chipmix.perf.step import StepResult, evaluate
 from chipmix.workload.make import make_job
 
@@ -40,10 +40,10 @@ def test_shared_layer_shapes_change_no_number(
     resolved = CAT.system(system)
     batch = SearchSpace(job, resolved, 512, {}, stack).batch()
     batch = batch.take(np.arange(min(len(batch), 6000)))
-    assert step._layer_shapes(batch) is not None  # long enough to share
+    assert layer_times.layer_shapes(batch) is not None  # long enough to share
     shared = _arrays(evaluate(job, resolved, CAT.calibration, batch))
-    monkeypatch.setattr(step, "SHARED_LAYER_MIN", 10**12)
-    assert step._layer_shapes(batch) is None
+    monkeypatch.setattr(layer_times, "SHARED_LAYER_MIN", 10**12)
+    assert layer_times.layer_shapes(batch) is None
     alone = _arrays(evaluate(job, resolved, CAT.calibration, batch))
     for name, values in alone.items():
         assert np.array_equal(shared[name], values), name
@@ -52,11 +52,11 @@ def test_shared_layer_shapes_change_no_number(
 def test_a_short_batch_or_wide_degrees_are_not_shared() -> None:
     job = make_job("llama3-8b", seq_len=4096, global_batch=256)
     batch = SearchSpace(job, CAT.system("h100-sxm"), 64, {}, "megatron").batch()
-    assert step._layer_shapes(batch.take(np.arange(10))) is None
+    assert layer_times.layer_shapes(batch.take(np.arange(10))) is None
     wide = batch.take(np.arange(300))
     wide = type(wide)(*(getattr(wide, f.name) for f in fields(wide)))
     wide.micro_batch[:] = 2**61
-    assert step._layer_shapes(wide) is None
+    assert layer_times.layer_shapes(wide) is None
 
 
 def test_the_pipeline_split_looked_up_is_the_split_computed() -> None:

@@ -23,7 +23,8 @@ from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
 from chipmix.perf import experts
 from chipmix.perf.eager import EagerTerms, eager_terms
-from chipmix.perf.layout import LayoutBatch, expert_tp, stage_layers
+from chipmix.perf.layer_times import LayerTimes, layer_shapes, layer_times
+from chipmix.perf.layout import LayoutBatch, stage_layers
 from chipmix.perf.memory import (
     GRAD_BYTES,
     WEIGHT_BYTES,
@@ -31,11 +32,9 @@ from chipmix.perf.memory import (
     memory_per_chip,
     parameters_per_chip,
 )
-from chipmix.perf.ops import ACT_BYTES, LayerWork, layer_work, logits_work
-from chipmix.perf.precision import gemm_pass_times, low_precision_rates
+from chipmix.perf.ops import ACT_BYTES, layer_work, logits_work
+from chipmix.perf.precision import low_precision_rates
 from chipmix.perf.rerun import (
-    ELEMENTWISE_OPS,
-    op_times,
     recompute_flops_per_token,
     rerun_comm,
     rerun_time,
@@ -43,8 +42,6 @@ from chipmix.perf.rerun import (
 from chipmix.perf.roofline import ChipRates
 from chipmix.perf.stacks import stack_traits
 from chipmix.workload.job import Job
-from chipmix.workload.model import ModelSpec
-from chipmix.workload.precision import PrecisionRecipe
 
 __all__ = [
     "StepBreakdown",
@@ -164,32 +161,6 @@ def hardware_flops_per_token(job: Job) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class _LayerTimes:
-    gemm_fwd: Array
-    gemm_bwd: Array
-    attention_fwd: Array
-    elementwise_fwd: Array
-    cast: Array
-    """Per-micro-batch quantize/cast traffic of a low-precision recipe, in seconds."""
-    weight_cast: Array
-    """Per-step cast of the layer's weights to the recipe's format, in seconds."""
-    ops: dict[str, Array]
-    """Forward seconds by op, for the recomputation policies (`chipmix.perf.rerun`)."""
-
-    def take(self, rows: NDArray[np.intp]) -> _LayerTimes:
-        """The times of layouts ``rows`` (each a row of this one's layouts)."""
-        return _LayerTimes(
-            gemm_fwd=self.gemm_fwd[rows],
-            gemm_bwd=self.gemm_bwd[rows],
-            attention_fwd=self.attention_fwd[rows],
-            elementwise_fwd=self.elementwise_fwd[rows],
-            cast=self.cast[rows],
-            weight_cast=self.weight_cast[rows],
-            ops={op: t[rows] for op, t in self.ops.items()},
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class _Stage:
     """Seconds per micro-batch on the fullest pipeline stage by cause, the bubble, and what
     the step's later terms read (`evaluate`)."""
@@ -214,61 +185,6 @@ class _Stage:
     chip_cal: ChipCalibration
     stack_cal: StackCalibration
     stack: str | None
-
-
-SHARED_LAYER_MIN = 256
-"""Batches at least this long time one layer once per distinct shape (`_layer_shapes`)."""
-
-
-def _layer_shapes(batch: LayoutBatch) -> tuple[LayoutBatch, NDArray[np.intp]] | None:
-    """One layout per distinct shape of a layer's work (what `layer_work` reads: tp, cp,
-    micro-batch, ep and the expert tp, which reads dp) and each layout's row among them:
-    a search's thousands of layouts hold a few dozen shapes. None for a short batch, or
-    where the degrees do not pack into one integer key."""
-    if len(batch) < SHARED_LAYER_MIN:
-        return None
-    columns = [batch.tp, batch.cp, batch.micro_batch, batch.ep, expert_tp(batch).astype(np.int64)]
-    widths = [int(np.max(c)).bit_length() for c in columns]
-    if sum(widths) > 62 or min(int(np.min(c)) for c in columns) < 0:
-        return None
-    key = np.zeros(len(batch), dtype=np.int64)
-    for column, width in zip(columns, widths, strict=True):
-        key = (key << width) | column.astype(np.int64)
-    _, first, rows = np.unique(key, return_index=True, return_inverse=True)
-    if len(first) * 4 > len(batch):
-        return None
-    return batch.take(first), rows.reshape(-1)
-
-
-def _layer_times(
-    model: ModelSpec,
-    work: LayerWork,
-    rates: ChipRates,
-    low: ChipRates | None,
-    recipe: PrecisionRecipe,
-    frozen: bool,
-) -> _LayerTimes:
-    passes = gemm_pass_times(work.gemms, work.adapter_gemms, frozen, recipe, rates, low)
-    ops = op_times(model, work, rates, rates)
-    # The recomputation policies re-run GEMMs by op at the recipe's forward rate: scale the
-    # bf16 op times by the ratio of the recipe's forward GEMM time to the bf16 one.
-    not_gemm = {"attn", *ELEMENTWISE_OPS.values()}
-    zero = np.zeros_like(work.attention_flops)
-    bf16_fwd = sum((t for op, t in ops.items() if op not in not_gemm), start=zero)
-    adapters = sum(
-        (rates.gemm_time(g.m, g.k, g.n) * g.count for g in work.adapter_gemms), start=zero
-    )
-    scale = np.where(bf16_fwd > 0, (passes.forward - adapters) / np.maximum(bf16_fwd, 1e-30), 1.0)
-    ops = {op: (t if op in not_gemm else t * scale) for op, t in ops.items()}
-    return _LayerTimes(
-        gemm_fwd=passes.forward,
-        gemm_bwd=passes.backward,
-        attention_fwd=ops["attn"],
-        elementwise_fwd=rates.memory_time(work.elementwise_bytes),
-        cast=rates.memory_time(passes.cast_bytes),
-        weight_cast=rates.memory_time(passes.weight_cast_bytes),
-        ops=ops,
-    )
 
 
 def _link(
@@ -297,7 +213,7 @@ def _stage(
     stack = calibration.stack_name(job.stack, chip.vendor)
     # Calibrations given by the caller may hold one value per layout (the fitter's), which
     # makes every layout's layer its own; the catalog's are the same for all.
-    shapes = _layer_shapes(batch) if chip_cal is None and stack_cal is None else None
+    shapes = layer_shapes(batch) if chip_cal is None and stack_cal is None else None
     if chip_cal is None:
         chip_cal = calibration.for_chip(chip.id)
     if stack_cal is None:
@@ -325,10 +241,10 @@ def _stage(
     unfused = traits.materialized_attention
     shaped = batch if shapes is None else shapes[0]
 
-    def layer(moe_layer: bool) -> _LayerTimes:
+    def layer(moe_layer: bool) -> LayerTimes:
         work = layer_work(model, job.seq_len, shaped, moe_layer=moe_layer, lora_rank=lora_rank,
                           materialized_attention=unfused)  # fmt: skip
-        times = _layer_times(model, work, bf16, low, recipe, frozen)
+        times = layer_times(model, work, bf16, low, recipe, frozen)
         return times if shapes is None else times.take(shapes[1])
 
     dense = layer(moe_layer=False)

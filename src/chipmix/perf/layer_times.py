@@ -1,0 +1,107 @@
+"""One transformer layer's forward and backward seconds for one micro-batch on one chip,
+per layout: its GEMMs in the recipe's formats (`chipmix.perf.precision`), its attention core
+and elementwise traffic (the roofline of `chipmix.perf.roofline`), and the same by op for the
+recomputation policies (`chipmix.perf.rerun`). A long batch times each distinct shape of the
+layer once (`layer_shapes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chipmix.perf.layout import LayoutBatch, expert_tp
+from chipmix.perf.ops import LayerWork
+from chipmix.perf.precision import gemm_pass_times
+from chipmix.perf.rerun import ELEMENTWISE_OPS, op_times
+from chipmix.perf.roofline import ChipRates
+from chipmix.workload.model import ModelSpec
+from chipmix.workload.precision import PrecisionRecipe
+
+__all__ = ["SHARED_LAYER_MIN", "LayerTimes", "layer_shapes", "layer_times"]
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerTimes:
+    """One layer's forward (and GEMM backward) seconds for one micro-batch, per layout."""
+
+    gemm_fwd: Array
+    gemm_bwd: Array
+    attention_fwd: Array
+    elementwise_fwd: Array
+    cast: Array
+    """Per-micro-batch quantize/cast traffic of a low-precision recipe, in seconds."""
+    weight_cast: Array
+    """Per-step cast of the layer's weights to the recipe's format, in seconds."""
+    ops: dict[str, Array]
+    """Forward seconds by op, for the recomputation policies (`chipmix.perf.rerun`)."""
+
+    def take(self, rows: NDArray[np.intp]) -> LayerTimes:
+        """The times of layouts ``rows`` (each a row of this one's layouts)."""
+        return LayerTimes(
+            gemm_fwd=self.gemm_fwd[rows],
+            gemm_bwd=self.gemm_bwd[rows],
+            attention_fwd=self.attention_fwd[rows],
+            elementwise_fwd=self.elementwise_fwd[rows],
+            cast=self.cast[rows],
+            weight_cast=self.weight_cast[rows],
+            ops={op: t[rows] for op, t in self.ops.items()},
+        )
+
+
+SHARED_LAYER_MIN = 256
+"""Batches at least this long time one layer once per distinct shape (`layer_shapes`)."""
+
+
+def layer_shapes(batch: LayoutBatch) -> tuple[LayoutBatch, NDArray[np.intp]] | None:
+    """One layout per distinct shape of a layer's work (what `layer_work` reads: tp, cp,
+    micro-batch, ep and the expert tp, which reads dp) and each layout's row among them:
+    a search's thousands of layouts hold a few dozen shapes. None for a short batch, or
+    where the degrees do not pack into one integer key."""
+    if len(batch) < SHARED_LAYER_MIN:
+        return None
+    columns = [batch.tp, batch.cp, batch.micro_batch, batch.ep, expert_tp(batch).astype(np.int64)]
+    widths = [int(np.max(c)).bit_length() for c in columns]
+    if sum(widths) > 62 or min(int(np.min(c)) for c in columns) < 0:
+        return None
+    key = np.zeros(len(batch), dtype=np.int64)
+    for column, width in zip(columns, widths, strict=True):
+        key = (key << width) | column.astype(np.int64)
+    _, first, rows = np.unique(key, return_index=True, return_inverse=True)
+    if len(first) * 4 > len(batch):
+        return None
+    return batch.take(first), rows.reshape(-1)
+
+
+def layer_times(
+    model: ModelSpec,
+    work: LayerWork,
+    rates: ChipRates,
+    low: ChipRates | None,
+    recipe: PrecisionRecipe,
+    frozen: bool,
+) -> LayerTimes:
+    passes = gemm_pass_times(work.gemms, work.adapter_gemms, frozen, recipe, rates, low)
+    ops = op_times(model, work, rates, rates)
+    # The recomputation policies re-run GEMMs by op at the recipe's forward rate: scale the
+    # bf16 op times by the ratio of the recipe's forward GEMM time to the bf16 one.
+    not_gemm = {"attn", *ELEMENTWISE_OPS.values()}
+    zero = np.zeros_like(work.attention_flops)
+    bf16_fwd = sum((t for op, t in ops.items() if op not in not_gemm), start=zero)
+    adapters = sum(
+        (rates.gemm_time(g.m, g.k, g.n) * g.count for g in work.adapter_gemms), start=zero
+    )
+    scale = np.where(bf16_fwd > 0, (passes.forward - adapters) / np.maximum(bf16_fwd, 1e-30), 1.0)
+    ops = {op: (t if op in not_gemm else t * scale) for op, t in ops.items()}
+    return LayerTimes(
+        gemm_fwd=passes.forward,
+        gemm_bwd=passes.backward,
+        attention_fwd=ops["attn"],
+        elementwise_fwd=rates.memory_time(work.elementwise_bytes),
+        cast=rates.memory_time(passes.cast_bytes),
+        weight_cast=rates.memory_time(passes.weight_cast_bytes),
+        ops=ops,
+    )
