@@ -44,15 +44,16 @@ def in_sample() -> dict:
 
 # Issue 12 asks for in-sample median <= 7% / p90 <= 18%, leave-one-source-out median
 # <= 10% / p90 <= 25% and leave-one-chip-out median <= 15% over the 91 published rows,
-# at most 3 of them refused. Measured today: 4.7% / 14.9% in sample, 9.1% / 24.5% leave
+# at most 3 of them refused. Measured today: 4.8% / 15.0% in sample (the shipped fit is on
+# both published files; 4.7% / 14.9% fitted on the base file alone), 9.1% / 24.5% leave
 # one source out, 12.3% leave one chip out, every row predicted: every target met. The
 # bounds sit just above the measurements so a regression fails.
 def test_median_error_at_most_7_percent(in_sample: dict) -> None:
-    assert in_sample["median_abs_error"] <= 0.05  # measured 4.7 %; issue 12 target: 0.07
+    assert in_sample["median_abs_error"] <= 0.05  # measured 4.8 %; issue 12 target: 0.07
 
 
 def test_p90_error_at_most_18_percent(in_sample: dict) -> None:
-    assert in_sample["p90_abs_error"] <= 0.155  # measured 14.9 %; issue 12 target: 0.18
+    assert in_sample["p90_abs_error"] <= 0.155  # measured 15.0 %; issue 12 target: 0.18
 
 
 def test_every_chip_with_three_rows_within_15_percent(in_sample: dict) -> None:
@@ -101,9 +102,10 @@ def test_no_code_constant_names_a_run_or_a_source() -> None:
 
 
 def test_a_chip_without_runs_borrows_from_its_family() -> None:
-    """trn2, trn3 and tpu-v7 have no published row: their efficiencies come from their
-    family's fit on its datasheet priors, never from the vendor-blind default."""
-    for chip in ("trn2", "trn3", "tpu-v7"):
+    """trn2, trn3 and Gaudi 3 have no published row: their efficiencies come from their
+    family's fit on its datasheet priors, never from the vendor-blind default (tpu-v7 was
+    such a chip until its published rows joined the shipped fit)."""
+    for chip in ("trn2", "trn3", "gaudi3"):
         evidence = CATALOG.calibration.evidence_for("chip", chip, "matmul_efficiency")
         assert evidence is not None, chip
         assert evidence.basis == "family", chip

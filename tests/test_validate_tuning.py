@@ -9,6 +9,7 @@ from chipmix.validate.tuning import (
     DEFAULT_REGULARIZATION,
     GRID,
     choose_regularization,
+    group_weights,
     inner_folds,
 )
 
@@ -66,3 +67,12 @@ def test_a_candidate_is_chosen_and_only_active_slots_move() -> None:
     reg, start = choose_regularization(**args)
     assert reg in GRID
     np.testing.assert_array_equal(start[~args["active"]], args["u"][~args["active"]])
+
+
+def test_every_held_out_group_weighs_the_same() -> None:
+    groups = ["big"] * 16 + ["a", "a", "b", "c"]
+    weights = group_weights(groups)
+    assert abs(weights.sum() - 1.0) < 1e-12
+    per_group = {g: weights[[i for i, x in enumerate(groups) if x == g]].sum() for g in groups}
+    np.testing.assert_allclose(list(per_group.values()), 0.25)
+

@@ -407,7 +407,8 @@ def fit_calibration(cases: Sequence[Case], catalog: Catalog, *, rounds: int = 2)
     provenance = dict(fitted.provenance)
     provenance["regularization"] = (
         f"{fold.regularization.describe()}: chosen among {len(GRID)} candidates by "
-        f"{INNER_FOLDS}-fold cross-validation over whole sources of the training rows"
+        f"{INNER_FOLDS}-fold cross-validation over whole sources of the training rows, "
+        "each held-out source weighing the same"
     )
     return FitResult(
         calibration,
