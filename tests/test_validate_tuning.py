@@ -75,4 +75,3 @@ def test_every_held_out_group_weighs_the_same() -> None:
     assert abs(weights.sum() - 1.0) < 1e-12
     per_group = {g: weights[[i for i, x in enumerate(groups) if x == g]].sum() for g in groups}
     np.testing.assert_allclose(list(per_group.values()), 0.25)
-

@@ -15,15 +15,15 @@ publication is one draw of that: its rows share its stack, its chip and its way 
 measuring, so its 16 rows are not 16 independent draws. Weighted by row, one large
 source decides the regularization for all: fitted on both published files (91 base rows
 and 22 on chips the base lacks, 16 of them one TPU7x table), the row-weighted choice took
-prior widths × 0.5 (inner error 15.07 % against 15.36 % for × 2, the TPU7x fold
-dominating) and the base set's in-sample error went from 4.7 % / 14.9 % to 7.2 % / 21.6 %
-(median / p90). Weighted by group it keeps × 2 (10.58 % against 11.53 % for × 0.5), the
-base set stays at 4.8 % / 15.0 % and the 22 extra rows are 4.5 % / 16.4 % in sample. On
-the base set alone the choice is the same either way (× 2, soft-L1 0.15), so are its
-held-out scores (leave one source out 9.1 % / 24.5 %, leave one chip out median 12.3 %);
-held out by chip over both files the 22 extra rows go from 28.3 % / 56.0 % to
-20.2 % / 40.3 % (TPU7x 30.1 % → 24.5 %). Weighting each inner fold equally changes
-nothing: the folds are already balanced by rows.
+prior widths × 0.5 (held-out mean absolute log error 0.1507 against 0.1536 for × 2, the
+TPU7x fold dominating) and the base set's in-sample error went from 4.7 % / 14.9 % to
+7.2 % / 21.6 % (median / p90). Weighted by group it keeps × 2 (0.1058 against 0.1153 for
+× 0.5): the base set is 4.8 % / 15.0 % in sample and the 22 extra rows 4.5 % / 16.4 %.
+Cross-validated on the base set, leave one source out stays 9.1 % / 24.5 % (every fold
+chooses as before) and leave one chip out 12.3 % median (p90 26.0 % → 26.3 %: some chip
+folds choose another candidate); held out by chip over both files the 22 extra rows go
+from 28.3 % / 56.0 % to 20.2 % / 40.3 % (TPU7x 30.1 % → 24.5 % median). Weighting each
+inner fold equally instead changes nothing: the folds are already balanced by rows.
 
 The inner fits are one Gauss–Newton step of the same robust, shrunk objective from the
 training set's own fit (its log errors and their slopes there, which the
