@@ -19,9 +19,10 @@ prior widths × 0.5 (held-out mean absolute log error 0.1507 against 0.1536 for 
 TPU7x fold dominating) and the base set's in-sample error went from 4.7 % / 14.9 % to
 7.2 % / 21.6 % (median / p90). Weighted by group it keeps × 2 (0.1058 against 0.1153 for
 × 0.5): the base set is 4.8 % / 15.0 % in sample and the 22 extra rows 4.5 % / 16.4 %.
-Cross-validated on the base set, leave one source out stays 9.1 % / 24.5 % (every fold
-chooses as before) and leave one chip out 12.3 % median (p90 26.0 % → 26.3 %: some chip
-folds choose another candidate); held out by chip over both files the 22 extra rows go
+Cross-validated on the base set, leave one source out stays 9.1 % / 24.5 % (2 of its 34
+folds take the soft-L1 scale 0.5 instead of 0.15) and leave one chip out 12.3 % median
+(p90 26.0 % → 26.3 %; 7 of its 13 folds choose another candidate, mostly narrower
+widths); held out by chip over both files the 22 extra rows go
 from 28.3 % / 56.0 % to 20.2 % / 40.3 % (TPU7x 30.1 % → 24.5 % median). Weighting each
 inner fold equally instead changes nothing: the folds are already balanced by rows.
 
