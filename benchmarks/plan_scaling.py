@@ -90,7 +90,13 @@ def jobs(count: int, rng: random.Random) -> list[dict[str, Any]]:
 
 
 def scenario(
-    num_jobs: int, num_offers: int, seed: int, gap: float, limit: float, presolve: str
+    num_jobs: int,
+    num_offers: int,
+    seed: int,
+    gap: float,
+    limit: float,
+    presolve: str,
+    threads: int,
 ) -> Any:
     rng = random.Random(seed)
     return {
@@ -104,6 +110,7 @@ def scenario(
             "gap": gap,
             "time_limit_s": limit,
             "presolve": presolve,
+            "threads": threads,
             "sensitivity": False,
             "single_vendor_baseline": False,
         },
@@ -118,6 +125,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--presolve", choices=("light", "full", "off"), default="light")
+    parser.add_argument("--threads", type=int, default=1, help="HiGHS threads (0: its pool)")
     args = parser.parse_args()
     cat = load_catalog()
     cache = SearchCache.shared(cat)
@@ -127,7 +135,9 @@ def main() -> None:
         f"{'gap':>7} {'cost $M':>9}"
     )
     for n in (int(x) for x in args.jobs.split(",")):
-        spec = scenario(n, args.offers, args.seed, args.gap, args.time_limit, args.presolve)
+        spec = scenario(
+            n, args.offers, args.seed, args.gap, args.time_limit, args.presolve, args.threads
+        )
         sc = parse_scenario(spec, catalog=cat)
         started = time.perf_counter()
         cands = candidates(sc, cache)
