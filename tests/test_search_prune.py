@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from chipmix.catalog import load_catalog
+from chipmix.catalog.system import ResolvedSystem
 from chipmix.errors import InfeasibleError
 from chipmix.layouts.prune import FLOOR_TERMS, step_floor
 from chipmix.layouts.search import run_search
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.step import StepResult, evaluate, floor_seconds
 from chipmix.perf.validity import violations
+from chipmix.workload.job import Job
 from chipmix.workload.make import make_job
 
 CAT = load_catalog()
@@ -76,15 +78,22 @@ def test_some_search_skips_most_layouts() -> None:
     assert outcome.skipped > 0.9 * outcome.tried
 
 
+def _space(
+    model: str, shape: dict[str, Any], system: str, chips: int, fixed: dict[str, int | str]
+) -> tuple[Job, ResolvedSystem, SearchSpace]:
+    """The job, the system and the whole search space of a case."""
+    job = make_job(model, **shape)
+    resolved = CAT.system(system)
+    stack = CAT.calibration.stack_name(job.stack, resolved.chip.vendor)
+    return job, resolved, SearchSpace(job, resolved, chips, fixed, stack)
+
+
 @pytest.mark.parametrize(("model", "shape", "system", "chips", "fixed", "top"), CASES[:5])
 def test_the_floor_is_below_every_layouts_step_time(
     model: str, shape: dict[str, Any], system: str, chips: int, fixed: dict[str, int | str],
     top: int,
 ) -> None:  # fmt: skip
-    job = make_job(model, **shape)
-    resolved = CAT.system(system)
-    stack = CAT.calibration.stack_name(job.stack, resolved.chip.vendor)
-    space = SearchSpace(job, resolved, chips, fixed, stack)
+    job, resolved, space = _space(model, shape, system, chips, fixed)
     batch = space.batch()
     masks = violations(job, resolved, chips, batch, topology="tp" not in fixed)
     rows = np.flatnonzero(~np.any(np.stack(list(masks.values())), axis=0))
@@ -146,10 +155,8 @@ def test_the_floor_is_the_step_models_own_terms(
 ) -> None:  # fmt: skip
     # `floor_seconds` stops the step model before the ZeRO-dependent terms: the same sum,
     # to the last bit, as adding up `FLOOR_TERMS` of the whole evaluation.
-    job = make_job(model, **shape)
-    resolved = CAT.system(system)
-    stack = CAT.calibration.stack_name(job.stack, resolved.chip.vendor)
-    groups = SearchSpace(job, resolved, chips, fixed, stack).floor_batch()
+    job, resolved, space = _space(model, shape, system, chips, fixed)
+    groups = space.floor_batch()
     groups = groups.take(np.arange(min(len(groups), 3000)))
     whole = evaluate(job, resolved, CAT.calibration, groups).breakdown
     summed = np.asarray(sum(getattr(whole, term) for term in FLOOR_TERMS))
