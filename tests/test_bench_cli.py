@@ -202,6 +202,36 @@ def test_collectives_under_torchrun_fit_the_scaleup_efficiency(work: Path) -> No
     assert {"scaleup_efficiency", "collective_latency_s", "matmul_efficiency"} <= fitted
 
 
+def test_collectives_destroy_the_process_group_they_create(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gloo group left to the interpreter's exit aborted a torchrun rank now and then
+    (SIGABRT, "terminate called without an active exception"): the collectives destroy the
+    group they joined before they return, and leave one their caller made. One rank, in
+    this process: the lifecycle, not the timings."""
+    import torch.distributed as dist
+
+    from chipmix.bench.collectives import run_collectives
+    from chipmix.bench.detect import detect
+    from chipmix.bench.micro import TimingConfig
+
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0",
+           "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    device = detect("cpu", None, load_catalog().chips)
+    cfg = TimingConfig(warmup=1, repeats=1)
+    results = list(run_collectives(device, (1 << 10,), cfg=cfg))
+    assert {r.name for r in results} >= {"all_reduce", "all_gather", "all_to_all"}
+    assert not dist.is_initialized()
+    dist.init_process_group("gloo")
+    try:
+        list(run_collectives(device, (1 << 10,), cfg=cfg))
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

@@ -10,12 +10,22 @@ Bandwidths follow nccl-tests' conventions (``doc/PERFORMANCE.md``): algorithm ba
 all-to-all, so that ``busbw`` is the per-link rate the alpha-beta model of
 `chipmix.perf.collectives` divides by. A group inside one node measures the scale-up
 fabric, one across nodes the scale-out network. Rank 0 reports; every rank takes part.
+
+The group lives as long as the measurements (`process_group`): every rank meets at a barrier
+and destroys it before it returns, as ``torch.distributed`` asks of a program (its
+"Shutdown" documentation). A gloo group left to the interpreter's exit keeps its worker
+threads running into the interpreter's teardown; one that still drops a finished work's
+tensors then needs the GIL, is ended by the finalizing interpreter, and the process aborts
+("terminate called without an active exception", SIGABRT; pytorch/pytorch#190489). It is
+a race, more likely on a loaded machine, and it hits the rank that exits first (the ones
+that do not report). Destroying the group joins those threads while the interpreter is whole.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +34,9 @@ from chipmix.bench.micro import TimingConfig
 from chipmix.bench.store import Result
 from chipmix.bench.timing import measure
 
-__all__ = ["COLLECTIVES", "World", "bus_factor", "init", "run_collectives", "world"]
+__all__ = [
+    "COLLECTIVES", "World", "bus_factor", "init", "process_group", "run_collectives", "world",
+]  # fmt: skip
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p")
 
@@ -84,6 +96,27 @@ def init(device: Device) -> None:
     dist.init_process_group(backend=backend)
 
 
+@contextmanager
+def process_group(device: Device) -> Iterator[World]:
+    """The process group for the block (joined with `init`), destroyed on the way out.
+
+    On a normal exit every rank first meets at a barrier, so no rank closes its connections
+    while a peer still completes the last exchange, then destroys the group while the
+    interpreter is whole: its worker threads are joined here, not in the interpreter's
+    teardown (module docstring). After an exception the group is left alone: a peer may be
+    blocked in a collective, and a barrier or a teardown that joins a blocked worker would
+    hang instead of failing (torchtitan destroys the group on success only, for the same
+    reason). A group that was already there is the caller's, and stays."""
+    import torch.distributed as dist
+
+    owned = not dist.is_initialized()
+    init(device)
+    yield world()
+    if owned and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _op(
     name: str, n: int, rank: int, count: int, dev: Any
 ) -> tuple[Callable[[], None], Callable[[None], None], int]:
@@ -139,11 +172,17 @@ def run_collectives(
 ) -> Iterator[Result]:
     """Every collective at every message size (bytes); yields on every rank, rank 0's
     results are the ones to store."""
+    with process_group(device) as w:
+        yield from _measure_all(device, w, sizes, cfg)
+
+
+def _measure_all(
+    device: Device, w: World, sizes: tuple[int, ...], cfg: TimingConfig
+) -> Iterator[Result]:
+    """`run_collectives` inside the group ``w``."""
     import torch
     import torch.distributed as dist
 
-    init(device)
-    w = world()
     dev = torch.device(device.torch_device)
     if device.kind in ("cuda", "rocm"):
         torch.cuda.set_device(dev)
