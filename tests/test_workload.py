@@ -382,3 +382,15 @@ def test_unknown_preset_suggests_close_names(name: str, close: str) -> None:
         load_model(name)
     assert "Did you mean" in str(info.value)
     assert close in info.value.close_matches
+
+
+def test_misspelt_choice_in_a_model_file_names_the_closest(tmp_path: Path) -> None:
+    spec = tmp_path / "m.yaml"
+    spec.write_text(
+        "name: tiny\nlayers: 2\nhidden: 256\nheads: 4\nffn_hidden: 1024\nvocab: 1000\n"
+        "norm: rmsnrom\n"
+    )
+    with pytest.raises(
+        FileFormatError, match=r"norm: .*\(got 'rmsnrom'\)\. Did you mean 'rmsnorm'"
+    ):
+        load_model(str(spec))

@@ -22,6 +22,7 @@ __all__ = [
     "InputError",
     "LayoutError",
     "UnknownNameError",
+    "did_you_mean",
 ]
 
 
@@ -39,7 +40,7 @@ class UnknownNameError(InputError, KeyError):
     def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
         choices = sorted(valid)
         close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, choices)
         shown = ", ".join(choices[:40]) + (", …" if len(choices) > 40 else "")
         super().__init__(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {shown}.")
         self.kind = kind
@@ -48,6 +49,13 @@ class UnknownNameError(InputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` Did you mean 'x' or 'y'?`` naming the choices closest to ``name``; empty when
+    none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 class FileFormatError(InputError):

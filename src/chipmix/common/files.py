@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from chipmix.errors import FileFormatError
+from chipmix.errors import FileFormatError, did_you_mean
 
 __all__ = [
     "MAX_DEPTH",
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_NUMBER",
     "NoBoolNumbers",
     "check_values",
+    "choice_hint",
     "format_validation_error",
     "parse_yaml",
     "read_json",
@@ -154,8 +157,20 @@ def format_validation_error(path: Path | str, exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         shown = err["type"] != "missing" and err["loc"]
         given = f" (got {_given(err['input'])})" if shown else ""
-        lines.append(f"  {loc}: {err['msg']}{given}")
+        lines.append(f"  {loc}: {err['msg']}{given}{choice_hint(err)}")
     return f"{path}: invalid entries:\n" + "\n".join(lines)
+
+
+def choice_hint(err: Mapping[str, Any]) -> str:
+    """``. Did you mean 'light'?`` for a word outside a fixed set of choices (pydantic's
+    ``literal_error`` and ``enum`` errors, whose context lists the choices quoted); empty
+    for any other error."""
+    given = err.get("input")
+    if err.get("type") not in ("literal_error", "enum") or not isinstance(given, str):
+        return ""
+    expected = str((err.get("ctx") or {}).get("expected", ""))
+    hint = did_you_mean(given, re.findall(r"'([^']*)'", expected))
+    return f".{hint}" if hint else ""
 
 
 def _given(value: Any) -> str:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chipmix.catalog.offer import PriceTier
-from chipmix.common.files import NoBoolNumbers, read_yaml
+from chipmix.common.files import NoBoolNumbers, choice_hint, read_yaml
 from chipmix.errors import FileFormatError, InputError
 
 __all__ = [
@@ -149,7 +149,7 @@ def _explain(where: str, exc: ValidationError) -> str:
         elif err["type"] == "value_error":
             lines.append(f"  {path}: {err['msg']}")
         else:
-            lines.append(f"  {path}: {err['msg']} (got {err['input']!r})")
+            lines.append(f"  {path}: {err['msg']} (got {err['input']!r}){choice_hint(err)}")
     return f"{where}: invalid scenario:\n" + "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from chipmix.catalog.catalog import Catalog, load_catalog
-from chipmix.common.files import parse_yaml, read_text
+from chipmix.common.files import choice_hint, parse_yaml, read_text
 from chipmix.errors import FileFormatError
 from chipmix.planning.portfolio.lines import KeyLines, Problems, format_path
 from chipmix.planning.portfolio.resolve import Resolver
@@ -90,4 +90,4 @@ def _structure_problems(problems: Problems, exc: ValidationError) -> None:
         shown = "" if err["type"] == "missing" else f" (got {given!r})"
         if isinstance(given, dict | list):
             shown = ""
-        problems.add(loc, f"{err['msg']}{shown}")
+        problems.add(loc, f"{err['msg']}{shown}{choice_hint(err)}")
