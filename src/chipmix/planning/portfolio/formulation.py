@@ -115,14 +115,26 @@ class _Matrix:
         self.names.append(name)
         return len(self.lower) - 1
 
+    def add_rows(self, lower: float, upper: float, names: list[str]) -> I64:
+        """Rows with the same bounds, one per name; their indices."""
+        first = len(self.lower)
+        self.lower.extend([lower] * len(names))
+        self.upper.extend([upper] * len(names))
+        self.names.extend(names)
+        return np.arange(first, len(self.lower), dtype=np.int64)
+
     def entries(self, rows: Any, cols: Any, vals: Any) -> None:
-        r = np.asarray(rows, dtype=np.int64)
-        c = np.asarray(cols, dtype=np.int64)
-        v = np.broadcast_to(np.asarray(vals, dtype=np.float64), c.shape)
-        r = np.broadcast_to(r, c.shape)
-        self.rows.append(r.ravel())
-        self.cols.append(c.ravel())
-        self.vals.append(np.array(v, dtype=np.float64).ravel())
+        """Entries (row, column, value); a scalar row or value stands for every column."""
+        c = np.asarray(cols, dtype=np.int64).ravel()
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        v = np.array(vals, dtype=np.float64).ravel()  # a copy: the caller's array may change
+        if r.shape != c.shape:
+            r = np.full(c.shape, r[0], dtype=np.int64)
+        if v.shape != c.shape:
+            v = np.full(c.shape, v[0])
+        self.rows.append(r)
+        self.cols.append(c)
+        self.vals.append(v)
 
     def csc(self, num_cols: int) -> tuple[I64, I64, F64]:
         """The matrix in compressed sparse columns (HiGHS's ``kColwise``): column starts,
@@ -223,9 +235,10 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
     z_t = np.zeros(0, np.int64) if z is None else z.period
 
     # (1) assignment
+    first = len(mat.lower)
     for j in range(len(pb.required)):
-        row = mat.add(1.0 if pb.required[j] else 0.0, 1.0, f"assign[{j}]")
-        mat.entries(row, np.flatnonzero(pb.job[p] == j), 1.0)
+        mat.add(1.0 if pb.required[j] else 0.0, 1.0, f"assign[{j}]")
+    mat.entries(first + pb.job[p], np.arange(nx, dtype=np.int64), 1.0)
     # (2) capacity, (3) reservation
     res_of_offer: dict[int, list[int]] = {}
     for k, (o, _, _, _) in enumerate(pb.reservations):
@@ -238,45 +251,44 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
             continue
         sel = per_use & (offer_rep == o)
         z_sel = np.zeros(0, np.bool_) if z is None else (z.offer == o) & (z.tier_key < 0)
-        periods = sorted(
-            set(t_of[sel].tolist()) | _reserved_periods(pb, o, horizon_t) | set(z_t[z_sel].tolist())
-        )
-        if not periods:
+        periods = np.union1d(
+            np.union1d(t_of[sel], z_t[z_sel]),
+            np.array(sorted(_reserved_periods(pb, o, horizon_t)), dtype=np.int64),
+        ).astype(np.int64)
+        if not len(periods):
             continue
-        rows = {}
-        for t in periods:
+        row_of = np.full(horizon_t, -1, dtype=np.int64)
+        for t in periods.tolist():
             limit = cap[t] if np.isfinite(cap[t]) else 1e12
-            rows[t] = mat.add(-np.inf, limit, f"capacity[{o},{t}]")
+            row_of[t] = mat.add(-np.inf, limit, f"capacity[{o},{t}]")
             if "capacity" in elastic and np.isfinite(cap[t]):
                 col = slack("capacity", (o, t), 1.0 / max(cap[t], 1.0))
-                mat.entries(rows[t], [col], -1.0)
+                mat.entries(row_of[t], [col], -1.0)
         idx = np.flatnonzero(sel)
-        row_ids = np.array([rows[t] for t in t_of[idx]], dtype=np.int64)
-        mat.entries(row_ids, rep[idx], pb.chips[p[rep[idx]]])
+        mat.entries(row_of[t_of[idx]], rep[idx], pb.chips[p[rep[idx]]])
         if z is not None:
             zi = np.flatnonzero(z_sel)
-            z_rows = np.array([rows[t] for t in z_t[zi]], dtype=np.int64)
-            mat.entries(z_rows, z_cols[zi], z.chips[zi])
+            mat.entries(row_of[z_t[zi]], z_cols[zi], z.chips[zi])
         units = pb.scenario.offers[o].chips_per_unit
         for k in res_of_offer.get(o, []):
             term_h = pb.reservations[k][3]
             last = horizon_t if not math.isfinite(term_h) else math.ceil(term_h / pb.period_h)
-            for t in periods:
-                if t < last:
-                    mat.entries(rows[t], [r0 + k], float(units))
+            held = periods[periods < last]
+            mat.entries(row_of[held], np.full(len(held), r0 + k), float(units))
     for k, (o, _, _, _) in enumerate(pb.reservations):
         units = pb.scenario.offers[o].chips_per_unit
         sel = pb.tier_key[p[rep]] == k
         idx = np.flatnonzero(sel)
         zk = np.zeros(0, np.int64) if z is None else np.flatnonzero(z.tier_key == k)
-        for t in sorted(set(t_of[idx].tolist()) | set(z_t[zk].tolist())):
-            row = mat.add(-np.inf, 0.0, f"reservation[{k},{t}]")
-            here = idx[t_of[idx] == t]
-            mat.entries(row, rep[here], pb.chips[p[rep[here]]])
-            if z is not None:
-                zh = zk[z_t[zk] == t]
-                mat.entries(row, z_cols[zh], z.chips[zh])
-            mat.entries(row, [r0 + k], -float(units))
+        periods = np.union1d(t_of[idx], z_t[zk]).astype(np.int64)
+        row_of = np.full(horizon_t, -1, dtype=np.int64)
+        row_of[periods] = mat.add_rows(
+            -np.inf, 0.0, [f"reservation[{k},{t}]" for t in periods.tolist()]
+        )
+        mat.entries(row_of[t_of[idx]], rep[idx], pb.chips[p[rep[idx]]])
+        if z is not None:
+            mat.entries(row_of[z_t[zk]], z_cols[zk], z.chips[zk])
+        mat.entries(row_of[periods], np.full(len(periods), r0 + k), -float(units))
     # (4) windows: in the columns; elastic deadlines pay for lateness
     late_cost = np.zeros(nx)
     if "deadlines" in elastic:
@@ -327,15 +339,17 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
             mat.entries(row, [slack("vendors", (), 1.0)], 1.0)
     # (8) power
     if pb.power_cap_mw is not None:
-        for t in sorted(set(t_of.tolist()) | set(z_t.tolist())):
-            row = mat.add(-np.inf, pb.power_cap_mw, f"power[{t}]")
-            here = np.flatnonzero(t_of == t)
-            mat.entries(row, rep[here], pb.power_mw[p[rep[here]]])
-            if z is not None:
-                zh = np.flatnonzero(z_t == t)
-                mat.entries(row, z_cols[zh], z.power_mw[zh])
-            if "power" in elastic:
-                mat.entries(row, [slack("power", (t,), 1.0 / pb.power_cap_mw)], -1.0)
+        periods = np.union1d(t_of, z_t).astype(np.int64)
+        row_of = np.full(max(horizon_t, int(periods.max()) + 1 if len(periods) else 0), -1)
+        row_of[periods] = mat.add_rows(
+            -np.inf, pb.power_cap_mw, [f"power[{t}]" for t in periods.tolist()]
+        )
+        mat.entries(row_of[t_of], rep, pb.power_mw[p[rep]])
+        if z is not None:
+            mat.entries(row_of[z_t], z_cols, z.power_mw)
+        if "power" in elastic:
+            for t in periods.tolist():
+                mat.entries(row_of[t], [slack("power", (t,), 1.0 / pb.power_cap_mw)], -1.0)
     # (9) makespan
     if goal == "makespan" or "makespan" in hold:
         for j in range(len(pb.required)):

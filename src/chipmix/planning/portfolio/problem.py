@@ -299,13 +299,15 @@ def _fits_caps(pb: Problem, p: I64, s: I64, length: I64) -> NDArray[np.bool_]:
     ok = np.ones(len(p), dtype=np.bool_)
     o = pb.offer[p]
     n = pb.chips[p]
-    pairs = np.unique(np.stack([o, n.astype(np.int64)]), axis=1) if len(p) else np.zeros((2, 0))
-    periods = int((s + length).max()) if len(p) else 0
-    for oo, nn in pairs.T:
-        row = cap_row(pb, int(oo), periods)
-        if not np.isfinite(row).any():
-            continue
-        bad = np.concatenate([[0], np.cumsum(row < nn)])
-        sel = np.flatnonzero((o == oo) & (n == nn))
+    if not len(p):
+        return ok
+    periods = int((s + length).max())
+    capped = np.isfinite(pb.cap).any(axis=1)
+    sizes = n.astype(np.int64)
+    pair = o * (int(sizes.max()) + 1) + sizes  # (offer, chips), ordered as the pairs
+    for key in np.unique(pair[capped[o]]).tolist():
+        sel = np.flatnonzero(pair == key)
+        row = cap_row(pb, int(o[sel[0]]), periods)
+        bad = np.concatenate([[0], np.cumsum(row < n[sel[0]])])
         ok[sel] = bad[s[sel] + length[sel]] - bad[s[sel]] == 0
     return ok
