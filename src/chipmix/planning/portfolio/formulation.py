@@ -90,6 +90,7 @@ from chipmix.planning.portfolio.problem import (
     Goal,
     Problem,
     cap_row,
+    distinct,
     ramp,
     start_columns,
 )
@@ -251,10 +252,9 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
             continue
         sel = per_use & (offer_rep == o)
         z_sel = np.zeros(0, np.bool_) if z is None else (z.offer == o) & (z.tier_key < 0)
-        periods = np.union1d(
-            np.union1d(t_of[sel], z_t[z_sel]),
-            np.array(sorted(_reserved_periods(pb, o, horizon_t)), dtype=np.int64),
-        ).astype(np.int64)
+        periods = distinct(
+            t_of[sel], z_t[z_sel], np.array(sorted(_reserved_periods(pb, o, horizon_t)))
+        )
         if not len(periods):
             continue
         row_of = np.full(horizon_t, -1, dtype=np.int64)
@@ -280,7 +280,7 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
         sel = pb.tier_key[p[rep]] == k
         idx = np.flatnonzero(sel)
         zk = np.zeros(0, np.int64) if z is None else np.flatnonzero(z.tier_key == k)
-        periods = np.union1d(t_of[idx], z_t[zk]).astype(np.int64)
+        periods = distinct(t_of[idx], z_t[zk])
         row_of = np.full(horizon_t, -1, dtype=np.int64)
         row_of[periods] = mat.add_rows(
             -np.inf, 0.0, [f"reservation[{k},{t}]" for t in periods.tolist()]
@@ -339,7 +339,7 @@ def build_model(pb: Problem, goal: Goal, elastic: frozenset[str], hold: dict[str
             mat.entries(row, [slack("vendors", (), 1.0)], 1.0)
     # (8) power
     if pb.power_cap_mw is not None:
-        periods = np.union1d(t_of, z_t).astype(np.int64)
+        periods = distinct(t_of, z_t)
         row_of = np.full(max(horizon_t, int(periods.max()) + 1 if len(periods) else 0), -1)
         row_of[periods] = mat.add_rows(
             -np.inf, pb.power_cap_mw, [f"power[{t}]" for t in periods.tolist()]

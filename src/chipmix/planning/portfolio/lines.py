@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 from chipmix.errors import FileFormatError, UnknownNameError
 
 __all__ = ["KeyLines", "Path", "Problems", "format_path"]
+
+_COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""LibYAML's composer when PyYAML has it (the same nodes and marks, ~25x faster)."""
 
 Path = tuple[str | int, ...]
 """A location in the document: mapping keys and sequence indices, outermost first."""
@@ -44,7 +48,7 @@ class KeyLines:
     def of(text: str) -> KeyLines:
         """Compose ``text`` (syntax errors propagate as `yaml.YAMLError`) and map its keys."""
         out = KeyLines()
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_COMPOSER)
         if root is not None:
             out.lines[()] = root.start_mark.line + 1
             out._walk(root, ())

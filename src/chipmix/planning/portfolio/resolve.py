@@ -306,9 +306,11 @@ class Resolver:
         return out
 
     def _serving(self, offers: list[PlanOffer], end: date) -> list[PlanServing]:
+        out: list[PlanServing] = []
+        if not self.spec.serving:
+            return out  # the serving model is not even imported
         from chipmix.serve.public import serve_job
 
-        out: list[PlanServing] = []
         names = {j.name for j in self.spec.jobs}
         for i, ss in enumerate(self.spec.serving):
             path: tuple[str | int, ...] = ("serving", i)

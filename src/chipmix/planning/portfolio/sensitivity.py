@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from chipmix.planning.portfolio.implied import proven_small
 from chipmix.planning.portfolio.objective import plan_cost, primary_value, solve_objective
 from chipmix.planning.portfolio.occupancy import compact
 from chipmix.planning.portfolio.placements import Candidates
@@ -61,19 +62,33 @@ def binding_constraints(
     least_noise = max(base.gap, 1e-6) * 2 * abs(value) + 1e-6
     most_saved: dict[tuple[str, str], float] = {}
     """Per removed constraint: the most a smaller relaxation of it could save (min-cost)."""
+    removed_plan: dict[tuple[str, str], list[tuple[int, int]]] = {}
     solves = 0
-    for constraint, subject, now, relaxed, changed in trials:
+    # min-cost only; the gains below leave serving out, the MILP does not
+    implied_ok = skip_implied and objective == "min-cost" and not sc.serving
+
+    def implied(constraint: str, subject: str) -> bool:
+        """It cannot save more than the noise (by the rules in the docstring)."""
         group = LAZY_GROUP.get(constraint)
-        if (
-            skip_implied
-            and objective == "min-cost"
-            and not sc.serving  # the gains below leave serving out; the MILP does not
-            and (
-                (group is not None and group not in base.joined)
-                or most_saved.get((constraint, subject), math.inf) <= least_noise
-            )
-        ):
-            continue  # implied: it cannot save more than the noise
+        return implied_ok and (
+            (group is not None and group not in base.joined)
+            or most_saved.get((constraint, subject), math.inf) <= least_noise
+        )
+
+    proven: set[int] | None = None  # steps whose joint relaxation saves within the noise
+    for i, (constraint, subject, now, relaxed, changed) in enumerate(trials):
+        if implied(constraint, subject):
+            continue
+        if implied_ok and relaxed != REMOVED and proven is None:  # the first step: every
+            steps = [  # removal is solved, so `implied` is final for the steps
+                (k, t[4])
+                for k, t in enumerate(trials[i:], start=i)
+                if t[3] != REMOVED and not implied(t[0], t[1]) and not _meets(t, removed_plan)
+            ]
+            proven, n = proven_small(pb, base, steps, least_noise, _limit(pb))
+            solves += n
+        if proven is not None and i in proven:
+            continue
         solves += 1
         sol = solve_objective(changed, objective, warm=base.chosen, time_limit_s=_limit(pb))
         if not sol.ok:
@@ -82,12 +97,27 @@ def binding_constraints(
         gain = new - value if objective == "max-tokens" else value - new
         if relaxed == REMOVED:
             most_saved[(constraint, subject)] = gain + max(sol.gap, 0.0) * abs(new)
+            removed_plan[(constraint, subject)] = sol.chosen
         noise = max(base.gap, sol.gap, 1e-6) * 2 * abs(value) + 1e-6
         if gain <= noise:
             continue
         out.append(_binding(objective, constraint, subject, now, relaxed, gain, value))
     out.sort(key=lambda b: -b.gain)
     return out, solves
+
+
+def _meets(
+    trial: tuple[str, str, str, str, Problem], plans: dict[tuple[str, str], list[tuple[int, int]]]
+) -> bool:
+    """Whether the plan found without a deadline meets this step's later deadline (then the
+    step saves as much as the removal did: no use proving that it saves nothing)."""
+    constraint, subject, _, _, changed = trial
+    plan = plans.get((constraint, subject))
+    if constraint != "deadline" or plan is None:
+        return False
+    j = next(i for i, job in enumerate(changed.scenario.jobs) if job.name == subject)
+    ends = [changed.span(p, s)[1] for p, s in plan if int(changed.job[p]) == j]
+    return all(end <= changed.deadline_h[j] + 1e-6 for end in ends)
 
 
 LAZY_GROUP = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,7 +26,9 @@ from chipmix.catalog.catalog import Catalog
 from chipmix.catalog.offer import PriceTier
 from chipmix.errors import InfeasibleError, InputError
 from chipmix.planning.portfolio.scenario import RESERVED_TIERS, Scenario
-from chipmix.serve.results import ServeEstimate
+
+if TYPE_CHECKING:  # the serving model is imported when a scenario serves (`serving_options`)
+    from chipmix.serve.results import ServeEstimate
 
 __all__ = [
     "SECONDS_PER_DAY",

@@ -23,6 +23,7 @@ __all__ = [
     "solve",
     "solve_model",
     "violated",
+    "without",
 ]
 
 
@@ -137,7 +138,7 @@ def solve(
     leave_out = set(present)
     seconds = 0.0
     while True:
-        sol = _solve_once(_without(pb, leave_out), goal, elastic, hold, warm, time_limit_s)
+        sol = _solve_once(without(pb, leave_out), goal, elastic, hold, warm, time_limit_s)
         seconds += sol.seconds
         joined = frozenset(present - leave_out)
         if not sol.ok:
@@ -191,7 +192,8 @@ def _has(pb: Problem, group: str) -> bool:
     }[group]
 
 
-def _without(pb: Problem, groups: set[str]) -> Problem:
+def without(pb: Problem, groups: set[str]) -> Problem:
+    """``pb`` without the lazy constraint ``groups`` (`LAZY_GROUPS`)."""
     changes: dict[str, Any] = {}
     if "budget" in groups:
         changes["budget_usd"] = None
