@@ -75,3 +75,33 @@ def test_estimate_builds_only_the_models_it_validates(tmp_path: Path) -> None:
     subprocess.run(argv, capture_output=True, check=True, timeout=300, env=env)  # fills it
     done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300, env=env)
     assert json.loads(done.stdout) == ["Job", "ModelSpec"]
+
+
+BLAS_PROBE = """
+import json, os
+from chipmix.cli.commands import _numpy_on_one_blas_thread
+_numpy_on_one_blas_thread()
+import numpy, threadpoolctl
+info = threadpoolctl.threadpool_info()
+pools = [p["num_threads"] for p in info if p["internal_api"] == "openblas"]
+print(json.dumps({"pools": pools, "env": os.environ.get("OPENBLAS_NUM_THREADS")}))
+"""
+
+
+def _blas(env_value: str | None) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if env_value is not None:
+        env["OPENBLAS_NUM_THREADS"] = env_value
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_PROBE], capture_output=True, text=True, env=env, check=True
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_the_command_line_runs_numpy_on_one_blas_thread_and_leaves_the_environment() -> None:
+    assert _blas(None) == {"pools": [1], "env": None}
+
+
+def test_a_thread_count_the_user_chose_is_kept() -> None:
+    assert _blas("2") == {"pools": [2], "env": "2"}

@@ -17,6 +17,7 @@ A new group (e.g. ``serve``) is a module beside these, registered below in the o
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable
 from functools import cache
@@ -177,7 +178,27 @@ cycles waits at most this many allocations longer to be freed."""
 def main() -> None:
     """Entry point: run the command line, exit with its status."""
     gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
+    _numpy_on_one_blas_thread()
     sys.exit(run(sys.argv[1:]))
+
+
+def _numpy_on_one_blas_thread() -> None:
+    """Import numpy with its OpenBLAS on one thread, unless the user chose a count.
+
+    OpenBLAS starts a pool of threads, one per core, when numpy loads it, sized by
+    ``OPENBLAS_NUM_THREADS`` read at that moment (OpenBLAS's README, "Setting the number of
+    threads"). chipmix's products are small (layouts, MILP data; the fitter's 200-column
+    systems already run on one thread: `validate.fit`), so the pool only costs: 0.03-0.05 s
+    of CPU per command on 2 cores (benchmarks/README.md, startup.py). The variable is
+    removed again at once: torch's own BLAS (``bench``) and child processes keep the
+    user's environment."""
+    if "numpy" in sys.modules or "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        import numpy  # noqa: F401
+    finally:
+        del os.environ["OPENBLAS_NUM_THREADS"]
 
 
 def _fail(message: str, code: int) -> int:
