@@ -30,6 +30,7 @@ from chipmix.catalog.calibration import Calibration
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.memory import MemoryBreakdown, memory_per_chip
+from chipmix.perf.stage import Stage, stage
 from chipmix.perf.step import StepResult, evaluate, floor_seconds
 from chipmix.perf.validity import violations
 from chipmix.workload.job import Job
@@ -64,14 +65,29 @@ def step_floor(
     ZeRO stage 0 and no recomputation breaks a rule (`chipmix.perf.validity`), as every
     layout of the group then does (no rule refuses ZeRO 0 or no recomputation alone:
     `tests/test_search_prune.py`)."""
+    return _floor(job, system, calibration, space, topology)[0]
+
+
+def _floor(
+    job: Job,
+    system: ResolvedSystem,
+    calibration: Calibration,
+    space: SearchSpace,
+    topology: bool,
+) -> tuple[NDArray[np.float64], Stage, NDArray[np.intp]]:
+    """`step_floor`, the `stage` of the groups that break no rule, and each group's row of
+    that stage (-1 for the others)."""
     groups = space.floor_batch()
     masks = violations(job, system, space.chips, groups, topology=topology)
     valid = np.flatnonzero(~np.any(list(masks.values()), axis=0))
     with np.errstate(all="ignore"):
-        found = floor_seconds(job, system, calibration, groups.take(valid))
+        found = stage(job, system, calibration, groups.take(valid))
+        seconds = floor_seconds(job, system, calibration, groups.take(valid), found)
     floor = np.full(len(groups), np.inf)
-    floor[valid] = np.where(np.isfinite(found), found, 0.0)
-    return floor
+    floor[valid] = np.where(np.isfinite(seconds), seconds, 0.0)
+    row = np.full(len(groups), -1, dtype=np.intp)
+    row[valid] = np.arange(len(valid))
+    return floor, found, row
 
 
 def first_reason(masks: Mapping[str, NDArray[np.bool_]], n: int) -> NDArray[np.int64]:
@@ -108,7 +124,7 @@ def branch_and_bound(
     apply (an eager stack) or no layout fits (the exhaustive search says why)."""
     if calibration.for_stack(stack).eager is not None:
         return None
-    floor = step_floor(job, system, calibration, space, topology)
+    floor, groups_stage, group_row = _floor(job, system, calibration, space, topology)
     finite = np.flatnonzero(np.isfinite(floor))  # the groups that break no rule, then the rest
     order = np.concatenate([finite[np.argsort(floor[finite])], np.flatnonzero(~np.isfinite(floor))])
     capacity = system.chip.hbm_bytes
@@ -140,7 +156,13 @@ def branch_and_bound(
         if not len(fits):
             continue
         fitting = MemoryBreakdown(*(getattr(memory, f.name)[fits] for f in fields(memory)))
-        result = evaluate(job, system, calibration, batch.take(valid[fits]), fitting)
+        # Each layout's group has its stage in the floor's: evaluate builds on it.
+        group = group_row[space.floor_rows(rows[valid[fits]])]
+        assert np.all(group >= 0), "a layout breaks no rule where its group breaks one"
+        result = evaluate(
+            job, system, calibration, batch.take(valid[fits]), fitting,
+            groups=(groups_stage, group),
+        )  # fmt: skip
         parts.append((rows[valid[fits]], result))
         steps = np.concatenate([steps, result.step_time_s])
         if len(steps) >= top:

@@ -13,6 +13,7 @@ Key-value heads replicated beyond their count (tp > kv heads) are stored once pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -88,11 +89,14 @@ class LayerActivations:
     """Regenerated while the layer's backward runs (what the policy recomputes)."""
 
 
+@lru_cache(maxsize=1024)
 def _coefficients(
     model: ModelSpec, moe_layer: bool, code: int, input_bytes: float
 ) -> NDArray[np.float64]:
     """Bytes per token of one policy as a 3 × 3 table: rows device / host / recomputed,
-    columns split over tp, split over tp but replicated with the KV heads, not split."""
+    columns split over tp, split over tp but replicated with the KV heads, not split.
+    Kept per (model, layer kind, policy, input width): the searches ask for the same few
+    (read-only)."""
     sizes = tensor_bytes_per_token(model, moe_layer, input_bytes)
     policy: Policy = policy_by_code(code)
     rows = {"device": 0, "offload": 1, "remat": 2}
@@ -104,6 +108,7 @@ def _coefficients(
         kv = name in ("k", "v") and model.mla is None
         column = 1 if kv else (0 if name in _SPLIT_BY_TP else 2)
         out[rows[state], column] += size
+    out.flags.writeable = False
     return out
 
 

@@ -10,6 +10,8 @@ all-gather or reduce-scatter; re-running the MoE dispatch repeats its all-to-all
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -71,16 +73,25 @@ def _runs(model: ModelSpec, code: int) -> set[str]:
     return ops | ({"rope"} if ops & {"qkv", "mla_up"} else set())
 
 
-def rerun_time(batch: LayoutBatch, model: ModelSpec, times: dict[str, Array]) -> Array:
-    """Seconds of forward work each layout's policy repeats for one layer."""
+def rerun_time(
+    batch: LayoutBatch,
+    model: ModelSpec,
+    times: dict[str, Array],
+    rows: NDArray[np.intp] | None = None,
+) -> Array:
+    """Seconds of forward work each layout's policy repeats for one layer: ``times`` per
+    layout, or per distinct layer shape with each layout's row among them (``rows``)."""
     codes = np.asarray(batch.recompute)
     present = np.flatnonzero(np.bincount(codes, minlength=1))
-    index = np.searchsorted(present, codes)
+    rerun = [_runs(model, int(c)) for c in present]
     total = np.zeros(len(codes))
+    if not any(rerun):  # no layout re-runs anything (the floor's batches)
+        return total
+    index = np.searchsorted(present, codes)
     for op, seconds in times.items():
-        runs = np.array([op in _runs(model, int(c)) for c in present])
+        runs = np.array([op in ops for ops in rerun])
         if runs.any():
-            total += np.where(runs[index], seconds, 0.0)
+            total += np.where(runs[index], seconds if rows is None else seconds[rows], 0.0)
     return total
 
 
@@ -100,30 +111,31 @@ def rerun_comm(batch: LayoutBatch, moe_layer: bool) -> tuple[Array, Array]:
     return tp_extra[index], a2a_extra[index]
 
 
-def _flops_per_token(job: Job, moe_layer: bool) -> dict[str, float]:
+@lru_cache(maxsize=256)
+def _flops_per_token(
+    model: ModelSpec, seq_len: int, moe_layer: bool
+) -> tuple[tuple[str, float], ...]:
     """Forward FLOPs per token of each op of one layer, unsplit, as the hardware runs them
     (the attention core causal: half of the full ``4·Q·T`` score and value products)."""
     unit = LayoutBatch.of([Layout()])
-    work = layer_work(job.model, job.seq_len, unit, moe_layer=moe_layer)
+    work = layer_work(model, seq_len, unit, moe_layer=moe_layer)
     out: dict[str, float] = {}
     for g in work.gemms:
-        op = _op(job.model, GEMM_OPS.get(g.name, "qkv"))
-        out[op] = out.get(op, 0.0) + float(g.flops[0]) / job.seq_len
-    out["attn"] = 2.0 * job.model.q_dim * job.seq_len * job.model.attention_span(job.seq_len)
-    return out
+        op = _op(model, GEMM_OPS.get(g.name, "qkv"))
+        out[op] = out.get(op, 0.0) + float(g.flops[0]) / seq_len
+    out["attn"] = 2.0 * model.q_dim * seq_len * model.attention_span(seq_len)
+    return tuple(out.items())
 
 
 def recompute_flops_per_token(job: Job, batch: LayoutBatch) -> Array:
     """Hardware FLOPs per token the recomputation adds, over all layers."""
     model = job.model
     kinds = [(False, model.num_dense_layers), (True, model.num_moe_layers)]
-    per_kind = [(_flops_per_token(job, moe), n) for moe, n in kinds if n]
+    per_kind = [(_flops_per_token(model, job.seq_len, moe), n) for moe, n in kinds if n]
     codes = np.asarray(batch.recompute)
     present = np.flatnonzero(np.bincount(codes, minlength=1))
     extra = np.zeros(len(present))
     for i, code in enumerate(present):
         rerun = {_op(model, op) for op in policy_by_code(int(code)).rerun}
-        extra[i] = sum(
-            n * sum(f for op, f in flops.items() if op in rerun) for flops, n in per_kind
-        )
+        extra[i] = sum(n * sum(f for op, f in flops if op in rerun) for flops, n in per_kind)
     return np.asarray(extra[np.searchsorted(present, codes)])

@@ -7,8 +7,9 @@ exposed tensor/context/expert-parallel communication; the pipeline adds the bubb
 ``(pp − 1) / vpp · t_mb`` (ibid. eq. 1 and §2.2.2). The step then waits for what the data-
 parallel gradient reduction does not hide, runs the optimizer and pays a fixed overhead.
 
-Every term is an array over the layouts of a `LayoutBatch`, so the search evaluates
-thousands of layouts in one call; `chipmix.estimate` is the same code on one layout.
+The stage's terms and the bubble are `chipmix.perf.stage`'s. Every term is an array over
+the layouts of a `LayoutBatch`, so the search evaluates thousands of layouts in one call;
+`chipmix.estimate` is the same code on one layout.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from chipmix.catalog.calibration import Calibration, ChipCalibration, StackCalib
 from chipmix.catalog.system import ResolvedSystem
 from chipmix.perf import collectives as coll
 from chipmix.perf import experts
-from chipmix.perf.eager import EagerTerms, eager_terms
-from chipmix.perf.layer_times import LayerTimes, layer_shapes, layer_times
-from chipmix.perf.layout import LayoutBatch, stage_layers
+from chipmix.perf.layout import LayoutBatch
 from chipmix.perf.memory import (
     GRAD_BYTES,
     WEIGHT_BYTES,
@@ -32,15 +31,8 @@ from chipmix.perf.memory import (
     memory_per_chip,
     parameters_per_chip,
 )
-from chipmix.perf.ops import ACT_BYTES, layer_work, logits_work
-from chipmix.perf.precision import low_precision_rates
-from chipmix.perf.rerun import (
-    recompute_flops_per_token,
-    rerun_comm,
-    rerun_time,
-)
-from chipmix.perf.roofline import ChipRates
-from chipmix.perf.stacks import stack_traits
+from chipmix.perf.rerun import recompute_flops_per_token
+from chipmix.perf.stage import Stage, members, stage
 from chipmix.workload.job import Job
 
 __all__ = [
@@ -160,204 +152,19 @@ def hardware_flops_per_token(job: Job) -> float:
     return model_flops_per_token(job) - causal
 
 
-@dataclass(frozen=True, slots=True)
-class _Stage:
-    """Seconds per micro-batch on the fullest pipeline stage by cause, the bubble, and what
-    the step's later terms read (`evaluate`)."""
-
-    microbatches: Array
-    matmul: Array
-    attention: Array
-    memory: Array
-    recompute: Array
-    tp: Array
-    cp: Array
-    ep: Array
-    pp: Array
-    t_mb: Array
-    """Their sum, with the eager stack's extra work."""
-    bubble: Array
-    eager: EagerTerms | None
-    moe_layers: Array
-    weight_cast: Array
-    """Per-step cast of the stage's weights to the recipe's format, seconds."""
-    bf16: ChipRates
-    chip_cal: ChipCalibration
-    stack_cal: StackCalibration
-    stack: str | None
-
-
-def _link(
-    group_span: Array, system: ResolvedSystem, calib_up: float, calib_out: float
-) -> tuple[Array, Array]:
-    """Per-chip bandwidth for a group whose members span ``group_span`` consecutive ranks:
-    the scale-up fabric if that span fits in one domain, else the scale-out network."""
-    up = system.scaleup_bytes_per_s * calib_up
-    out = np.maximum(system.scaleout_bytes_per_s * calib_out, 1.0)
-    inside = group_span <= system.scaleup_domain_chips
-    return np.asarray(inside), np.where(inside, up, out)
-
-
-def _stage(
+def floor_seconds(
     job: Job,
     system: ResolvedSystem,
     calibration: Calibration,
     batch: LayoutBatch,
-    chip_cal: ChipCalibration | None,
-    stack_cal: StackCalibration | None,
-) -> _Stage:
-    """One micro-batch on the fullest pipeline stage and the pipeline's bubble, per layout
-    (`evaluate`'s first part; the floor of `chipmix.layouts.prune` stops here)."""
-    model = job.model
-    chip = system.chip
-    stack = calibration.stack_name(job.stack, chip.vendor)
-    # Calibrations given by the caller may hold one value per layout (the fitter's), which
-    # makes every layout's layer its own; the catalog's are the same for all.
-    shapes = layer_shapes(batch) if chip_cal is None and stack_cal is None else None
-    if chip_cal is None:
-        chip_cal = calibration.for_chip(chip.id)
-    if stack_cal is None:
-        stack_cal = calibration.for_stack(stack)
-    recipe = job.recipe
-    bf16 = ChipRates(chip.peak_flops("bf16"), chip.hbm_bytes_per_s, chip_cal, stack_cal, 2.0)
-    low = low_precision_rates(chip, chip_cal, stack_cal, recipe, bf16)
-    frozen = job.mode == "lora"
-    lora_rank = job.lora_rank if frozen else None
-    alpha = chip_cal.collective_latency_s
-
-    tp = batch.tp.astype(np.float64)
-    pp = batch.pp.astype(np.float64)
-    dp = batch.dp.astype(np.float64)
-    cp = batch.cp.astype(np.float64)
-    vpp = batch.vpp.astype(np.float64)
-    mb = batch.micro_batch.astype(np.float64)
-    microbatches = job.global_batch / (dp * mb)
-    layers_per_stage = stage_layers(model.num_layers, batch)
-    moe_layers = np.minimum(layers_per_stage, model.num_moe_layers)
-    dense_layers = layers_per_stage - moe_layers
-
-    # -- compute per micro-batch on the fullest stage -----------------------------------
-    traits = stack_traits(stack)
-    unfused = traits.materialized_attention
-    shaped = batch if shapes is None else shapes[0]
-
-    def layer(moe_layer: bool) -> LayerTimes:
-        work = layer_work(model, job.seq_len, shaped, moe_layer=moe_layer, lora_rank=lora_rank,
-                          materialized_attention=unfused)  # fmt: skip
-        times = layer_times(model, work, bf16, low, recipe, frozen)
-        return times if shapes is None else times.take(shapes[1])
-
-    dense = layer(moe_layer=False)
-    moe = layer(moe_layer=True) if model.moe is not None else dense
-
-    def per_stage(f: str) -> Array:
-        return np.asarray(dense_layers * getattr(dense, f) + moe_layers * getattr(moe, f))
-
-    gemm_fwd, gemm_bwd = per_stage("gemm_fwd"), per_stage("gemm_bwd")
-    attn_fwd, elem_fwd = per_stage("attention_fwd"), per_stage("elementwise_fwd")
-    logits_gemm, ce_bytes = logits_work(model, job.seq_len, batch)
-    logits_fwd = bf16.gemm_time(logits_gemm.m, logits_gemm.k, logits_gemm.n)
-    logits_time = logits_fwd * (2.0 if frozen else 3.0)
-
-    matmul_mb = gemm_fwd + gemm_bwd + logits_time
-    attention_mb = attn_fwd * 3.5  # forward + 2.5× backward
-    memory_mb = elem_fwd * 3.0 + bf16.memory_time(ce_bytes) + per_stage("cast")
-    # Forward work the recomputation policy repeats (`chipmix.perf.rerun`).
-    recompute_mb = dense_layers * rerun_time(batch, model, dense.ops) + moe_layers * rerun_time(
-        batch, model, moe.ops
-    )
-    tp_dense, _ = rerun_comm(batch, moe_layer=False)
-    tp_moe, a2a_again = rerun_comm(batch, moe_layer=True)
-
-    # -- tensor parallel (sequence parallel): 2 all-gathers + 2 reduce-scatters of the
-    # full activation per layer forward, as many backward (Korthikanti et al. 2022 §4.2.2).
-    tokens = mb * job.seq_len / cp
-    act_bytes = tokens * model.hidden_size * ACT_BYTES
-    _, tp_bw = _link(tp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
-    tp_one = coll.reduce_scatter_time(tp, act_bytes, tp_bw, alpha)
-    tp_passes = dense_layers * (8.0 + tp_dense) + moe_layers * (8.0 + tp_moe)
-    tp_mb = tp_passes * tp_one * (1.0 - stack_cal.tp_overlap)
-
-    # -- context parallel, in the variants the stack offers (the faster one counts):
-    # ring attention passes K and V chunks cp−1 times per layer forward, K/V and their
-    # gradients backward (Liu et al. 2023, arXiv 2310.01889), overlapped with the attention
-    # core it feeds; all-gather (Llama 3, Dubey et al. 2024 §3.3.2; Megatron-Core
-    # --cp-comm-type all_gather) gathers the whole sequence's K/V before attention and
-    # reduce-scatters their gradients after it, exposed.
-    kv_bytes = tokens * 2.0 * model.kv_dim / tp * ACT_BYTES
-    _, cp_bw = _link(tp * cp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
-    ring = (cp - 1.0) * coll.p2p_time(kv_bytes, cp_bw, alpha)
-    cp_fwd = np.maximum(ring - attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
-    cp_bwd = np.maximum(2.0 * ring - 2.5 * attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
-    gather = 2.0 * coll.reduce_scatter_time(cp, kv_bytes * cp, cp_bw, alpha)
-    variants = [cp_fwd + cp_bwd] if traits.cp_ring else []
-    variants += [gather] if traits.cp_all_gather or not variants else []
-    cp_layer = np.minimum.reduce(variants) if len(variants) > 1 else variants[0]
-    cp_mb = np.where(cp > 1, layers_per_stage * cp_layer, 0.0)
-
-    # -- expert parallel: dispatch and combine all-to-all per MoE layer, forward and
-    # backward (Lepikhin et al. 2020, GShard, arXiv 2006.16668); tokens are split over tp.
-    # Copies to ranks in the same scale-up domain and across domains move concurrently on
-    # their own links; a deduplicating dispatcher sends a token once per remote domain
-    # (`chipmix.perf.experts`).
-    if model.moe is not None:
-        a2a = experts.all_to_all_seconds(
-            model, tokens / tp, batch, system.scaleup_domain_chips,
-            system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency,
-            max(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0), alpha,
-            dedup=traits.ep_dispatch_dedup, element_bytes=ACT_BYTES,
-        )  # fmt: skip
-        ep_mb = moe_layers * (4.0 + 2.0 * a2a_again) * a2a
-    else:
-        ep_mb = np.zeros_like(tp)
-
-    # -- pipeline point-to-point: one activation forward, one gradient backward per
-    # micro-batch and virtual stage.
-    _, pp_bw = _link(
-        tp * cp * dp * pp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency
-    )
-    p2p = coll.p2p_time(act_bytes / tp, pp_bw, alpha)
-    pp_mb = np.where(pp > 1, 2.0 * vpp * p2p * (1.0 - stack_cal.pp_overlap), 0.0)
-
-    eager = None
-    if stack_cal.eager is not None:
-        weights_here = parameters_per_chip(job, batch)[0]
-        eager = eager_terms(model, job.seq_len, batch, layers_per_stage, stack_cal.eager,
-                            bf16, weights_per_chip=weights_here)  # fmt: skip
-    t_mb = matmul_mb + attention_mb + memory_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
-    if eager is not None:
-        t_mb = t_mb + eager.microbatch_s
-    bubble = (pp - 1.0) / vpp * t_mb
-    return _Stage(
-        microbatches=np.asarray(microbatches),
-        matmul=np.asarray(matmul_mb),
-        attention=np.asarray(attention_mb),
-        memory=np.asarray(memory_mb),
-        recompute=np.asarray(recompute_mb),
-        tp=np.asarray(tp_mb),
-        cp=np.asarray(cp_mb),
-        ep=np.asarray(ep_mb),
-        pp=np.asarray(pp_mb),
-        t_mb=np.asarray(t_mb),
-        bubble=np.asarray(bubble),
-        eager=eager,
-        moe_layers=np.asarray(moe_layers),
-        weight_cast=per_stage("weight_cast"),
-        bf16=bf16,
-        chip_cal=chip_cal,
-        stack_cal=stack_cal,
-        stack=stack,
-    )
-
-
-def floor_seconds(
-    job: Job, system: ResolvedSystem, calibration: Calibration, batch: LayoutBatch
+    found: Stage | None = None,
 ) -> Array:
     """What `evaluate` would sum of the terms that depend neither on the ZeRO stage nor on
     the eager stack (`chipmix.layouts.prune.FLOOR_TERMS`, in that order): the step time less
     the data-parallel reduction, the optimizer and the eager work, per layout, without
-    computing those (nor the memory)."""
-    s = _stage(job, system, calibration, batch, None, None)
+    computing those (nor the memory). ``found``: the batch's `stage`, when the caller has
+    it."""
+    s = found if found is not None else stage(job, system, calibration, batch)
     m = s.microbatches
     overhead = np.full_like(m, s.stack_cal.step_overhead_s)
     terms = [m * s.matmul, m * s.attention, m * s.memory, m * s.recompute, m * s.tp,
@@ -374,6 +181,7 @@ def evaluate(
     *,
     chip_cal: ChipCalibration | None = None,
     stack_cal: StackCalibration | None = None,
+    groups: tuple[Stage, NDArray[np.intp]] | None = None,
 ) -> StepResult:
     """Predict step time, throughput, MFU and memory for every layout in ``batch``.
 
@@ -382,9 +190,15 @@ def evaluate(
     ``batch`` (the search does), is reused. ``chip_cal`` / ``stack_cal`` replace the
     calibration's entries for this chip and stack; the fitter passes them with one value
     per layout (numpy arrays, built with ``model_construct``) to evaluate one case under
-    many candidate calibrations in a single call.
+    many candidate calibrations in a single call. ``groups``, a `stage` of layouts and
+    each layout's row of it, where each layout differs from that row's only in its ZeRO
+    stage and recomputation policy (the pruned search's groups), is built on (`members`):
+    the same numbers.
     """
-    s = _stage(job, system, calibration, batch, chip_cal, stack_cal)
+    if groups is not None and chip_cal is None and stack_cal is None:
+        s = members(job, groups[0], batch, groups[1])
+    else:
+        s = stage(job, system, calibration, batch, chip_cal, stack_cal)
     model, chip = job.model, system.chip
     chip_cal, stack_cal, stack, bf16 = s.chip_cal, s.stack_cal, s.stack, s.bf16
     alpha = chip_cal.collective_latency_s
