@@ -16,6 +16,7 @@ from chipmix.errors import InfeasibleError
 from chipmix.layouts.prune import FLOOR_TERMS, step_floor
 from chipmix.layouts.search import run_search
 from chipmix.layouts.space import SearchSpace
+from chipmix.perf.stage import stage
 from chipmix.perf.step import StepResult, evaluate, floor_seconds
 from chipmix.perf.validity import violations
 from chipmix.workload.job import Job
@@ -161,3 +162,25 @@ def test_the_floor_is_the_step_models_own_terms(
     whole = evaluate(job, resolved, CAT.calibration, groups).breakdown
     summed = np.asarray(sum(getattr(whole, term) for term in FLOOR_TERMS))
     assert np.array_equal(floor_seconds(job, resolved, CAT.calibration, groups), summed)
+
+
+@pytest.mark.parametrize(("model", "shape", "system", "chips", "fixed", "top"), CASES[:6])
+def test_a_groups_layouts_evaluated_on_its_stage_are_the_same_to_the_last_bit(
+    model: str, shape: dict[str, Any], system: str, chips: int, fixed: dict[str, int | str],
+    top: int,
+) -> None:  # fmt: skip
+    # `evaluate(groups=...)` builds each layout's stage on its group's (`perf.stage.members`):
+    # every figure the same as evaluating the layouts on their own.
+    job, resolved, space = _space(model, shape, system, chips, fixed)
+    groups = space.floor_batch()
+    some = np.arange(0, len(groups), max(len(groups) // 200, 1))
+    rows = space.members(some)
+    batch = space.layouts(rows)
+    found = stage(job, resolved, CAT.calibration, groups.take(some))
+    group = np.searchsorted(some, space.floor_rows(rows))
+    alone = evaluate(job, resolved, CAT.calibration, batch)
+    built = evaluate(job, resolved, CAT.calibration, batch, groups=(found, group))
+    for name in ("step_time_s", "tokens_per_s", "mfu", "hfu"):
+        assert np.array_equal(getattr(built, name), getattr(alone, name))
+    for f in fields(alone.breakdown):
+        assert np.array_equal(getattr(built.breakdown, f.name), getattr(alone.breakdown, f.name))

@@ -80,9 +80,10 @@ def _floor(
     groups = space.floor_batch()
     masks = violations(job, system, space.chips, groups, topology=topology)
     valid = np.flatnonzero(~np.any(list(masks.values()), axis=0))
+    checked = groups.take(valid)
     with np.errstate(all="ignore"):
-        found = stage(job, system, calibration, groups.take(valid))
-        seconds = floor_seconds(job, system, calibration, groups.take(valid), found)
+        found = stage(job, system, calibration, checked)
+        seconds = floor_seconds(job, system, calibration, checked, found)
     floor = np.full(len(groups), np.inf)
     floor[valid] = np.where(np.isfinite(seconds), seconds, 0.0)
     row = np.full(len(groups), -1, dtype=np.intp)
@@ -125,18 +126,23 @@ def branch_and_bound(
     if calibration.for_stack(stack).eager is not None:
         return None
     floor, groups_stage, group_row = _floor(job, system, calibration, space, topology)
-    finite = np.flatnonzero(np.isfinite(floor))  # the groups that break no rule, then the rest
-    order = np.concatenate([finite[np.argsort(floor[finite])], np.flatnonzero(~np.isfinite(floor))])
     capacity = system.chip.hbm_bytes
     bound = np.inf
     parts: list[tuple[NDArray[np.intp], StepResult]] = []
     counts: dict[str, int] = {}
     steps = np.zeros(0)
-    start, size, checked = 0, FIRST_GROUPS, 0
-    while start < len(order) and floor[order[start]] <= bound * (1.0 + MARGIN):
-        groups = order[start : start + size]
-        groups = groups[floor[groups] <= bound * (1.0 + MARGIN)]
-        start, size = start + size, size * GROWTH
+    taken = np.zeros(len(floor), dtype=bool)
+    size, checked = FIRST_GROUPS, 0
+    while True:
+        # The ``size`` lowest floors not yet checked, of those that may beat the bound (the
+        # groups that break a rule, with infinite floors, last).
+        groups = np.flatnonzero(~taken & (floor <= bound * (1.0 + MARGIN)))
+        if not len(groups):
+            break
+        if len(groups) > size:
+            groups = groups[np.argpartition(floor[groups], size - 1)[:size]]
+        taken[groups] = True
+        size *= GROWTH
         rows = space.members(np.sort(groups))
         batch = space.layouts(rows)
         checked += len(rows)
