@@ -14,6 +14,7 @@ et al. 2022, arXiv 2205.05198 §5), a Megatron-Core module list or a MaxText rem
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -150,7 +151,10 @@ class LayoutBatch:
         )  # fmt: skip
 
     def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> LayoutBatch:
-        return LayoutBatch(*(getattr(self, f.name)[index] for f in fields(self)))
+        return LayoutBatch(*(getattr(self, name)[index] for name in _BATCH_FIELDS))
+
+
+_BATCH_FIELDS = tuple(f.name for f in fields(LayoutBatch))
 
 
 def stage_layers(num_layers: int, batch: LayoutBatch) -> NDArray[np.float64]:
@@ -186,11 +190,24 @@ def pipeline_split(num_layers: int, batch: LayoutBatch) -> StageSplit:
         # pair up to the largest once and look the layouts up.
         grid_pp, grid_vpp = int(np.max(pp)), int(np.max(vpp))
         if 2 * grid_pp * grid_vpp < len(pp):
-            pairs_pp, pairs_vpp = np.divmod(np.arange(grid_pp * grid_vpp), grid_vpp)
-            first, middle, last = _split(num_layers, pairs_pp + 1, pairs_vpp + 1)
+            first, middle, last = _grid(num_layers, grid_pp, grid_vpp)
             at = (pp - 1) * grid_vpp + (vpp - 1)
             return StageSplit(first[at], middle[at], last[at])
     return StageSplit(*_split(num_layers, pp, vpp))
+
+
+@lru_cache(maxsize=256)
+def _grid(
+    num_layers: int, grid_pp: int, grid_vpp: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """`_split` of every (pp, vpp) up to (``grid_pp``, ``grid_vpp``), row
+    ``(pp − 1) · grid_vpp + vpp − 1`` (kept: the searches of a plan ask for the same few;
+    read-only)."""
+    pairs_pp, pairs_vpp = np.divmod(np.arange(grid_pp * grid_vpp), grid_vpp)
+    split = _split(num_layers, pairs_pp + 1, pairs_vpp + 1)
+    for part in split:
+        part.flags.writeable = False
+    return split
 
 
 def _split(
