@@ -104,7 +104,9 @@ class Problem:
     """The replica columns of the scenario's serving demand (None: no serving)."""
 
     @staticmethod
-    def of(scenario: Scenario, candidates: Candidates) -> Problem:
+    def of(scenario: Scenario, candidates: Candidates, cap: F64 | None = None) -> Problem:
+        """The arrays of ``scenario``'s ``candidates``; ``cap``: the offers' caps when known
+        (`Problem.cap` of a scenario with the same offers and horizon)."""
         ps = candidates.placements
         offers = scenario.offers
         vendors = sorted({o.vendor for o in offers})
@@ -124,7 +126,7 @@ class Problem:
         jobs = scenario.jobs
         periods = scenario.num_periods
         c = scenario.constraints
-        cap = _caps(scenario)
+        cap = _caps(scenario) if cap is None else cap
         serving = None
         if candidates.serving:
             terms = {ot: (k, reservations[k][3]) for ot, k in key_of.items()}

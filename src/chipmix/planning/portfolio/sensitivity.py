@@ -407,7 +407,7 @@ def single_vendor_plans(pb: Problem) -> list[Baseline]:
                 )
             )
             continue
-        sub = Problem.of(free, Candidates(placements=mine, serving=served))
+        sub = Problem.of(free, Candidates(placements=mine, serving=served), cap=pb.cap)
         sol = solve(sub, "cost", time_limit_s=_limit(pb))
         if sol.ok:
             out.append(
