@@ -18,7 +18,7 @@ from chipmix.layouts.search import run_search
 from chipmix.layouts.space import SearchSpace
 from chipmix.perf.stage import stage
 from chipmix.perf.step import StepResult, evaluate, floor_seconds
-from chipmix.perf.validity import violations
+from chipmix.perf.validity import POLICY_RULES, violations
 from chipmix.workload.job import Job
 from chipmix.workload.make import make_job
 
@@ -184,3 +184,28 @@ def test_a_groups_layouts_evaluated_on_its_stage_are_the_same_to_the_last_bit(
         assert np.array_equal(getattr(built, name), getattr(alone, name))
     for f in fields(alone.breakdown):
         assert np.array_equal(getattr(built.breakdown, f.name), getattr(alone.breakdown, f.name))
+
+
+@pytest.mark.parametrize(
+    ("model", "stack", "fixed"),
+    [
+        ("qwen3-235b-a22b", "megatron", {}),
+        ("llama3-70b", "maxtext", {}),
+        ("llama3-8b", "torchtitan", {"offload": "optimizer"}),
+    ],
+)
+def test_only_the_policy_rules_read_the_zero_stage_or_the_recomputation(
+    model: str, stack: str, fixed: dict[str, int | str]
+) -> None:
+    # The pruned search checks a group's layouts against `POLICY_RULES` alone: every other
+    # rule answers for a layout what it answers for its group's (ZeRO 0, no recomputation).
+    job = make_job(model, seq_len=4096, global_batch=512, stack=stack)
+    system = CAT.system("h100-sxm")
+    space = SearchSpace(job, system, 512, fixed, stack)
+    batch, groups = space.batch(), space.floor_batch()
+    group = space.floor_rows(np.arange(len(batch)))
+    mine = violations(job, system, 512, batch)
+    theirs = violations(job, system, 512, groups)
+    for reason, mask in mine.items():
+        if reason not in POLICY_RULES:
+            assert np.array_equal(mask, theirs[reason][group]), reason

@@ -32,7 +32,7 @@ from chipmix.layouts.space import SearchSpace
 from chipmix.perf.memory import MemoryBreakdown, memory_per_chip
 from chipmix.perf.stage import Stage, stage
 from chipmix.perf.step import StepResult, evaluate, floor_seconds
-from chipmix.perf.validity import violations
+from chipmix.perf.validity import POLICY_RULES, violations
 from chipmix.workload.job import Job
 
 __all__ = ["FLOOR_TERMS", "Checked", "branch_and_bound", "first_reason", "step_floor"]
@@ -48,7 +48,7 @@ MARGIN = 1e-6
 """Relative slack on the comparison of a floor with a step time (the two sum the same terms
 in different orders): a group is skipped only when its floor is clearly above the bound."""
 
-FIRST_GROUPS = 64
+FIRST_GROUPS = 32
 GROWTH = 4
 """Groups checked in the first round (the lowest floors), and the growth of the rounds."""
 
@@ -146,7 +146,10 @@ def branch_and_bound(
         rows = space.members(np.sort(groups))
         batch = space.layouts(rows)
         checked += len(rows)
-        masks = violations(job, system, space.chips, batch, topology=topology)
+        # The layouts of groups that break no rule can break only a rule that reads the
+        # ZeRO stage or the recomputation policy.
+        only = POLICY_RULES if np.all(np.isfinite(floor[groups])) else None
+        masks = violations(job, system, space.chips, batch, topology=topology, only=only)
         first = first_reason(masks, len(rows))
         for index, n in enumerate(np.bincount(first, minlength=len(masks) + 1)[:-1]):
             reason = list(masks)[index]

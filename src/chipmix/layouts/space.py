@@ -197,13 +197,24 @@ class SearchSpace:
     # -- the cross product ---------------------------------------------------------------
     @cached_property
     def _degrees(self) -> NDArray[np.int64]:
-        return np.array(self.degrees(), dtype=np.int64).reshape(-1, 5)
+        flat = list(itertools.chain.from_iterable(self.degrees()))
+        return np.array(flat, dtype=np.int64).reshape(-1, 5)
+
+    @cached_property
+    def _inners(self) -> dict[tuple[tuple[int, ...], tuple[int, ...]], NDArray[np.int64]]:
+        return {}
 
     def _inner(self, zero: list[int], recompute: list[int]) -> NDArray[np.int64]:
-        combos = itertools.product(
-            self.vpp_values(), self.micro_batch_values(), zero, recompute, self.offload_values()
-        )
-        return np.array(list(combos), dtype=np.int64).reshape(-1, 5)
+        key = (tuple(zero), tuple(recompute))
+        known = self._inners.get(key)
+        if known is None:
+            combos = itertools.product(
+                self.vpp_values(), self.micro_batch_values(), zero, recompute,
+                self.offload_values(),
+            )  # fmt: skip
+            flat = list(itertools.chain.from_iterable(combos))
+            known = self._inners[key] = np.array(flat, dtype=np.int64).reshape(-1, 5)
+        return known
 
     def _crossed(
         self, zero: list[int], recompute: list[int], rows: NDArray[np.intp] | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from chipmix.perf.layout import LayoutBatch, expert_tp
+from chipmix.perf.layout import LayoutBatch
 from chipmix.perf.ops import LayerWork
 from chipmix.perf.precision import gemm_pass_times
 from chipmix.perf.rerun import ELEMENTWISE_OPS, op_times
@@ -58,12 +58,14 @@ SHARED_LAYER_MIN = 256
 
 def layer_shapes(batch: LayoutBatch) -> tuple[LayoutBatch, NDArray[np.intp]] | None:
     """One layout per distinct shape of a layer's work (what `layer_work` reads: tp, cp,
-    micro-batch, ep and the expert tp, which reads dp) and each layout's row among them:
-    a search's thousands of layouts hold a few dozen shapes. None for a short batch, or
-    where the degrees do not pack into one integer key."""
+    micro-batch, ep and the expert tp, which reads dp; and whether ep divides dp, which sets
+    the expert all-to-all's rank stride) and each layout's row among them: a search's
+    thousands of layouts hold a few dozen shapes. None for a short batch, or where the
+    degrees do not pack into one integer key."""
     if len(batch) < SHARED_LAYER_MIN:
         return None
-    columns = [batch.tp, batch.cp, batch.micro_batch, batch.ep, expert_tp(batch).astype(np.int64)]
+    inside = (batch.dp % batch.ep == 0).astype(np.int64)
+    columns = [batch.tp, batch.cp, batch.micro_batch, batch.ep, inside]
     widths = [int(np.max(c)).bit_length() for c in columns]
     if sum(widths) > 62 or min(int(np.min(c)) for c in columns) < 0:
         return None

@@ -88,10 +88,19 @@ def rerun_time(
     if not any(rerun):  # no layout re-runs anything (the floor's batches)
         return total
     index = np.searchsorted(present, codes)
+    if rows is not None:
+        # Each policy's sum per shape, looked up once per layout: the same additions in the
+        # same order (the ops a policy does not re-run add 0).
+        table = np.zeros((len(present), len(next(iter(times.values())))))
+        for k, ops in enumerate(rerun):
+            for op, seconds in times.items():
+                if op in ops:
+                    table[k] += seconds
+        return np.asarray(table[index, rows])
     for op, seconds in times.items():
         runs = np.array([op in ops for ops in rerun])
         if runs.any():
-            total += np.where(runs[index], seconds if rows is None else seconds[rows], 0.0)
+            total += np.where(runs[index], seconds, 0.0)
     return total
 
 

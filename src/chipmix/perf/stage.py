@@ -155,24 +155,34 @@ def stage(
         return value if rows is None else value[rows]
 
     def per_stage(f: str) -> Array:
-        return np.asarray(dense_layers * per_layout(dense, f) + moe_layers * per_layout(moe, f))
+        value = per_layout(dense, f)
+        other = value if moe is dense else per_layout(moe, f)
+        return np.asarray(dense_layers * value + moe_layers * other)
+
+    # What a layer's shape alone decides (tp, cp, micro-batch, ep and its rank stride) is
+    # found once per shape, like the layer's times, and looked up per layout.
+    def per_shape(value: Array) -> Array:
+        return value if rows is None else value[rows]
+
+    s_tp = shaped.tp.astype(np.float64)
+    s_cp = shaped.cp.astype(np.float64)
+    s_tokens = shaped.micro_batch.astype(np.float64) * job.seq_len / s_cp
 
     gemm_fwd, gemm_bwd = per_stage("gemm_fwd"), per_stage("gemm_bwd")
     attn_fwd, elem_fwd = per_stage("attention_fwd"), per_stage("elementwise_fwd")
-    logits_gemm, ce_bytes = logits_work(model, job.seq_len, batch)
+    logits_gemm, ce_bytes = logits_work(model, job.seq_len, shaped)
     logits_fwd = bf16.gemm_time(logits_gemm.m, logits_gemm.k, logits_gemm.n)
-    logits_time = logits_fwd * (2.0 if frozen else 3.0)
+    logits_time = per_shape(logits_fwd * (2.0 if frozen else 3.0))
 
     matmul_mb = gemm_fwd + gemm_bwd + logits_time
     attention_mb = attn_fwd * 3.5  # forward + 2.5× backward
-    memory_mb = elem_fwd * 3.0 + bf16.memory_time(ce_bytes) + per_stage("cast")
+    memory_mb = elem_fwd * 3.0 + per_shape(bf16.memory_time(ce_bytes)) + per_stage("cast")
 
     # -- tensor parallel (sequence parallel): 2 all-gathers + 2 reduce-scatters of the
     # full activation per layer forward, as many backward (Korthikanti et al. 2022 §4.2.2).
-    tokens = mb * job.seq_len / cp
-    act_bytes = tokens * model.hidden_size * ACT_BYTES
-    _, tp_bw = _link(tp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
-    tp_one = coll.reduce_scatter_time(tp, act_bytes, tp_bw, alpha)
+    s_act_bytes = s_tokens * model.hidden_size * ACT_BYTES
+    _, tp_bw = _link(s_tp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
+    tp_one = per_shape(coll.reduce_scatter_time(s_tp, s_act_bytes, tp_bw, alpha))
 
     # -- context parallel, in the variants the stack offers (the faster one counts):
     # ring attention passes K and V chunks cp−1 times per layer forward, K/V and their
@@ -180,12 +190,13 @@ def stage(
     # core it feeds; all-gather (Llama 3, Dubey et al. 2024 §3.3.2; Megatron-Core
     # --cp-comm-type all_gather) gathers the whole sequence's K/V before attention and
     # reduce-scatters their gradients after it, exposed.
-    kv_bytes = tokens * 2.0 * model.kv_dim / tp * ACT_BYTES
-    _, cp_bw = _link(tp * cp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
-    ring = (cp - 1.0) * coll.p2p_time(kv_bytes, cp_bw, alpha)
+    kv_bytes = s_tokens * 2.0 * model.kv_dim / s_tp * ACT_BYTES
+    _, cp_bw = _link(s_tp * s_cp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency)
+    s_ring = (s_cp - 1.0) * coll.p2p_time(kv_bytes, cp_bw, alpha)
+    ring, ring_twice = per_shape(s_ring), per_shape(2.0 * s_ring)
     cp_fwd = np.maximum(ring - attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
-    cp_bwd = np.maximum(2.0 * ring - 2.5 * attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
-    gather = 2.0 * coll.reduce_scatter_time(cp, kv_bytes * cp, cp_bw, alpha)
+    cp_bwd = np.maximum(ring_twice - 2.5 * attn_fwd / np.maximum(layers_per_stage, 1.0), 0.0)
+    gather = per_shape(2.0 * coll.reduce_scatter_time(s_cp, kv_bytes * s_cp, cp_bw, alpha))
     variants = [cp_fwd + cp_bwd] if traits.cp_ring else []
     variants += [gather] if traits.cp_all_gather or not variants else []
     cp_layer = np.minimum.reduce(variants) if len(variants) > 1 else variants[0]
@@ -198,19 +209,19 @@ def stage(
     # (`chipmix.perf.experts`).
     a2a = None
     if model.moe is not None:
-        a2a = experts.all_to_all_seconds(
-            model, tokens / tp, batch, system.scaleup_domain_chips,
+        a2a = per_shape(experts.all_to_all_seconds(
+            model, s_tokens / s_tp, shaped, system.scaleup_domain_chips,
             system.scaleup_bytes_per_s * chip_cal.scaleup_efficiency,
             max(system.scaleout_bytes_per_s * chip_cal.scaleout_efficiency, 1.0), alpha,
             dedup=traits.ep_dispatch_dedup, element_bytes=ACT_BYTES,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     # -- pipeline point-to-point: one activation forward, one gradient backward per
     # micro-batch and virtual stage.
     _, pp_bw = _link(
         tp * cp * dp * pp, system, chip_cal.scaleup_efficiency, chip_cal.scaleout_efficiency
     )
-    p2p = coll.p2p_time(act_bytes / tp, pp_bw, alpha)
+    p2p = coll.p2p_time(per_shape(s_act_bytes / s_tp), pp_bw, alpha)
     pp_mb = np.where(pp > 1, 2.0 * vpp * p2p * (1.0 - stack_cal.pp_overlap), 0.0)
 
     eager = None

@@ -8,7 +8,7 @@ what another refuses; a job without a known stack gets every layout some stack r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ from chipmix.perf.recompute import policy_by_code, policy_code
 from chipmix.perf.stacks import stack_traits
 from chipmix.workload.job import Job
 
-__all__ = ["RULES", "Rule", "check_layout", "violations"]
+__all__ = ["POLICY_RULES", "RULES", "Rule", "check_layout", "violations"]
 
 Mask = NDArray[np.bool_]
 
@@ -204,15 +204,28 @@ RULES: tuple[Rule, ...] = (
 
 
 def violations(
-    job: Job, system: ResolvedSystem, chips: int, batch: LayoutBatch, *, topology: bool = True
+    job: Job,
+    system: ResolvedSystem,
+    chips: int,
+    batch: LayoutBatch,
+    *,
+    topology: bool = True,
+    only: Collection[str] | None = None,
 ) -> dict[str, Mask]:
     """For each rule, which layouts of ``batch`` break it (``topology=False`` drops the
-    scale-up domain rule, for users who ask for tp beyond it on purpose)."""
+    scale-up domain rule, for users who ask for tp beyond it on purpose; ``only`` keeps the
+    rules of those reasons)."""
     return {
         rule.reason: rule.broken(job, system, chips, batch)
         for rule in RULES
-        if topology or rule.reason != "tp_domain"
+        if (topology or rule.reason != "tp_domain") and (only is None or rule.reason in only)
     }
+
+
+POLICY_RULES = ("recompute_stack",)
+"""The rules that read a layout's ZeRO stage or recomputation policy; every other rule
+gives a layout the answer it gives the same layout with ZeRO 0 and no recomputation
+(`tests/test_search_prune.py`)."""
 
 
 def check_layout(job: Job, system: ResolvedSystem, layout: Layout) -> None:
