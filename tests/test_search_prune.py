@@ -209,3 +209,17 @@ def test_only_the_policy_rules_read_the_zero_stage_or_the_recomputation(
     for reason, mask in mine.items():
         if reason not in POLICY_RULES:
             assert np.array_equal(mask, theirs[reason][group]), reason
+
+
+@pytest.mark.parametrize(("model", "shape", "system", "chips", "fixed", "top"), CASES)
+def test_the_groups_rules_checked_once_per_degrees_are_the_same(
+    model: str, shape: dict[str, Any], system: str, chips: int, fixed: dict[str, int | str],
+    top: int,
+) -> None:  # fmt: skip
+    job, resolved, space = _space(model, shape, system, chips, fixed)
+    for topology in (True, False):
+        mine = space.floor_violations(topology)
+        whole = violations(job, resolved, chips, space.floor_batch(), topology=topology)
+        assert list(mine) == list(whole)
+        for reason, mask in whole.items():
+            assert np.array_equal(mine[reason], mask), reason

@@ -78,7 +78,7 @@ def _floor(
     """`step_floor`, the `stage` of the groups that break no rule, and each group's row of
     that stage (-1 for the others)."""
     groups = space.floor_batch()
-    masks = violations(job, system, space.chips, groups, topology=topology)
+    masks = space.floor_violations(topology)
     valid = np.flatnonzero(~np.any(list(masks.values()), axis=0))
     checked = groups.take(valid)
     with np.errstate(all="ignore"):
@@ -101,10 +101,12 @@ def first_reason(masks: Mapping[str, NDArray[np.bool_]], n: int) -> NDArray[np.i
 
 @dataclass(frozen=True)
 class Checked:
-    """The layouts a pruned search checked: the ones that fit, evaluated, in the order of
-    the whole space, and how many of the others broke each rule or did not fit."""
+    """The layouts a pruned search checked: the ones that fit, evaluated, and their rows
+    of the whole space (``rows``: the order ties break in), and how many of the others
+    broke each rule or did not fit."""
 
     result: StepResult
+    rows: NDArray[np.intp]
     rejected: dict[str, int]
     checked: int
 
@@ -179,17 +181,17 @@ def branch_and_bound(
     if not parts:
         return None
     rows = np.concatenate([r for r, _ in parts])
-    result = _gather([part for _, part in parts], np.argsort(rows))
-    return Checked(result, counts, checked)
+    result = _joined([part for _, part in parts])
+    return Checked(result, rows, counts, checked)
 
 
-def _gather(parts: list[StepResult], order: NDArray[np.intp]) -> StepResult:
-    """The rows ``order`` of the parts' rows one after the other."""
+def _joined(parts: list[StepResult]) -> StepResult:
+    """The parts' rows one after the other."""
 
     def join(values: list[Any]) -> Any:
         first = values[0]
         if isinstance(first, np.ndarray):
-            return np.concatenate(values)[order]
+            return np.concatenate(values) if len(values) > 1 else first
         if isinstance(first, dict):
             return {k: join([v[k] for v in values]) for k in first}
         if is_dataclass(first):

@@ -73,7 +73,7 @@ def run_search(
         if found is not None:
             rejected = {k: v for k, v in found.rejected.items() if v}
             skipped = tried - found.checked
-            return _ranked(found.result, top, tried, rejected, skipped)
+            return _ranked(found.result, top, tried, rejected, skipped, found.rows)
     batch = space.batch()
     masks = violations(job, system, chips, batch, topology=topology)
     first = first_reason(masks, tried)
@@ -102,12 +102,18 @@ def run_search(
 
 
 def _ranked(
-    result: StepResult, top: int | None, tried: int, rejected: dict[str, int], skipped: int
+    result: StepResult,
+    top: int | None,
+    tried: int,
+    rejected: dict[str, int],
+    skipped: int,
+    rows: NDArray[np.intp] | None = None,
 ) -> SearchOutcome:
-    """The feasible layouts ``result`` by tokens/s, then by memory headroom (stable: ties
-    keep the space's order)."""
+    """The feasible layouts ``result`` by tokens/s, then by memory headroom, then by their
+    rows of the space (``rows``; None: ``result`` is in the space's order)."""
     headroom = result.memory_capacity_bytes - result.memory.total
-    order = np.lexsort((-headroom, -result.tokens_per_s))
+    keys = (-headroom, -result.tokens_per_s)
+    order = np.lexsort(keys if rows is None else (rows, *keys))
     return SearchOutcome(_take(result, order[:top]), tried, len(order), rejected, skipped)
 
 

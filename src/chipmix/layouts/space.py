@@ -21,6 +21,7 @@ from chipmix.perf.layout import LayoutBatch
 from chipmix.perf.offload import offload_code
 from chipmix.perf.recompute import policy_code
 from chipmix.perf.stacks import stack_traits
+from chipmix.perf.validity import DEGREE_RULES, RULES, violations
 from chipmix.workload.job import Job
 
 __all__ = ["AXES", "SearchSpace"]
@@ -176,7 +177,33 @@ class SearchSpace:
     def floor_batch(self) -> LayoutBatch:
         """One layout per (tp, cp, pp, dp, ep, vpp, micro-batch, offload) of `batch`, with
         ZeRO stage 0 and no recomputation (`chipmix.layouts.prune`)."""
+        return self._floor_batch
+
+    @cached_property
+    def _floor_batch(self) -> LayoutBatch:
         return self._crossed([0], [policy_code("none")])
+
+    def floor_violations(self, topology: bool = True) -> dict[str, NDArray[np.bool_]]:
+        """`chipmix.perf.validity.violations` of `floor_batch`, the rules that read the
+        degrees alone checked once per combination of degrees."""
+        inner = self._inner([0], [policy_code("none")])
+        d = self._degrees
+        ones = np.ones(len(d), dtype=np.int64)
+        degrees = LayoutBatch(
+            tp=d[:, 0], pp=d[:, 2], dp=d[:, 3], cp=d[:, 1], ep=d[:, 4], vpp=ones,
+            micro_batch=ones, zero=0 * ones, recompute=0 * ones,
+        )  # fmt: skip
+        job, system = self.job, self.system
+        outer = violations(job, system, self.chips, degrees, topology=topology, only=DEGREE_RULES)
+        rest = [r.reason for r in RULES if r.reason not in DEGREE_RULES]
+        crossed = violations(
+            job, system, self.chips, self.floor_batch(), topology=topology, only=rest
+        )
+        every = [r.reason for r in RULES if r.reason in outer or r.reason in crossed]
+        return {
+            reason: np.repeat(outer[reason], len(inner)) if reason in outer else crossed[reason]
+            for reason in every
+        }
 
     def floor_rows(self, rows: NDArray[np.intp]) -> NDArray[np.intp]:
         """The row of `floor_batch` (the group) of each layout ``rows`` of `batch`."""

@@ -21,7 +21,7 @@ from chipmix.perf.recompute import policy_by_code, policy_code
 from chipmix.perf.stacks import stack_traits
 from chipmix.workload.job import Job
 
-__all__ = ["POLICY_RULES", "RULES", "Rule", "check_layout", "violations"]
+__all__ = ["DEGREE_RULES", "POLICY_RULES", "RULES", "Rule", "check_layout", "violations"]
 
 Mask = NDArray[np.bool_]
 
@@ -221,6 +221,10 @@ def violations(
         if (topology or rule.reason != "tp_domain") and (only is None or rule.reason in only)
     }
 
+
+DEGREE_RULES = ("chips", "tp_heads", "tp_domain", "cp_seq", "ep")
+"""The rules that read a layout's degrees alone (tp, pp, dp, cp, ep): a search checks
+them once per combination of degrees (`chipmix.layouts.space.SearchSpace`)."""
 
 POLICY_RULES = ("recompute_stack",)
 """The rules that read a layout's ZeRO stage or recomputation policy; every other rule
