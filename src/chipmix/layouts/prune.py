@@ -159,22 +159,22 @@ def branch_and_bound(
         valid = np.flatnonzero(first == len(masks))
         if not len(valid):
             continue
-        memory = memory_per_chip(
-            job, batch.take(valid), reserved_gib, stack=stack, capacity_bytes=capacity
-        )
+        # (Most rounds keep every layout, then every one that fits: no copies then.)
+        if len(valid) < len(rows):
+            batch, rows = batch.take(valid), rows[valid]
+        memory = memory_per_chip(job, batch, reserved_gib, stack=stack, capacity_bytes=capacity)
         fits = np.flatnonzero(memory.total <= capacity)
-        counts["memory"] = counts.get("memory", 0) + len(valid) - len(fits)
+        counts["memory"] = counts.get("memory", 0) + len(rows) - len(fits)
         if not len(fits):
             continue
-        fitting = MemoryBreakdown(*(getattr(memory, f.name)[fits] for f in fields(memory)))
+        if len(fits) < len(rows):
+            batch, rows = batch.take(fits), rows[fits]
+            memory = MemoryBreakdown(*(getattr(memory, f.name)[fits] for f in fields(memory)))
         # Each layout's group has its stage in the floor's: evaluate builds on it.
-        group = group_row[space.floor_rows(rows[valid[fits]])]
+        group = group_row[space.floor_rows(rows)]
         assert np.all(group >= 0), "a layout breaks no rule where its group breaks one"
-        result = evaluate(
-            job, system, calibration, batch.take(valid[fits]), fitting,
-            groups=(groups_stage, group),
-        )  # fmt: skip
-        parts.append((rows[valid[fits]], result))
+        result = evaluate(job, system, calibration, batch, memory, groups=(groups_stage, group))
+        parts.append((rows, result))
         steps = np.concatenate([steps, result.step_time_s])
         if len(steps) >= top:
             bound = float(np.partition(steps, top - 1)[top - 1])
