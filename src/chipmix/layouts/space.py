@@ -224,8 +224,9 @@ class SearchSpace:
     # -- the cross product ---------------------------------------------------------------
     @cached_property
     def _degrees(self) -> NDArray[np.int64]:
-        flat = list(itertools.chain.from_iterable(self.degrees()))
-        return np.array(flat, dtype=np.int64).reshape(-1, 5)
+        found = self.degrees()
+        flat = itertools.chain.from_iterable(found)
+        return np.fromiter(flat, dtype=np.int64, count=5 * len(found)).reshape(-1, 5)
 
     @cached_property
     def _inners(self) -> dict[tuple[tuple[int, ...], tuple[int, ...]], NDArray[np.int64]]:
@@ -235,12 +236,11 @@ class SearchSpace:
         key = (tuple(zero), tuple(recompute))
         known = self._inners.get(key)
         if known is None:
-            combos = itertools.product(
-                self.vpp_values(), self.micro_batch_values(), zero, recompute,
-                self.offload_values(),
-            )  # fmt: skip
-            flat = list(itertools.chain.from_iterable(combos))
-            known = self._inners[key] = np.array(flat, dtype=np.int64).reshape(-1, 5)
+            axes = (self.vpp_values(), self.micro_batch_values(), zero, recompute,
+                    self.offload_values())  # fmt: skip
+            # itertools.product's order: the last axis fastest.
+            grid = np.meshgrid(*(np.asarray(a, dtype=np.int64) for a in axes), indexing="ij")
+            known = self._inners[key] = np.stack([g.ravel() for g in grid], axis=1)
         return known
 
     def _crossed(

@@ -151,7 +151,9 @@ class LayoutBatch:
         )  # fmt: skip
 
     def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> LayoutBatch:
-        return LayoutBatch(*(getattr(self, name)[index] for name in _BATCH_FIELDS))
+        if index.dtype == np.bool_:
+            return LayoutBatch(*(getattr(self, name)[index] for name in _BATCH_FIELDS))
+        return LayoutBatch(*(getattr(self, name).take(index) for name in _BATCH_FIELDS))
 
 
 _BATCH_FIELDS = tuple(f.name for f in fields(LayoutBatch))
@@ -192,7 +194,7 @@ def pipeline_split(num_layers: int, batch: LayoutBatch) -> StageSplit:
         if 2 * grid_pp * grid_vpp < len(pp):
             first, middle, last = _grid(num_layers, grid_pp, grid_vpp)
             at = (pp - 1) * grid_vpp + (vpp - 1)
-            return StageSplit(first[at], middle[at], last[at])
+            return StageSplit(first.take(at), middle.take(at), last.take(at))
     return StageSplit(*_split(num_layers, pp, vpp))
 
 

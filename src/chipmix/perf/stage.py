@@ -152,7 +152,7 @@ def stage(
 
     def per_layout(times: LayerTimes, f: str) -> Array:
         value: Array = getattr(times, f)
-        return value if rows is None else value[rows]
+        return value if rows is None else value.take(rows)
 
     def per_stage(f: str) -> Array:
         value = per_layout(dense, f)
@@ -162,7 +162,7 @@ def stage(
     # What a layer's shape alone decides (tp, cp, micro-batch, ep and its rank stride) is
     # found once per shape, like the layer's times, and looked up per layout.
     def per_shape(value: Array) -> Array:
-        return value if rows is None else value[rows]
+        return value if rows is None else value.take(rows)
 
     s_tp = shaped.tp.astype(np.float64)
     s_cp = shaped.cp.astype(np.float64)
