@@ -11,10 +11,9 @@ and none is solved; when it is not, each is solved as before.
 This is a proof, not an estimate: a trial is skipped only when the joint solve's dual bound
 shows its gain cannot pass the noise. Which trials are grouped only decides how many solves
 it takes: one for the group, which saves the others when it holds and is spent when it
-does not. The sensitivity analysis groups the one-step relaxations whose removal saved
-more than the noise, less those the removal's own plan shows to save as much (a deadline
-step that the removal's plan meets), and solves the group only when its linear relaxation
-gains nothing either.
+does not. The sensitivity analysis offers the one-step relaxations whose removal saved
+more than the noise (less a deadline step that the removal's own plan meets: it saves as
+much), and the group keeps those whose linear relaxation gains nothing either.
 """
 
 from __future__ import annotations
@@ -87,20 +86,19 @@ def proven_small(
     time_limit_s: float,
 ) -> tuple[set[int], int]:
     """The keys of the min-cost trials of ``group`` (key, relaxed problem) that cannot save
-    more than ``noise`` against ``base``, proven by one solve of their joint relaxation (all
-    of them or none); and the number of MILP solves spent.
+    more than ``noise`` against ``base``, proven by one solve of a joint relaxation; and
+    the number of MILP solves spent.
 
-    The joint MILP is solved only when its linear relaxation costs what the plan's own
-    does (the relaxations gain nothing there; two LPs of a few milliseconds each): when it
-    costs less, the trials likely save something, and the solve would most likely be spent
-    for nothing."""
+    The joint problem takes the trials whose linear relaxation costs what the plan's own
+    does (they gain nothing there; one LP of a few milliseconds each), and is solved when
+    there are two of them or more: a trial whose relaxation costs less likely saves
+    something, and would spend the joint solve for nothing."""
     if len(group) < 2:
         return set(), 0
-    joint = loosest(pb, [q for _, q in group])
-    if joint is None:
-        return set(), 0
     plain = _relaxation(pb)
-    if not _relaxation(joint) >= plain - 1e-9 * max(abs(plain), 1.0):
+    flat = [(k, q) for k, q in group if _relaxation(q) >= plain - 1e-9 * max(abs(plain), 1.0)]
+    joint = loosest(pb, [q for _, q in flat]) if len(flat) >= 2 else None
+    if joint is None:
         return set(), 0
     value = primary_value(pb, base.chosen, base.reserved_units, "min-cost", base.replicas)
     sol = solve_objective(joint, "min-cost", warm=base.chosen, time_limit_s=time_limit_s)
@@ -108,7 +106,7 @@ def proven_small(
     # on, HiGHS may hand back the start itself beside a lower objective (a plan it found
     # but did not return), so that plan's cost is no bound on what the joint problem saves
     if sol.ok and math.isfinite(sol.bound) and value - sol.bound <= noise:
-        return {key for key, _ in group}, 1
+        return {key for key, _ in flat}, 1
     return set(), 1
 
 
