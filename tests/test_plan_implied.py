@@ -144,3 +144,15 @@ def test_the_example_skips_its_steps_with_one_joint_solve() -> None:
     assert [b.message for b in skipped] == [b.message for b in every]
     assert [b.gain for b in skipped] == [b.gain for b in every]
     assert solved < all_solved
+
+
+def test_a_step_that_saves_is_left_out_of_the_group() -> None:
+    pb, base = _planned(UNASKED)
+    deadline = pb.deadline_h.copy()
+    deadline[1] += 7 * 24.0  # job b a week later: its linear relaxation is cheaper
+    group = [
+        (3, pb.changed(vendor_caps=dict.fromkeys(pb.vendor_caps, 1.0))),
+        (5, pb.changed(deadline_h=deadline)),
+        (7, pb.changed(power_cap_mw=55.0)),
+    ]
+    assert proven_small(pb, base, group, _noise(pb, base), 20.0) == ({3, 7}, 1)
