@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chipmix.catalog.offer import PriceTier
 from chipmix.catalog.system import ResolvedSystem
@@ -27,8 +27,10 @@ from chipmix.planning.portfolio.schema import (
     Objective,
     SolverOptions,
 )
-from chipmix.serve.job import ServeJob
 from chipmix.workload.job import Job
+
+if TYPE_CHECKING:  # the serving model is imported when a scenario serves (`resolve`)
+    from chipmix.serve.job import ServeJob
 
 __all__ = [
     "DEFAULT_TERM_DAYS",
