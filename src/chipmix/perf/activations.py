@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from chipmix.perf.layout import LayoutBatch
+from chipmix.perf.layout import LayoutBatch, distinct
 from chipmix.perf.recompute import TENSORS, Policy, policy_by_code
 from chipmix.workload.model import ModelSpec
 
@@ -118,13 +118,18 @@ def layer_activations(
     """Each layout's per-layer activation bytes under its recomputation policy
     (``input_bytes`` per element of the saved GEMM inputs)."""
     tp = batch.tp.astype(np.float64)
-    kv_copies = np.maximum(tp, model.num_kv_heads) / model.num_kv_heads
     codes = np.asarray(batch.recompute)
     if len(codes) == 0:
         return LayerActivations(tp, tp, tp)
     present = np.flatnonzero(np.bincount(codes, minlength=1))
     table = np.stack([_coefficients(model, moe_layer, int(c), input_bytes) for c in present])
-    coef = table[np.searchsorted(present, codes)]  # layouts × 3 × 3
-    per_token = (coef[:, :, 0] + coef[:, :, 1] * kv_copies[:, None]) / tp[:, None] + coef[:, :, 2]
+    # Bytes per token depend on the policy and tp alone: found per (policy, tp) present and
+    # looked up per layout (the same operations on the same values).
+    found, at = distinct(batch.tp)
+    degrees = found.astype(np.float64)
+    copies = np.maximum(degrees, model.num_kv_heads) / model.num_kv_heads
+    by_tp, kv_by_tp, plain = table[:, None, :, 0], table[:, None, :, 1], table[:, None, :, 2]
+    per_pair = (by_tp + kv_by_tp * copies[None, :, None]) / degrees[None, :, None] + plain
+    per_token = per_pair[np.searchsorted(present, codes), at]
     bytes_ = per_token * np.asarray(tokens, dtype=np.float64).reshape(-1, 1)
     return LayerActivations(bytes_[:, 0], bytes_[:, 1], bytes_[:, 2])

@@ -29,6 +29,7 @@ __all__ = [
     "LayoutBatch",
     "Recompute",
     "StageSplit",
+    "distinct",
     "expert_tp",
     "pipeline_split",
     "stage_layers",
@@ -236,3 +237,18 @@ def expert_tp(batch: LayoutBatch) -> NDArray[np.float64]:
     1 when experts are folded over tp × cp × dp (Megatron-Core MoE parallel folding,
     ``--expert-tensor-parallel-size 1``; Liu et al. 2025, arXiv 2504.14960)."""
     return np.where(batch.dp % batch.ep == 0, batch.tp, 1).astype(np.float64)
+
+
+def distinct(values: IntArray) -> tuple[IntArray, NDArray[np.intp]]:
+    """The distinct values of a column of small non-negative integers (policy codes,
+    degrees), ascending, and each element's index among them: a table lookup where
+    ``np.unique`` would sort."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
+    if int(values.min()) < 0 or int(values.max()) > 1 << 16:
+        found, at = np.unique(values, return_inverse=True)
+        return found.astype(np.int64), at.reshape(-1)
+    present = np.flatnonzero(np.bincount(values))
+    index = np.zeros(int(present[-1]) + 1, dtype=np.intp)
+    index[present] = np.arange(len(present))
+    return present.astype(np.int64), index.take(values)
