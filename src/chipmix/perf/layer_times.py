@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from chipmix.perf.layout import LayoutBatch
+from chipmix.perf.layout import LayoutBatch, distinct
 from chipmix.perf.ops import LayerWork
 from chipmix.perf.precision import gemm_pass_times
 from chipmix.perf.rerun import ELEMENTWISE_OPS, op_times
@@ -60,22 +60,34 @@ def layer_shapes(batch: LayoutBatch) -> tuple[LayoutBatch, NDArray[np.intp]] | N
     """One layout per distinct shape of a layer's work (what `layer_work` reads: tp, cp,
     micro-batch, ep and the expert tp, which reads dp; and whether ep divides dp, which sets
     the expert all-to-all's rank stride) and each layout's row among them: a search's
-    thousands of layouts hold a few dozen shapes. None for a short batch, or where the
-    degrees do not pack into one integer key."""
+    thousands of layouts hold a few dozen shapes. None for a short batch, or where a
+    degree is negative or past `WIDEST` (the shapes are counted in a table, not sorted)."""
     if len(batch) < SHARED_LAYER_MIN:
         return None
     inside = (batch.dp % batch.ep == 0).astype(np.int64)
-    columns = [batch.tp, batch.cp, batch.micro_batch, batch.ep, inside]
-    widths = [int(np.max(c)).bit_length() for c in columns]
-    if sum(widths) > 62 or min(int(np.min(c)) for c in columns) < 0:
+    key = np.zeros(len(batch), dtype=np.intp)
+    size = 1
+    for column in (batch.tp, batch.cp, batch.micro_batch, batch.ep, inside):
+        if int(column.min()) < 0 or int(column.max()) > WIDEST:
+            return None
+        values, at = distinct(column)
+        key = key * len(values) + at
+        size *= len(values)
+    if size > WIDEST:
         return None
-    key = np.zeros(len(batch), dtype=np.int64)
-    for column, width in zip(columns, widths, strict=True):
-        key = (key << width) | column.astype(np.int64)
-    _, first, rows = np.unique(key, return_index=True, return_inverse=True)
-    if len(first) * 4 > len(batch):
+    present = np.flatnonzero(np.bincount(key, minlength=size))
+    if len(present) * 4 > len(batch):
         return None
-    return batch.take(first), rows.reshape(-1)
+    row = np.zeros(size, dtype=np.intp)
+    row[present] = np.arange(len(present))
+    rows = row.take(key)
+    first = np.zeros(len(present), dtype=np.intp)
+    first[rows] = np.arange(len(batch))  # a layout of each shape (any one: they share it)
+    return batch.take(first), rows
+
+
+WIDEST = 1 << 16
+"""The largest degree, and the most combinations of degrees, `layer_shapes` counts."""
 
 
 def layer_times(

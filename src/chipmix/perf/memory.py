@@ -256,8 +256,13 @@ def memory_per_chip(
     # Saved GEMM inputs: fp8 1 B; fp4 (NVFP4) 0.5 B plus one fp8 scale per 16 elements.
     input_bytes = {"fp8": 1.0, "int8": 1.0, "fp4": 0.5625}.get(job.precision, 2.0) if low else 2.0
     dense = layer_activations(model, tokens, batch, False, input_bytes)
-    moe = layer_activations(model, tokens, batch, True, input_bytes)
+    # A dense model's "MoE" layer is its dense layer (`tensor_bytes_per_token`).
+    moe = dense if model.moe is None else layer_activations(model, tokens, batch, True, input_bytes)
     offload_layers = np.minimum(batch.offload_codes // 2, ALL_LAYERS).astype(np.float64)
+
+    dense_working = dense.working + dense.host
+    moe_working = dense_working if moe is dense else moe.working + moe.host
+    offloading = bool(np.any(offload_layers > 0))
 
     def stage(layers: Array, rank: Array) -> tuple[Array, Array]:
         """(activations, working set) of a rank holding ``layers`` layers."""
@@ -269,10 +274,11 @@ def memory_per_chip(
         per_mb = (n_dense * dense.device + n_moe * moe.device) * share
         in_flight = _in_flight(pp, vpp, microbatches, rank)
         has_moe = n_moe > 0
-        working = np.where(has_moe, moe.working + moe.host, dense.working + dense.host)
-        # Offloaded layers stream back one at a time, double-buffered.
-        layer_dev = np.where(has_moe, moe.device, dense.device)
-        working = working + np.where(on_host > 0, 2.0 * layer_dev, 0.0)
+        working = dense_working if moe is dense else np.where(has_moe, moe_working, dense_working)
+        if offloading:  # (adding 0 changes nothing)
+            # Offloaded layers stream back one at a time, double-buffered.
+            layer_dev = np.where(has_moe, moe.device, dense.device)
+            working = working + np.where(on_host > 0, 2.0 * layer_dev, 0.0)
         return np.asarray(per_mb * in_flight), np.asarray(np.where(layers > 0, working, 0.0))
 
     zeros = np.zeros_like(tp)
