@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROBE = """
 import contextlib, io, json, sys
 from chipmix.cli.commands import run
@@ -105,3 +107,28 @@ def test_the_command_line_runs_numpy_on_one_blas_thread_and_leaves_the_environme
 
 def test_a_thread_count_the_user_chose_is_kept() -> None:
     assert _blas("2") == {"pools": [2], "env": "2"}
+
+
+MALLOC_PROBE = """
+import json
+from chipmix.cli.commands import _malloc_keeps_freed_memory
+print(json.dumps(_malloc_keeps_freed_memory()))
+"""
+
+
+def _malloc(env_extra: dict[str, str]) -> bool:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.pop("GLIBC_TUNABLES", None)
+    done = subprocess.run(
+        [sys.executable, "-c", MALLOC_PROBE], capture_output=True, text=True,
+        env=env | env_extra, check=True,
+    )  # fmt: skip
+    result: bool = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_command_line_keeps_freed_memory_unless_the_user_tuned_malloc() -> None:
+    assert _malloc({}) is True
+    assert _malloc({"MALLOC_ARENA_MAX": "2"}) is False
+    assert _malloc({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1000000"}) is False

@@ -179,7 +179,39 @@ def main() -> None:
     """Entry point: run the command line, exit with its status."""
     gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
     _numpy_on_one_blas_thread()
+    _malloc_keeps_freed_memory()
     sys.exit(run(sys.argv[1:]))
+
+
+MALLOC_MMAP_THRESHOLD = 32 << 20
+MALLOC_TRIM_THRESHOLD = 256 << 20
+"""Bytes above which glibc's malloc maps a block of its own, and free bytes at the top of
+its heap above which it gives them back, in a ``chipmix`` process (`_malloc_keeps_freed_memory`)."""
+
+
+def _malloc_keeps_freed_memory() -> bool:
+    """Let glibc's malloc keep the memory numpy frees for the next arrays (Linux, unless
+    the user tuned malloc; True where it was set).
+
+    The layout searches make thousands of temporary arrays of 0.1-1 MB. glibc serves a
+    block above its mmap threshold (128 KiB, raised only to the largest block freed so far)
+    with a mapping of its own, unmapped when freed, and hands the heap's free top back
+    beyond 128 KiB: every such array's pages fault in anew, a fifth of the example plan's
+    searches' CPU, spent in the kernel. Fixed thresholds keep them in the heap
+    (mallopt(3), ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``)."""
+    tuned = any(k.startswith("MALLOC_") for k in os.environ) or "GLIBC_TUNABLES" in os.environ
+    if not sys.platform.startswith("linux") or tuned:
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library with mallopt in the process
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    trimmed = mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD)
+    mapped = mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD)
+    return bool(trimmed and mapped)
 
 
 def _numpy_on_one_blas_thread() -> None:
