@@ -19,8 +19,8 @@ from chipmix.planning.portfolio.placements import SearchCache, candidates
 from chipmix.planning.portfolio.planner import plan
 from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.scenario_file import load_scenario
-from chipmix.planning.portfolio.sensitivity import _trials
 from chipmix.planning.portfolio.solver import _misreported
+from chipmix.planning.portfolio.trials import REMOVED, trials
 
 CAT = load_catalog()
 EXAMPLE = Path(__file__).parent.parent / "examples" / "frontier-lab-2026.yaml"
@@ -43,7 +43,7 @@ def test_every_warm_started_trial_of_the_example_costs_what_a_cold_solve_does() 
     pb = Problem.of(sc, candidates(sc, SearchCache.shared(CAT)))
     base = solve_objective(pb, sc.objective)
     runs = compact(pb, base.chosen, base.reserved_units, base.replicas)
-    removals = [t for t in _trials(pb, base, runs) if t[3] == "removed"]
+    removals = [t for t in trials(pb, base, runs) if t[3] == REMOVED]
     assert len(removals) >= 4
     for constraint, subject, _, _, changed in removals:
         warm = solve_objective(changed, "min-cost", warm=base.chosen)
