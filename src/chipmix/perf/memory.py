@@ -201,20 +201,22 @@ def _states(
     def kept(kind: str) -> Array:
         return np.asarray(dense * sh.dense_frac[kind] + experts * sh.expert_frac[kind])
 
+    # ZeRO-3 holds the layer it computes and the next one gathered: two of the rank's
+    # layers, and as many of its MoE layers' experts as it has, at most two
+    gathered = np.minimum(layers, 2.0) / 2.0 * sh.gather_dense
+    gathered = gathered + np.minimum(moe, 2.0) / 2.0 * sh.gather_experts
+
     if job.mode == "lora":
         # Frozen bf16 base weights; mixed-precision Adam on the adapters only.
         adapters = (
             (layers - moe) * lora_params_per_layer(model, job.lora_rank, False)
             + moe * lora_params_per_layer(model, job.lora_rank, True)
         ) * sh.per_table
-        weights = kept("weights") * WEIGHT_BYTES + adapters * WEIGHT_BYTES
-        weights = weights + np.where(layers > 0, sh.gather_dense, 0.0)
-        weights = weights + np.where(moe > 0, sh.gather_experts, 0.0)
+        weights = kept("weights") * WEIGHT_BYTES + adapters * WEIGHT_BYTES + gathered
         grads = adapters * traits.grad_bytes
         optimizer = adapters * traits.optimizer_bytes
     else:
-        weights = kept("weights") * traits.weight_bytes + np.where(layers > 0, sh.gather_dense, 0.0)
-        weights = weights + np.where(moe > 0, sh.gather_experts, 0.0)
+        weights = kept("weights") * traits.weight_bytes + gathered
         grads = kept("gradients") * traits.grad_bytes
         optimizer = kept("optimizer") * traits.optimizer_bytes
     optimizer = np.where(batch.offload_codes % 2 == 1, 0.0, optimizer)
