@@ -6,12 +6,10 @@ noise, and the binding constraints reported are the same as with every re-solve 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from chipmix.catalog import load_catalog
 from chipmix.planning.portfolio.implied import loosest, proven_small
@@ -22,38 +20,16 @@ from chipmix.planning.portfolio.problem import Problem
 from chipmix.planning.portfolio.scenario_file import load_scenario, parse_scenario
 from chipmix.planning.portfolio.sensitivity import binding_constraints
 from chipmix.planning.portfolio.solver import Solution
+from three_jobs import three_jobs
 
 CAT = load_catalog()
-SHAPE = {"model": "llama3.2-1b", "seq_len": 4096, "global_batch": 256, "chip_counts": [16, 32]}
 EXAMPLE = Path(__file__).parent.parent / "examples" / "frontier-lab-2026.yaml"
 UNASKED = {"vendor_caps": {"nvidia": 0.9}, "min_vendors": 2, "power_cap_mw": 50.0}
 """Caps, a vendor minimum and a power cap the plan keeps without being asked."""
 
 
-def _spec(constraints: dict[str, Any]) -> dict[str, Any]:
-    """Three jobs on H100, Trainium2 and MI300X (the cheapest, holding one run at a time)."""
-    return {
-        "name": "implied", "start": date(2026, 1, 5), "end": date(2026, 3, 15),
-        "offers": [
-            {"catalog": "aws-p5.48xlarge-us-east-1-2025-06", "max_chips": 32,
-             "tiers": ["on-demand"]},
-            {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32,
-             "tiers": ["on-demand"]},
-            {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16, "tiers": ["on-demand"]},
-        ],
-        "jobs": [
-            {"name": "a", **SHAPE, "tokens": 7.5e11, "deadline": date(2026, 1, 25)},
-            {"name": "b", **SHAPE, "tokens": 7.5e11, "start": date(2026, 1, 12),
-             "deadline": date(2026, 2, 1)},
-            {"name": "c", **SHAPE, "tokens": 5e11, "deadline": date(2026, 1, 31)},
-        ],
-        "constraints": constraints,
-        "solver": {"gap": 0.0, "single_vendor_baseline": False},
-    }  # fmt: skip
-
-
 def _planned(constraints: dict[str, Any]) -> tuple[Problem, Solution]:
-    sc = parse_scenario(_spec(constraints), catalog=CAT)
+    sc = parse_scenario(three_jobs(constraints), catalog=CAT)
     pb = Problem.of(sc, candidates(sc, SearchCache.shared(CAT)))
     return pb, solve_objective(pb, sc.objective)
 
@@ -119,19 +95,6 @@ def test_a_group_that_may_save_is_left_to_its_own_solves() -> None:
     assert proven == set()
     assert solves <= 1
     assert proven_small(pb, base, group[:1], _noise(pb, base), 20.0) == (set(), 0)
-
-
-@pytest.mark.parametrize("constraints", [{}, {"vendor_caps": {"nvidia": 0.2}}, UNASKED])
-def test_skipped_re_solves_report_the_same_binding_constraints(
-    constraints: dict[str, Any],
-) -> None:
-    pb, base = _planned(constraints)
-    runs = compact(pb, base.chosen, base.reserved_units)
-    skipped, solved = binding_constraints(pb, base, runs)
-    every, all_solved = binding_constraints(pb, base, runs, skip_implied=False)
-    assert [b.message for b in skipped] == [b.message for b in every]
-    assert [b.gain for b in skipped] == pytest.approx([b.gain for b in every], rel=1e-9)
-    assert solved <= all_solved
 
 
 def test_the_example_skips_its_steps_with_one_joint_solve() -> None:

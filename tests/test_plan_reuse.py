@@ -4,7 +4,6 @@ implied. None of them changes a plan."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ from chipmix.planning.portfolio.scenario_file import parse_scenario
 from chipmix.planning.portfolio.search_store import SearchStore
 from chipmix.planning.portfolio.sensitivity import binding_constraints
 from chipmix.workload.make import make_job
+from three_jobs import three_jobs
 
 CAT = load_catalog()
-SHAPE = {"model": "llama3.2-1b", "seq_len": 4096, "global_batch": 256, "chip_counts": [16, 32]}
 
 
 @pytest.fixture
@@ -80,28 +79,6 @@ def test_a_kept_search_is_found_only_for_the_same_calibration_and_figures() -> N
     assert kept.key(shape, p5, 16) != kept.key("llama3-8b", p5, 16)
 
 
-def _spec(constraints: dict[str, Any], **jobs: Any) -> dict[str, Any]:
-    """Three jobs on H100, Trainium2 and MI300X (the cheapest, holding one run at a time)."""
-    return {
-        "name": "implied", "start": date(2026, 1, 5), "end": date(2026, 3, 15),
-        "offers": [
-            {"catalog": "aws-p5.48xlarge-us-east-1-2025-06", "max_chips": 32,
-             "tiers": ["on-demand"]},
-            {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32,
-             "tiers": ["on-demand"]},
-            {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16, "tiers": ["on-demand"]},
-        ],
-        "jobs": [
-            {"name": "a", **SHAPE, "tokens": 7.5e11, "deadline": date(2026, 1, 25)},
-            {"name": "b", **SHAPE, "tokens": 7.5e11, "start": date(2026, 1, 12),
-             "deadline": date(2026, 2, 1)},
-            {"name": "c", **SHAPE, "tokens": 5e11, "deadline": date(2026, 1, 31)},
-        ],
-        "constraints": constraints,
-        "solver": {"gap": 0.0, "single_vendor_baseline": False, **jobs},
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("constraints", "why"),
     [
@@ -114,7 +91,7 @@ def _spec(constraints: dict[str, Any], **jobs: Any) -> dict[str, Any]:
 def test_skipping_implied_re_solves_reports_the_same_binding_constraints(
     constraints: dict[str, Any], why: str
 ) -> None:
-    sc = parse_scenario(_spec(constraints), catalog=CAT)
+    sc = parse_scenario(three_jobs(constraints), catalog=CAT)
     pb = Problem.of(sc, candidates(sc, SearchCache.shared(CAT)))
     base = solve_objective(pb, sc.objective)
     runs = compact(pb, base.chosen, base.reserved_units)
