@@ -25,33 +25,19 @@ from chipmix.planning.portfolio.results import PlanInfeasibleError, PlanResult
 from chipmix.planning.portfolio.scenario import Scenario
 from chipmix.planning.portfolio.scenario_file import parse_scenario
 from chipmix.planning.portfolio.solver import solve, violated
+from three_jobs import SHAPE, three_jobs
 
 CAT = load_catalog()
-SHAPE = {"model": "llama3.2-1b", "seq_len": 4096, "global_batch": 256, "chip_counts": [16, 32]}
 QUIET = {"single_vendor_baseline": False, "sensitivity": False}
 
 # Three jobs, three offers: MI300X is cheapest but holds one 16-chip run at a time, so the
 # deadlines push a job elsewhere, and a 20 % NVIDIA cap pushes it from H100 to Trainium.
+# On demand only: the enumeration below prices per use, not reservations.
 KNOWN = {
+    **three_jobs({"vendor_caps": {"nvidia": 0.2}}, sensitivity=False),
     "name": "known",
-    "start": date(2026, 1, 5),
     "end": date(2026, 2, 15),
-    "offers": [
-        # on demand only: the enumeration below prices per use, not reservations
-        {"catalog": "aws-p5.48xlarge-us-east-1-2025-06", "max_chips": 32, "tiers": ["on-demand"]},
-        {"catalog": "aws-trn2.48xlarge-us-east-2-2024-12", "max_chips": 32,
-         "tiers": ["on-demand"]},
-        {"catalog": "azure-nd-mi300x-v5-2026-04", "max_chips": 16, "tiers": ["on-demand"]},
-    ],
-    "jobs": [
-        {"name": "a", **SHAPE, "tokens": 7.5e11, "deadline": date(2026, 1, 25)},
-        {"name": "b", **SHAPE, "tokens": 7.5e11, "start": date(2026, 1, 12),
-         "deadline": date(2026, 2, 1)},
-        {"name": "c", **SHAPE, "tokens": 5e11, "deadline": date(2026, 1, 31)},
-    ],
-    "constraints": {"vendor_caps": {"nvidia": 0.2}},
-    "solver": {"gap": 0.0, **QUIET},
-}  # fmt: skip
+}
 
 
 def _scenario(spec: dict[str, Any]) -> Scenario:
